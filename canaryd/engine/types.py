@@ -1,0 +1,171 @@
+"""The vocabulary of the pure decision core: what it reads (status, snapshot, check results) and what
+it returns (next status, actions, when to wake up). No I/O, no clocks: ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Phase(str, Enum):
+    INITIALIZING = "Initializing"
+    INITIALIZED = "Initialized"
+    WAITING = "Waiting"
+    PROGRESSING = "Progressing"
+    WAITING_PROMOTION = "WaitingPromotion"
+    PROMOTING = "Promoting"
+    FINALISING = "Finalising"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    TERMINATING = "Terminating"
+    TERMINATED = "Terminated"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One measurement of one check in one step (also stored in status so users see the figures)."""
+
+    name: str
+    verdict: str  # "pass" | "fail" | "error" | "nodata"
+    value: float | None = None
+    threshold: str = ""  # human form, e.g. ">= 99" or "<= 500ms"
+    message: str = ""  # the Halt text for Events when not passed (without "Halt C.N advancement ")
+
+
+@dataclass(frozen=True)
+class CanaryStatus:
+    """Everything needed to continue a run after a restart. Serialised to ``.status`` by
+    :func:`canaryd.engine.status.to_dict` / read by ``from_dict``; Flagger's field names where Flagger
+    has one, canaryd's own fields otherwise."""
+
+    phase: Phase | None = None
+    canary_weight: int = 0
+    failed_checks: int = 0
+    iterations: int = 0
+    last_applied_spec: str = ""
+    last_promoted_spec: str = ""
+    tracked_configs: tuple[tuple[str, str], ...] = ()  # sorted ("configmap/x", checksum) pairs
+    last_transition_time: float | None = None  # wall clock (epoch seconds)
+    conditions: tuple[dict[str, Any], ...] = ()
+    # canaryd's own durable scheduling fields (wall clock, epoch seconds)
+    next_step_at: float | None = None  # when the next analysis step is due
+    waiting_since: float | None = None  # when the current wait for a rollout began (progress deadline)
+    checks: tuple[CheckResult, ...] = ()  # measurements of the last analysis step
+    message: str = ""  # last reason shown to users (invalid spec, readiness, halt)
+    observed_generation: int = 0
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    """What decisions need of a Deployment (taken from the watch cache)."""
+
+    name: str
+    generation: int
+    observed_generation: int
+    spec_replicas: int
+    status_replicas: int
+    updated_replicas: int
+    available_replicas: int
+    ready_replicas: int
+    template_hash: str  # canaryd's stable hash of .spec.template (engine.revision)
+    conditions: tuple[dict[str, Any], ...] = ()  # raw .status.conditions
+    selector_label: str | None = None  # first of the selector labels present in matchLabels
+    selector_value: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The cached objects one canary depends on, at one moment."""
+
+    target: DeploymentView | None
+    primary: DeploymentView | None
+    config_checksums: tuple[tuple[str, str], ...] = ()  # tracked configs of the target, sorted
+    config_error: str | None = None  # e.g. a mandatory ConfigMap missing
+    hpa_min_replicas: int | None = None
+    hpa_exists: bool = False
+    routes: tuple[int, int] | None = None  # observed (primary, canary) weights in the VirtualService
+    primary_template_matches_target: bool | None = None  # for takeover of foreign (Flagger) hashes
+    duplicate_of: str | None = None  # another canary already targets this Deployment
+
+
+# ---- actions: intents the runtime carries out, in order, after writing the new status ----
+
+
+@dataclass(frozen=True)
+class EnsurePrimary:
+    """Create ``<target>-primary`` (and ``-primary`` config copies) if absent."""
+
+
+@dataclass(frozen=True)
+class EnsureServicesAndRouting:
+    """Create/update canary+primary Services, DestinationRules, VirtualService (weights from status);
+    the apex Service only when ``apex``; the primary HPA when an autoscaler is set."""
+
+    apex: bool = True
+
+
+@dataclass(frozen=True)
+class ScaleTarget:
+    replicas: int
+
+
+@dataclass(frozen=True)
+class SetRoutes:
+    primary: int
+    canary: int
+    mirror: bool = False
+
+
+@dataclass(frozen=True)
+class Promote:
+    """Copy the target's template (and config copies) to the primary; sync the primary HPA."""
+
+
+@dataclass(frozen=True)
+class Emit:
+    """A Kubernetes Event on the Canary (reason ``Synced``), also logged; ``alert`` is the severity of
+    the Slack-style alert to send with ``alert_message`` ("" = none)."""
+
+    message: str
+    warning: bool = False
+    alert: str = ""
+    alert_message: str = ""
+
+
+@dataclass(frozen=True)
+class RunHooks:
+    """Run the webhooks of one type (confirm-rollout, pre-rollout, …); results come back in the next
+    call to ``decide`` via ``Inputs.hooks``."""
+
+    hook_type: str
+
+
+Action = EnsurePrimary | EnsureServicesAndRouting | ScaleTarget | SetRoutes | Promote | Emit | RunHooks
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """One call of the decision core."""
+
+    now: float
+    checks: tuple[CheckResult, ...] | None = None  # results of the analysis asked for, if any
+    hooks: dict[str, tuple[bool, str]] | None = None  # hook type -> (passed, message)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The core's answer.
+
+    - ``status``: the next status to persist (``None`` = unchanged, nothing to write);
+    - ``actions``: carried out after the status write, in order;
+    - ``analyse``: true when the runtime must run the step's checks and call again with results;
+    - ``wake_at``: wall-clock time of the next deadline (None = only on a change).
+    """
+
+    status: CanaryStatus | None = None
+    actions: tuple[Action, ...] = ()
+    analyse: bool = False
+    wake_at: float | None = None
+    log: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,45 @@
+"""The API resources canaryd reads or writes, and how their URLs are built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        """URL path of the collection (``name`` None) or of one object, optionally a subresource."""
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+            if subresource:
+                base += f"/{subresource}"
+        return base
+
+
+CANARY = Resource("flagger.app", "v1beta1", "canaries", "Canary")
+METRIC_TEMPLATE = Resource("flagger.app", "v1beta1", "metrictemplates", "MetricTemplate")
+ALERT_PROVIDER = Resource("flagger.app", "v1beta1", "alertproviders", "AlertProvider")
+DEPLOYMENT = Resource("apps", "v1", "deployments", "Deployment")
+HPA = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
+SERVICE = Resource("", "v1", "services", "Service")
+CONFIGMAP = Resource("", "v1", "configmaps", "ConfigMap")
+SECRET = Resource("", "v1", "secrets", "Secret")
+EVENT = Resource("", "v1", "events", "Event")
+VIRTUAL_SERVICE = Resource("networking.istio.io", "v1beta1", "virtualservices", "VirtualService")
+DESTINATION_RULE = Resource("networking.istio.io", "v1beta1", "destinationrules", "DestinationRule")
+LEASE = Resource("coordination.k8s.io", "v1", "leases", "Lease")
+NAMESPACE = Resource("", "v1", "namespaces", "Namespace", namespaced=False)

@@ -1,0 +1,154 @@
+"""Parsed, defaulted Canary spec: the one shape every layer reads.
+
+Raw Canary dicts (``flagger.app/v1beta1`` or the 2019 ``v1alpha3`` shape with ``canaryAnalysis``)
+are turned into these frozen dataclasses by :mod:`canaryd.model.parse`; nothing else reads the raw
+spec, so defaults and legacy aliases live in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    api_version: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class AutoscalerRef:
+    api_version: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """``spec.service``; routing options are kept as raw JSON, copied into Istio objects as-is."""
+
+    name: str  # apex service name (defaults to targetRef.name)
+    port: int
+    port_name: str = "http"
+    target_port: int | str | None = None  # None => same as port
+    app_protocol: str | None = None
+    port_discovery: bool = False
+    gateways: tuple[str, ...] = ("mesh",)
+    hosts: tuple[str, ...] = ()  # as written; the apex name is appended when building the VS
+    delegation: bool = False
+    timeout: str | None = None
+    match: tuple[JSON, ...] = ()
+    rewrite: JSON | None = None
+    retries: JSON | None = None
+    headers: JSON | None = None
+    cors_policy: JSON | None = None
+    traffic_policy: JSON | None = None
+    headless: bool = False
+    apex: JSON | None = None  # {labels, annotations}
+    primary: JSON | None = None
+    canary: JSON | None = None
+
+
+@dataclass(frozen=True)
+class ThresholdRange:
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    interval: str = "1m"  # metric window as written (Go duration string)
+    threshold: float | None = None  # legacy single threshold
+    threshold_range: ThresholdRange | None = None
+    query: str | None = None  # inline PromQL
+    template_ref: JSON | None = None  # {name, namespace}
+    template_variables: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    name: str
+    url: str
+    type: str = "rollout"  # "" is normalised to "rollout"
+    timeout_seconds: float = 10.0
+    retries: int = 0
+    disable_tls: bool = False
+    mute_alert: bool = False
+    metadata: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    name: str
+    provider_name: str
+    provider_namespace: str | None = None
+    severity: str = ""
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    interval_seconds: float = 60.0  # honoured as written (no 10 s floor: docs/compatibility.md)
+    threshold: int = 1
+    max_weight: int = 100
+    step_weight: int = 0
+    step_weights: tuple[int, ...] = ()
+    step_weight_promotion: int = 0
+    iterations: int = 0
+    mirror: bool = False
+    mirror_weight: int = 0
+    match: tuple[JSON, ...] = ()
+    primary_ready_threshold: int = 100
+    canary_ready_threshold: int = 100
+    session_affinity: JSON | None = None
+    metrics: tuple[MetricSpec, ...] = ()
+    webhooks: tuple[WebhookSpec, ...] = ()
+    alerts: tuple[AlertSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class CanarySpec:
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    target: TargetRef
+    service: ServiceSpec
+    analysis: AnalysisSpec
+    autoscaler: AutoscalerRef | None = None
+    provider: str = "istio"
+    metrics_server: str | None = None
+    progress_deadline_seconds: int = 600
+    skip_analysis: bool = False
+    revert_on_deletion: bool = False
+    suspend: bool = False
+    api_version: str = "flagger.app/v1beta1"
+
+    @property
+    def key(self) -> str:
+        """``name.namespace``, the form used in Flagger's messages and the ``canary`` log field."""
+        return f"{self.name}.{self.namespace}"
+
+    @property
+    def primary_name(self) -> str:
+        return f"{self.target.name}-primary"
+
+    @property
+    def strategy(self) -> str:
+        """Flagger's ``DeploymentStrategy()``: ab-testing, blue-green or canary."""
+        if self.analysis.iterations > 0 and self.analysis.match:
+            return "ab-testing"
+        if self.analysis.iterations > 0:
+            return "blue-green"
+        return "canary"
+
+
+@dataclass(frozen=True)
+class SpecError:
+    """A Canary that cannot be run as written; ``message`` goes to a condition and a Warning Event."""
+
+    message: str
