@@ -101,7 +101,7 @@ def service_schema() -> S:
             "portName": string("Name of the Service port (default http)."),
             "targetPort": {"x-kubernetes-int-or-string": True,
                            "description": "Container port number or name (default: port)."},
-            "appProtocol": string("Copied to the Service port; tcp switches the VirtualService to tcp routes."),
+            "appProtocol": string("Copied to the Service port; tcp makes the VirtualService use tcp routes."),
             "trafficDistribution": string(enum=["PreferClose", "PreferSameZone", "PreferSameNode"]),
             "portDiscovery": boolean("Add every container port to the generated Services."),
             "headless": boolean("Generate headless Services (clusterIP None)."),
@@ -238,7 +238,7 @@ def analysis_schema(field: str) -> S:
             "webhooks": array(webhook_schema(), maxItems=64),
             "alerts": array(alert_schema(), maxItems=64),
         },
-        f"Analysis: steps, checks and hooks.{' Deprecated 2019 name of analysis.' if field != 'analysis' else ''}",
+        "Analysis: steps, checks and hooks." + ("" if field == "analysis" else " Deprecated name of analysis."),
         required=["interval", "threshold"],
         **{"x-kubernetes-validations": [
             rule(one_of, f"exactly one of {field}.stepWeight (progressive traffic), {field}.stepWeights "
