@@ -238,7 +238,7 @@ def analysis_schema(field: str) -> S:
             "webhooks": array(webhook_schema(), maxItems=64),
             "alerts": array(alert_schema(), maxItems=64),
         },
-        "Analysis: steps, checks and hooks." + ("" if field == "analysis" else " Deprecated name of analysis."),
+        "Analysis: steps, checks and hooks." + ("" if field == "analysis" else " (deprecated name)"),
         required=["interval", "threshold"],
         **{"x-kubernetes-validations": [
             rule(one_of, f"exactly one of {field}.stepWeight (progressive traffic), {field}.stepWeights "
