@@ -40,14 +40,16 @@ def boolean(desc: str = "") -> S:
     return {"type": "boolean", **({"description": desc} if desc else {})}
 
 
-def obj(props: dict[str, S], desc: str = "", required: list[str] | None = None, **kw: Any) -> S:
+def obj(props: dict[str, S], desc: str = "", required: list[str] | None = None,
+        rules: list[S] | None = None) -> S:
     out: S = {"type": "object"}
     if desc:
         out["description"] = desc
     out["properties"] = props
     if required:
         out["required"] = required
-    out.update(kw)
+    if rules:
+        out["x-kubernetes-validations"] = rules
     return out
 
 
@@ -147,10 +149,10 @@ def metric_schema() -> S:
             "thresholdRange": obj(
                 {"min": number(), "max": number()},
                 "Pass when min <= value <= max.",
-                **{"x-kubernetes-validations": [
+                rules=[
                     rule("!has(self.min) || !has(self.max) || self.min <= self.max",
                          "thresholdRange.min must not be greater than thresholdRange.max"),
-                ]},
+                ],
             ),
             "query": string("Deprecated inline PromQL."),
             "templateRef": obj({"name": string(minLength=1), "namespace": string()},
@@ -206,11 +208,11 @@ def session_affinity_schema() -> S:
             "secure": boolean(),
         },
         required=["cookieName"],
-        **{"x-kubernetes-validations": [
+        rules=[
             rule("!has(self.primaryCookieName) || self.primaryCookieName != self.cookieName",
                  "can't use the same cookie name for both primary and cookie name; "
                  "please update them to be different"),
-        ]},
+        ],
     )
 
 
@@ -240,13 +242,13 @@ def analysis_schema(field: str) -> S:
         },
         "Analysis: steps, checks and hooks." + ("" if field == "analysis" else " (deprecated name)"),
         required=["interval", "threshold"],
-        **{"x-kubernetes-validations": [
+        rules=[
             rule(one_of, f"exactly one of {field}.stepWeight (progressive traffic), {field}.stepWeights "
                  f"(a list of weights) or {field}.iterations (Blue/Green, A/B) must be set"),
             rule("!has(self.stepWeights) || (self.stepWeights.isSorted() && "
                  "self.stepWeights.all(w, self.stepWeights.exists_one(v, v == w)))",
                  "stepWeights must be strictly increasing", field_path=".stepWeights"),
-        ]},
+        ],
     )
 
 
@@ -446,9 +448,9 @@ def alertprovider_crd() -> S:
                              required=["name"]),
         },
         required=["type"],
-        **{"x-kubernetes-validations": [
+        rules=[
             rule("has(self.address) || has(self.secretRef)", "one of address or secretRef must be set"),
-        ]},
+        ],
     )
     version = {"name": "v1beta1", "served": True, "storage": True, "subresources": {"status": {}},
                "additionalPrinterColumns": [
