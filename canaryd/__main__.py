@@ -1,0 +1,5 @@
+import sys
+
+from canaryd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,72 @@
+"""Calling a Canary's webhooks with Flagger's payload and success rule.
+
+A webhook passes when its final HTTP status is at most 202 (so 204 fails, as in Flagger). Transport
+errors, 429 and 5xx other than 501 are retried ``retries`` times with exponential backoff; after that
+the error reads ``POST <url> giving up after N attempt(s)``. Any other failing status surfaces the
+response body, which is what load testers and gates answer with (e.g. ``Forbidden``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from canaryd.model.spec import WebhookSpec
+
+_RETRYABLE = frozenset({429, 500, 502, 503, 504})
+_MAX_BODY = 4096
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    name: str
+    passed: bool
+    message: str  # response body on failure, or the transport error
+
+
+def payload(
+    *, name: str, namespace: str, phase: str, checksum: str, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """Flagger's webhook body; ``metadata`` is omitted when empty."""
+    body: dict[str, Any] = {"name": name, "namespace": namespace, "phase": phase, "checksum": checksum}
+    if metadata:
+        body["metadata"] = {str(k): str(v) for k, v in metadata.items()}
+    return body
+
+
+async def call_webhook(
+    session: aiohttp.ClientSession, hook: WebhookSpec, body: dict[str, Any], *, backoff: float = 1.0
+) -> WebhookResult:
+    """POST ``body`` to the hook; never raises (a failure is a result)."""
+    attempts = max(0, hook.retries) + 1
+    timeout = aiohttp.ClientTimeout(total=hook.timeout_seconds)
+    ssl: bool | None = False if hook.disable_tls else None
+    last_error = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with session.post(hook.url, json=body, timeout=timeout, ssl=ssl) as resp:
+                text = (await resp.content.read(_MAX_BODY)).decode("utf-8", "replace").strip()
+                if resp.status <= 202:
+                    return WebhookResult(hook.name, True, text)
+                if resp.status not in _RETRYABLE:
+                    return WebhookResult(hook.name, False, text or f"status {resp.status}")
+                last_error = ""
+        except TimeoutError:
+            last_error = f": timed out after {hook.timeout_seconds:g}s"
+        except aiohttp.ClientError as err:
+            last_error = f": {err}"
+        if attempt < attempts:
+            await asyncio.sleep(min(30.0, backoff * 2 ** (attempt - 1)))
+    plural = "attempt(s)"
+    return WebhookResult(hook.name, False, f"POST {hook.url} giving up after {attempts} {plural}{last_error}")
+
+
+async def call_hooks(
+    session: aiohttp.ClientSession, hooks: list[WebhookSpec], body_for: dict[str, Any]
+) -> list[WebhookResult]:
+    """Run hooks of one type in list order (Flagger runs them sequentially and stops at the first
+    failure only for gates; we run them all concurrently and report in order)."""
+    return list(await asyncio.gather(*(call_webhook(session, h, body_for) for h in hooks)))

@@ -1,0 +1,81 @@
+"""``canaryd`` command line: flags, with environment variables as defaults (flags win)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from canaryd.settings import Settings
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="canaryd", description="Canary releases on Kubernetes with Istio")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the operator (in-cluster unless --kubeconfig is given)")
+    run.add_argument("--kubeconfig", default=env("KUBECONFIG") or None,
+                     help="kubeconfig path (env KUBECONFIG); in-cluster config when unset")
+    run.add_argument("--namespace", default=env("CANARYD_NAMESPACE") or None,
+                     help="watch only this namespace (env CANARYD_NAMESPACE); all when unset")
+    run.add_argument("--metrics-server", default=env("CANARYD_METRICS_SERVER", "http://prometheus:9090"),
+                     help="Prometheus URL for the builtin checks (env CANARYD_METRICS_SERVER)")
+    run.add_argument("--selector-labels", default=env("CANARYD_SELECTOR_LABELS", "app,name,app.kubernetes.io/name"),
+                     help="labels that select a workload's pods, first match wins (env CANARYD_SELECTOR_LABELS)")
+    run.add_argument("--include-label-prefix", default=env("CANARYD_INCLUDE_LABEL_PREFIX", ""),
+                     help="target labels copied to generated objects, comma list, * = all "
+                          "(env CANARYD_INCLUDE_LABEL_PREFIX)")
+    run.add_argument("--enable-config-tracking", default=_env_bool("CANARYD_CONFIG_TRACKING", True),
+                     action=argparse.BooleanOptionalAction,
+                     help="treat changes of ConfigMaps/Secrets used by the target as new revisions "
+                          "(env CANARYD_CONFIG_TRACKING)")
+    run.add_argument("--log-level", default=env("CANARYD_LOG_LEVEL", "info"),
+                     choices=["debug", "info", "warning", "error"], help="env CANARYD_LOG_LEVEL")
+    run.add_argument("--port", type=int, default=int(env("CANARYD_PORT", "8080")),
+                     help="HTTP port for /metrics, /healthz, /readyz (env CANARYD_PORT)")
+    run.add_argument("--host", default=env("CANARYD_HOST", "0.0.0.0"), help="HTTP bind address (env CANARYD_HOST)")
+    run.add_argument("--cluster-name", default=env("CANARYD_CLUSTER_NAME", ""), help="shown in alerts")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(
+        kubeconfig=args.kubeconfig,
+        namespace=args.namespace,
+        metrics_server=args.metrics_server.rstrip("/"),
+        selector_labels=_csv(args.selector_labels),
+        include_label_prefix=_csv(args.include_label_prefix),
+        config_tracking=args.enable_config_tracking,
+        log_level=args.log_level,
+        port=args.port,
+        host=args.host,
+        cluster_name=args.cluster_name,
+        crash_points=os.environ.get("CANARYD_CRASH_AT", ""),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from canaryd.runtime.app import run
+        from canaryd.runtime.logs import setup_logging
+
+        settings = settings_from_args(args)
+        logger = setup_logging(settings.log_level)
+        return asyncio.run(run(settings, logger))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Process wiring for ``canaryd run``: client → informers → cache → supervisor → tasks, plus the HTTP
+endpoints; stops cleanly on SIGTERM/SIGINT (tasks cancelled between steps)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import aiohttp
+
+from canaryd.actuators.events import EventRecorder
+from canaryd.cache.informer import Informers
+from canaryd.cache.store import Store
+from canaryd.kube import resources as r
+from canaryd.kube.client import KubeClient
+from canaryd.runtime.context import Context
+from canaryd.runtime.crash import CrashPoints, parse_crash_points
+from canaryd.runtime.http import build_app, start_http
+from canaryd.runtime.metrics import Metrics
+from canaryd.runtime.supervisor import Supervisor
+from canaryd.settings import Settings
+
+WATCHED = (
+    r.CANARY,
+    r.DEPLOYMENT,
+    r.HPA,
+    r.SERVICE,
+    r.CONFIGMAP,
+    r.SECRET,
+    r.VIRTUAL_SERVICE,
+    r.DESTINATION_RULE,
+)
+
+
+async def run(settings: Settings, logger: logging.Logger) -> int:
+    """Run the operator until a stop signal; returns the process exit code."""
+    metrics = Metrics()
+    client = await KubeClient.from_config(
+        settings.kubeconfig, user_agent=settings.user_agent, registry=metrics.registry
+    )
+    store = Store()
+    informers = Informers(client, store, resources=list(WATCHED), namespace=settings.namespace,
+                          registry=metrics.registry, logger=logger)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    def ready() -> tuple[bool, str]:
+        return (True, "OK") if informers.synced else (False, "caches not synced")
+
+    runner = await start_http(build_app(metrics.registry, ready), settings.host, settings.port)
+    logger.info(f"Starting canaryd on port {settings.port}, metrics server {settings.metrics_server}")
+    async with aiohttp.ClientSession(trust_env=True) as http:
+        ctx = Context(
+            settings=settings,
+            client=client,
+            store=store,
+            metrics=metrics,
+            logger=logger,
+            crash=CrashPoints(parse_crash_points(settings.crash_points)),
+            http=http,
+            events=EventRecorder(client, logger),
+        )
+        supervisor = Supervisor(ctx)
+        store.subscribe(supervisor.on_change)
+        await informers.start()
+        try:
+            await informers.wait_synced(timeout=120)
+        except TimeoutError:
+            logger.error("caches did not sync within 120s")
+            await informers.stop()
+            await client.close()
+            await runner.cleanup()
+            return 1
+        logger.info("caches synced, starting canary tasks")
+        supervisor.start()
+        await stop.wait()
+        logger.info("stopping: cancelling canary tasks")
+        await supervisor.stop()
+        await informers.stop()
+    await client.close()
+    await runner.cleanup()
+    return 0

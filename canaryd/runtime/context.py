@@ -1,0 +1,27 @@
+"""Everything a canary task needs from the process, passed explicitly (no module-level state)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+
+from canaryd.actuators.events import EventRecorder
+from canaryd.cache.store import Store
+from canaryd.kube.client import KubeClient
+from canaryd.runtime.crash import CrashPoints
+from canaryd.runtime.metrics import Metrics
+from canaryd.settings import Settings
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    client: KubeClient
+    store: Store
+    metrics: Metrics
+    logger: logging.Logger
+    crash: CrashPoints
+    http: aiohttp.ClientSession  # Prometheus, webhooks, alerts (trust_env: HTTP_PROXY honoured)
+    events: EventRecorder

@@ -1,0 +1,141 @@
+"""One task per Canary: read the cache, ask the pure engine what to do, write status, carry out the
+actions, then sleep until a dependency changes or the next deadline comes.
+
+Status is written before any action, so a crash at any line leaves a status from which the next process
+derives the same routes and continues without repeating or skipping a step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from canaryd.engine.decide import decide
+from canaryd.engine.status import status_from_dict, status_to_dict
+from canaryd.engine.types import Decision, Inputs
+from canaryd.model.parse import parse_canary
+from canaryd.model.spec import CanarySpec, SpecError
+from canaryd.runtime.context import Context
+from canaryd.runtime.effects import Effects
+from canaryd.runtime.snapshot import build_snapshot
+
+# A task never sleeps longer than this without looking again (a safety net, not a poll: nothing is read
+# from the API server when it wakes, only the cache).
+MAX_SLEEP = 60.0
+
+
+def _rv(obj: dict[str, Any] | None) -> int:
+    try:
+        return int((obj or {}).get("metadata", {}).get("resourceVersion", "0"))
+    except ValueError:
+        return 0
+
+
+@dataclass
+class TaskState:
+    """What the task keeps between wake-ups: the newest Canary object it knows (its own writes may be
+    newer than the cache for a few milliseconds) and the last invalid-spec message it reported."""
+
+    written: dict[str, Any] | None = None
+    reported_error: str = ""
+
+
+class CanaryTask:
+    """Drives one Canary; ``wake()`` is called by the supervisor when a dependency changes."""
+
+    def __init__(self, ctx: Context, namespace: str, name: str) -> None:
+        self.ctx = ctx
+        self.namespace = namespace
+        self.name = name
+        self.key = f"{name}.{namespace}"
+        self._event = asyncio.Event()
+        self._state = TaskState()
+        self._log = logging.LoggerAdapter(ctx.logger, {"canary": self.key})
+        self._effects = Effects(ctx, self._log)
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def _current(self) -> dict[str, Any] | None:
+        cached = self.ctx.store.get("Canary", self.namespace, self.name)
+        written = self._state.written
+        if cached is None:
+            return None
+        if written is not None and _rv(written) > _rv(cached):
+            return written
+        self._state.written = None
+        return cached
+
+    async def run(self) -> None:
+        """Loop until the Canary disappears from the cache (the supervisor then cancels us anyway)."""
+        while True:
+            self._event.clear()
+            self.ctx.metrics.wakeups.labels(cause="wake").inc()
+            try:
+                wake_at = await self.reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # one canary's bug must never stop the others
+                self._log.exception(f"reconcile failed: {err}")
+                wake_at = time.time() + 5.0
+            if wake_at is None and self._current() is None:
+                return
+            timeout = MAX_SLEEP if wake_at is None else min(MAX_SLEEP, max(0.0, wake_at - time.time()))
+            try:
+                await asyncio.wait_for(self._event.wait(), timeout=timeout)
+            except TimeoutError:
+                self.ctx.metrics.wakeups.labels(cause="deadline").inc()
+
+    async def reconcile(self) -> float | None:
+        """One pass; returns the wall-clock time of the next deadline (or None)."""
+        canary = self._current()
+        if canary is None:
+            return None
+        parsed = parse_canary(canary, selector_labels=self.ctx.settings.selector_labels)
+        if isinstance(parsed, SpecError):
+            await self._report_invalid(canary, parsed.message)
+            return None
+        spec: CanarySpec = parsed
+        status = status_from_dict(canary.get("status") or {})
+        snap = build_snapshot(self.ctx, spec)
+        started = time.monotonic()
+        decision = decide(spec, status, snap, Inputs(now=time.time()))
+        if decision.analyse:
+            checks = await self._effects.run_checks(spec)
+            decision = decide(spec, status, snap, Inputs(now=time.time(), checks=checks))
+            self.ctx.metrics.duration.labels(name=spec.target.name, namespace=spec.namespace).observe(
+                time.monotonic() - started
+            )
+        hook_results = await self._effects.run_hooks(spec, status, decision)
+        if hook_results is not None:
+            decision = decide(spec, status, snap, Inputs(now=time.time(), hooks=hook_results))
+        await self._apply(canary, spec, decision)
+        self._state.reported_error = ""
+        return decision.wake_at
+
+    async def _apply(self, canary: dict[str, Any], spec: CanarySpec, decision: Decision) -> None:
+        for line in decision.log:
+            self._log.info(line)
+        if decision.status is not None:
+            body = status_to_dict(decision.status)
+            written = await self._effects.write_status(canary, body)
+            if written is not None:
+                self._state.written = written
+                canary = written
+            self.ctx.crash.hit("after-status-write")
+            self.ctx.metrics.set_status(spec.target.name, spec.namespace, body.get("phase", ""))
+        for action in decision.actions:
+            await self._effects.apply(canary, spec, action)
+
+    async def _report_invalid(self, canary: dict[str, Any], message: str) -> None:
+        """An invalid spec: a Warning Event and a status condition, once per distinct message."""
+        if message == self._state.reported_error:
+            return
+        status = dict(canary.get("status") or {})
+        if status.get("message") != message:
+            await self._effects.write_invalid(canary, message)
+            await self._effects.event(canary, message, warning=True)
+        self._state.reported_error = message

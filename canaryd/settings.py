@@ -1,0 +1,22 @@
+"""Process settings, from flags and environment variables (flags win)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    kubeconfig: str | None = None  # None => in-cluster
+    namespace: str | None = None  # None => all namespaces
+    metrics_server: str = "http://prometheus:9090"
+    selector_labels: tuple[str, ...] = ("app", "name", "app.kubernetes.io/name")
+    include_label_prefix: tuple[str, ...] = ()
+    config_tracking: bool = True
+    log_level: str = "info"
+    port: int = 8080
+    host: str = "0.0.0.0"
+    user_agent: str = "canaryd/0.1.0"
+    cluster_name: str = ""
+    # fault injection for the durability tests: exit hard at a named point (see runtime/crash.py)
+    crash_points: str = ""  # CANARYD_CRASH_AT syntax
