@@ -1,0 +1,336 @@
+"""The only HTTP client of the API server: plain dicts in and out (orjson), errors mapped from the
+Status body, bounded retries of transient failures only, and a request counter per verb/resource/code.
+
+Why raw aiohttp and not a generated client: the hot path (watch streams, status writes) stays cheap
+and typed as dicts, and every request is visible in one place for counting and retrying."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+from prometheus_client import CollectorRegistry, Counter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from canaryd.kube.config import ClusterConfig, load_incluster, load_kubeconfig
+from canaryd.kube.errors import ApiError, error_from_status
+from canaryd.kube.resources import Resource
+
+PATCH_TYPES: Mapping[str, str] = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",  # a JSON body is valid YAML
+}
+FIELD_MANAGER = "canaryd"
+Items = list[dict[str, Any]]  # named so the method ``KubeClient.list`` does not shadow it
+
+
+class TransientError(ApiError):
+    """429 or 5xx: worth retrying, after ``retry_after`` seconds when the server said so."""
+
+    def __init__(self, status: int, reason: str, message: str, retry_after: float | None) -> None:
+        super().__init__(status, reason, message)
+        self.retry_after = retry_after
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError | aiohttp.ClientConnectionError | TimeoutError)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+class KubeClient:
+    """Requests to one API server. Create with ``await KubeClient.from_config(...)``; ``close()`` at the end.
+
+    ``registry`` receives ``canaryd_api_requests_total{verb, resource, code}``; by default a private
+    registry (never the process-global one), exposed as ``self.registry``."""
+
+    def __init__(
+        self,
+        config: ClusterConfig,
+        *,
+        user_agent: str = "canaryd/0.1.0",
+        registry: CollectorRegistry | None = None,
+        max_attempts: int = 5,
+        max_retry_wait: float = 10.0,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.user_agent = user_agent
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.requests = Counter(
+            "canaryd_api_requests_total",
+            "Requests sent to the Kubernetes API server",
+            ["verb", "resource", "code"],
+            registry=self.registry,
+        )
+        self._max_attempts = max_attempts
+        self._max_retry_wait = max_retry_wait
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    async def from_config(
+        cls,
+        kubeconfig: str | os.PathLike[str] | None,
+        *,
+        user_agent: str = "canaryd/0.1.0",
+        context: str | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> KubeClient:
+        """From a kubeconfig file, or the in-cluster ServiceAccount when ``kubeconfig`` is None."""
+        config = load_kubeconfig(kubeconfig, context=context) if kubeconfig else load_incluster()
+        return cls(config, user_agent=user_agent, registry=registry)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context or False, limit=64)
+            self._session = aiohttp.ClientSession(self.config.base_url, connector=connector)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent, **self.config.auth_headers()}
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TransientError) and exc.retry_after is not None:
+            return min(exc.retry_after, self._max_retry_wait)
+        base = min(self._max_retry_wait, 0.1 * 2 ** (state.attempt_number - 1))
+        return random.uniform(base / 2, base)
+
+    async def _request(
+        self,
+        verb: str,
+        method: str,
+        res: Resource,
+        path: str,
+        *,
+        subresource: str | None = None,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        label = f"{res.plural}/{subresource}" if subresource else res.plural
+        data = orjson.dumps(body) if body is not None else None
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(_transient),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._once(verb, method, label, path, params, data, content_type)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(
+        self,
+        verb: str,
+        method: str,
+        label: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        content_type: str,
+    ) -> Any:
+        headers = self._headers(content_type if data is not None else None)
+        try:
+            async with self.session.request(
+                method, path, params=params, data=data, headers=headers, timeout=self._timeout
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
+        except (aiohttp.ClientConnectionError, TimeoutError):
+            self.requests.labels(verb=verb, resource=label, code="error").inc()
+            raise
+        self.requests.labels(verb=verb, resource=label, code=str(status)).inc()
+        if status >= 400:
+            raise self._error(status, raw, retry_after)
+        return orjson.loads(raw) if raw else None
+
+    @staticmethod
+    def _error(status: int, raw: bytes, retry_after: str | None) -> ApiError:
+        try:
+            body: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = raw
+        err = error_from_status(status, body)
+        if err.status == 429 or err.status >= 500:
+            return TransientError(err.status, err.reason, err.message, _retry_after(retry_after))
+        return err
+
+    # --- verbs -------------------------------------------------------------------------------------
+
+    async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = await self._request("get", "GET", res, res.path(namespace, name))
+        return out
+
+    async def list_pages(
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        limit: int = 500,
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+        """Pages of a consistent list: (items, the list's resourceVersion). Paging keeps memory bounded
+        for big collections; an expired continue token raises ``Gone`` (the caller lists again)."""
+        params: dict[str, str] = {"limit": str(limit)}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        rv = ""
+        while True:
+            page = await self._request("list", "GET", res, res.path(namespace), params=params)
+            meta = page.get("metadata") or {}
+            rv = rv or str(meta.get("resourceVersion") or "")
+            yield list(page.get("items") or []), rv
+            cont = meta.get("continue")
+            if not cont:
+                return
+            params["continue"] = str(cont)
+
+    async def list(
+        self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None
+    ) -> tuple[Items, str]:
+        items: Items = []
+        version = ""
+        async for page, rv in self.list_pages(res, namespace, label_selector=label_selector):
+            items.extend(page)
+            version = rv
+        return items, version
+
+    async def create(self, res: Resource, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = await self._request("create", "POST", res, res.path(namespace), body=body)
+        return out
+
+    async def replace(
+        self,
+        res: Resource,
+        namespace: str | None,
+        name: str,
+        body: dict[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        path = res.path(namespace, name, subresource)
+        out: dict[str, Any] = await self._request(
+            "update", "PUT", res, path, subresource=subresource, body=body
+        )
+        return out
+
+    async def patch(
+        self,
+        res: Resource,
+        namespace: str | None,
+        name: str,
+        patch: dict[str, Any] | Items,
+        *,
+        patch_type: str = "merge",
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """``patch_type``: merge | json | strategic | apply (server-side apply as field manager
+        ``canaryd``, forcing ownership of the fields it sets)."""
+        try:
+            ctype = PATCH_TYPES[patch_type]
+        except KeyError:
+            raise ValueError(f"unknown patch type {patch_type!r}; one of {', '.join(PATCH_TYPES)}") from None
+        params = {"fieldManager": FIELD_MANAGER, "force": "true"} if patch_type == "apply" else None
+        path = res.path(namespace, name, subresource)
+        out: dict[str, Any] = await self._request(
+            "patch", "PATCH", res, path, subresource=subresource, params=params, body=patch,
+            content_type=ctype,
+        )
+        return out
+
+    async def delete(
+        self, res: Resource, namespace: str | None, name: str, *, propagation: str = "Background"
+    ) -> None:
+        """Delete one object (``NotFound`` when it is already gone); dependents go by ``propagation``."""
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
+        await self._request("delete", "DELETE", res, res.path(namespace, name), body=body)
+
+    async def watch(
+        self,
+        res: Resource,
+        namespace: str | None,
+        resource_version: str | None,
+        *,
+        timeout_seconds: int = 300,
+        label_selector: str | None = None,
+    ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
+        """Events ("ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK", object) after ``resource_version``
+        until the server ends the stream. Raises ``Gone`` when the version is too old (HTTP 410 or an
+        ERROR event with code 410), another ``ApiError`` for other ERROR events. Not retried here:
+        the informer owns reconnecting."""
+        params = {"watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if label_selector:
+            params["labelSelector"] = label_selector
+        # no total timeout; a read timeout beyond the server's own end of stream catches dead peers
+        timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=timeout_seconds + 60)
+        counted = False
+        try:
+            async with self.session.get(
+                res.path(namespace), params=params, headers=self._headers(), timeout=timeout
+            ) as resp:
+                self.requests.labels(verb="watch", resource=res.plural, code=str(resp.status)).inc()
+                counted = True
+                if resp.status != 200:
+                    raise self._error(resp.status, await resp.read(), resp.headers.get("Retry-After"))
+                async for line in iter_lines(resp.content):
+                    yield parse_event(line)
+        except (aiohttp.ClientConnectionError, TimeoutError):
+            if not counted:
+                self.requests.labels(verb="watch", resource=res.plural, code="error").inc()
+            raise
+
+
+async def iter_lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """Newline-separated records of a chunked body, of any length (aiohttp's ``readline`` refuses lines
+    above its buffer limit; one watch event carries a whole object, which can be megabytes)."""
+    buf = bytearray()
+    async for chunk in stream.iter_any():
+        start = len(buf)
+        buf += chunk
+        begin = 0
+        while (nl := buf.find(b"\n", start)) >= 0:
+            if nl > begin:
+                yield bytes(buf[begin:nl])
+            begin = start = nl + 1
+        if begin:
+            del buf[:begin]
+    if buf.strip():
+        yield bytes(buf)
+
+
+def parse_event(line: bytes) -> tuple[str, dict[str, Any]]:
+    """One watch line -> (type, object); ERROR events become exceptions."""
+    event = orjson.loads(line)
+    kind = str(event.get("type") or "")
+    obj = event.get("object")
+    if not isinstance(obj, dict):
+        obj = {}
+    if kind == "ERROR":
+        code = obj.get("code")
+        raise error_from_status(code if isinstance(code, int) else 500, obj, "WatchError")
+    return kind, obj
