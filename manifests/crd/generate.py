@@ -338,6 +338,7 @@ def canary_status_schema() -> S:
             ), "canaryd: measurements of the last analysis step."),
             "message": string("canaryd: the last reason shown to users."),
             "observedGeneration": integer(format="int64"),
+            "mirrored": boolean("canaryd: the current step mirrors traffic to the canary."),
         },
     )
 

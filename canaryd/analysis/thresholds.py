@@ -1,0 +1,85 @@
+"""Pass/fail of a measured value against a metric's thresholds, with Flagger's Halt texts (§5.3).
+
+Pure functions: the texts are the part after ``Halt <canary>.<ns> advancement `` (the engine adds that
+prefix), e.g. ``success rate 69.17% < 99%`` or ``request duration 1.515s > 500ms``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from canaryd.analysis.gofmt import go_duration_ms, go_float
+from canaryd.model.spec import MetricSpec
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    message: str  # "" when passed
+    threshold: str  # human form for status, e.g. ">= 99%" or "<= 500ms"
+
+
+def _bounds_text(lo: str | None, hi: str | None) -> str:
+    parts = ([f">= {lo}"] if lo is not None else []) + ([f"<= {hi}"] if hi is not None else [])
+    return " and ".join(parts) or "any"
+
+
+def success_rate(value: float, metric: MetricSpec) -> Outcome:
+    """Percent of non-5xx requests. ``thresholdRange`` bounds both ways; legacy ``threshold`` is a
+    minimum (``threshold > value`` fails; no threshold at all passes)."""
+    tr = metric.threshold_range
+    if tr is not None:
+        text = _bounds_text(None if tr.min is None else f"{go_float(tr.min)}%",
+                            None if tr.max is None else f"{go_float(tr.max)}%")
+        if tr.min is not None and value < tr.min:
+            return Outcome(False, f"success rate {value:.2f}% < {go_float(tr.min)}%", text)
+        if tr.max is not None and value > tr.max:
+            return Outcome(False, f"success rate {value:.2f}% > {go_float(tr.max)}%", text)
+        return Outcome(True, "", text)
+    threshold = metric.threshold or 0.0
+    text = f">= {go_float(threshold)}%"
+    if threshold > value:
+        return Outcome(False, f"success rate {value:.2f}% < {go_float(threshold)}%", text)
+    return Outcome(True, "", text)
+
+
+def request_duration(value_ms: float, metric: MetricSpec) -> Outcome:
+    """P99 latency in milliseconds, compared as Go Durations (value and bounds truncated to whole
+    ms). Legacy ``threshold`` is a maximum in ms; with no threshold at all any traffic fails (0 ms max),
+    as in Flagger."""
+    d = int(value_ms)
+    tr = metric.threshold_range
+    if tr is not None:
+        lo = None if tr.min is None else int(tr.min)
+        hi = None if tr.max is None else int(tr.max)
+        text = _bounds_text(None if lo is None else go_duration_ms(lo),
+                            None if hi is None else go_duration_ms(hi))
+        if lo is not None and d < lo:
+            return Outcome(False, f"request duration {go_duration_ms(d)} < {go_duration_ms(lo)}", text)
+        if hi is not None and d > hi:
+            return Outcome(False, f"request duration {go_duration_ms(d)} > {go_duration_ms(hi)}", text)
+        return Outcome(True, "", text)
+    limit = int(metric.threshold or 0.0)
+    text = f"<= {go_duration_ms(limit)}"
+    if d > limit:
+        return Outcome(False, f"request duration {go_duration_ms(d)} > {go_duration_ms(limit)}", text)
+    return Outcome(True, "", text)
+
+
+def custom(value: float, metric: MetricSpec) -> Outcome:
+    """Inline queries and MetricTemplates: ``thresholdRange`` both ways; legacy ``threshold`` is a
+    maximum (``value > threshold`` fails)."""
+    tr = metric.threshold_range
+    if tr is not None:
+        text = _bounds_text(None if tr.min is None else go_float(tr.min),
+                            None if tr.max is None else go_float(tr.max))
+        if tr.min is not None and value < tr.min:
+            return Outcome(False, f"{metric.name} {value:.2f} < {go_float(tr.min)}", text)
+        if tr.max is not None and value > tr.max:
+            return Outcome(False, f"{metric.name} {value:.2f} > {go_float(tr.max)}", text)
+        return Outcome(True, "", text)
+    threshold = metric.threshold or 0.0
+    text = f"<= {go_float(threshold)}"
+    if value > threshold:
+        return Outcome(False, f"{metric.name} {value:.2f} > {go_float(threshold)}", text)
+    return Outcome(True, "", text)
