@@ -5,11 +5,11 @@ it returns (next status, actions, when to wake up). No I/O, no clocks: ``now`` i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     INITIALIZING = "Initializing"
     INITIALIZED = "Initialized"
     WAITING = "Waiting"
@@ -31,7 +31,20 @@ class CheckResult:
     verdict: str  # "pass" | "fail" | "error" | "nodata"
     value: float | None = None
     threshold: str = ""  # human form, e.g. ">= 99" or "<= 500ms"
-    message: str = ""  # the Halt text for Events when not passed (without "Halt C.N advancement ")
+    # Event text when not passed. For "fail" without the "Halt C.N advancement " prefix, which the
+    # engine adds (e.g. "success rate 69.17% < 99%"); a message that already starts with "Halt " and
+    # every "error"/"nodata" message is used verbatim (Flagger's texts for those have other shapes,
+    # e.g. "Halt advancement no values found for istio metric ..." or "Prometheus query failed: ...").
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """The outcome of one webhook call (see ``RunHooks`` for the protocol)."""
+
+    name: str  # the webhook's name in the spec
+    passed: bool  # HTTP status <= 202 (Flagger's rule)
+    message: str = ""  # error text or response body when not passed
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,7 @@ class CanaryStatus:
     checks: tuple[CheckResult, ...] = ()  # measurements of the last analysis step
     message: str = ""  # last reason shown to users (invalid spec, readiness, halt)
     observed_generation: int = 0
+    mirrored: bool = False  # the current step mirrors traffic to the canary (canary strategy: first step)
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,8 @@ class Snapshot:
     routes: tuple[int, int] | None = None  # observed (primary, canary) weights in the VirtualService
     primary_template_matches_target: bool | None = None  # for takeover of foreign (Flagger) hashes
     duplicate_of: str | None = None  # another canary already targets this Deployment
+    mirrored: bool | None = None  # observed mirror on the VirtualService route (None = unknown)
+    selector_labels: tuple[str, ...] = ("app", "name", "app.kubernetes.io/name")  # for messages
 
 
 # ---- actions: intents the runtime carries out, in order, after writing the new status ----
@@ -136,10 +152,32 @@ class Emit:
 
 @dataclass(frozen=True)
 class RunHooks:
-    """Run the webhooks of one type (confirm-rollout, pre-rollout, …); results come back in the next
-    call to ``decide`` via ``Inputs.hooks``."""
+    """Run the webhooks of one type (confirm-rollout, pre-rollout, rollout, confirm-traffic-increase,
+    confirm-promotion, rollback, post-rollout) in list order, stopping at the first failure.
+
+    Protocol. ``wait=True``: the decision is a *request*: it has ``status=None`` and no other actions
+    than ``RunHooks`` (possibly with ``analyse=True``). The runtime runs the hooks (and the checks,
+    when ``analyse``), then calls ``decide`` again with the same status and the results added to the
+    inputs, keeping those of earlier rounds of the same step::
+
+        inputs = Inputs(now=clock())
+        while True:
+            d = decide(spec, status, snap, inputs)
+            if not d.requests: break
+            results = run(d.requests)           # hooks of each type + checks if d.analyse
+            inputs = Inputs(now=clock(), checks=results.checks or inputs.checks,
+                            hooks={**(inputs.hooks or {}), **results.hooks})
+        write d.status; carry out d.actions
+
+    A step needs at most two rounds (rollout/rollback hooks + checks, then a confirm-* gate).
+    ``decide`` never asks for a type whose hooks are absent from the spec (it treats it as passed).
+
+    ``wait=False`` (post-rollout, after Succeeded/Failed): fire and forget, carried out after the
+    status write like any action; the runtime emits :func:`canaryd.engine.messages.hook_events` for
+    the results."""
 
     hook_type: str
+    wait: bool = True
 
 
 Action = EnsurePrimary | EnsureServicesAndRouting | ScaleTarget | SetRoutes | Promote | Emit | RunHooks
@@ -151,7 +189,8 @@ class Inputs:
 
     now: float
     checks: tuple[CheckResult, ...] | None = None  # results of the analysis asked for, if any
-    hooks: dict[str, tuple[bool, str]] | None = None  # hook type -> (passed, message)
+    # hook type -> results of that type's hooks in spec order (may stop after the first failure)
+    hooks: dict[str, tuple[HookResult, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -169,3 +208,13 @@ class Decision:
     analyse: bool = False
     wake_at: float | None = None
     log: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def requests(self) -> tuple[RunHooks, ...]:
+        """The hook runs whose results ``decide`` waits for (see ``RunHooks``)."""
+        return tuple(a for a in self.actions if isinstance(a, RunHooks) and a.wait)
+
+    @property
+    def is_request(self) -> bool:
+        """True when the runtime must run hooks/checks and call ``decide`` again before writing."""
+        return self.analyse or bool(self.requests)

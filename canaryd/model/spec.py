@@ -68,6 +68,10 @@ class MetricSpec:
     query: str | None = None  # inline PromQL
     template_ref: JSON | None = None  # {name, namespace}
     template_variables: JSON = field(default_factory=dict)
+    # "request-success-rate" | "request-duration" when the check is a builtin (by name, or by the 2019
+    # legacy names istio_requests_total / istio_request_duration_seconds_bucket); None otherwise.
+    # ``name`` keeps the name as written, for messages.
+    builtin: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,240 @@
+"""``.status`` of a Canary <-> :class:`CanaryStatus`, and the ``Promoted`` condition.
+
+Reading is tolerant (status may have been written by Flagger, by an older canaryd, or edited by
+hand): a missing, foreign or invalid field gives its default, never an exception, so a bad status
+can never wedge a canary. Writing produces Flagger's field names, so kubectl columns, ``kubectl
+wait --for=condition=promoted`` and tools written for Flagger keep working.
+
+CRD-facing fields written by :func:`status_to_dict` (the CRD schema must allow all of them)::
+
+    phase                 string   always (Flagger's enum; "" before the first decision)
+    canaryWeight          integer  always
+    failedChecks          integer  always
+    iterations            integer  always
+    lastAppliedSpec       string   when set      canaryd hashes start with "cd1:"
+    lastPromotedSpec      string   when set
+    trackedConfigs        object   when non-empty  {"configmap/<name>"|"secret/<name>": checksum}
+    lastTransitionTime    string   RFC3339 (seconds), when set
+    conditions            array    [{type, status, reason, message, lastUpdateTime, lastTransitionTime}]
+                                   "Promoted" always first; "Valid" (status False) while the Canary
+                                   or its target is unusable
+    # canaryd's own fields
+    nextStepAt            string   RFC3339 with milliseconds, when set (next analysis/gate step)
+    waitingSince          string   RFC3339 with milliseconds, when set (start of a rollout wait)
+    checks                array    [{name, verdict, value (number|null), threshold, message}]
+    message               string   when non-empty (why the canary is waiting/halted/invalid)
+    observedGeneration    integer  always
+    mirrored              boolean  when true
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from canaryd.engine.types import CanaryStatus, CheckResult, Phase
+
+PROMOTED = "Promoted"
+VALID = "Valid"
+
+_PROMOTED_TABLE: dict[Phase, tuple[str, str]] = {
+    Phase.INITIALIZING: ("Unknown", "New {kind} detected, starting initialization."),
+    Phase.INITIALIZED: ("True", "{kind} initialization completed."),
+    Phase.WAITING: ("Unknown", "Waiting for approval."),
+    Phase.WAITING_PROMOTION: ("Unknown", "Waiting for approval."),
+    Phase.PROGRESSING: ("Unknown", "New revision detected, progressing canary analysis."),
+    Phase.PROMOTING: ("Unknown", "Canary analysis completed, starting primary rolling update."),
+    Phase.FINALISING: ("Unknown", "Canary analysis completed, routing all traffic to primary."),
+    Phase.SUCCEEDED: ("True", "Canary analysis completed successfully, promotion finished."),
+    Phase.FAILED: ("False", "Canary analysis failed, {kind} scaled to zero."),
+}
+
+
+# ---- time ----
+
+
+def rfc3339(t: float, *, millis: bool = False) -> str:
+    """UTC RFC3339 text of an epoch time (``Z`` suffix); seconds precision like Kubernetes' metav1.Time
+    unless ``millis``."""
+    dt = datetime.fromtimestamp(t, UTC)
+    if millis:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(v: Any) -> float | None:
+    """Epoch seconds of an RFC3339 string; None when absent or not a time."""
+    if not isinstance(v, str) or not v:
+        return None
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+# ---- conditions ----
+
+
+def promoted_condition(
+    phase: Phase, kind: str, now: float, previous: tuple[dict[str, Any], ...] = ()
+) -> dict[str, Any]:
+    """Flagger's single ``Promoted`` condition for ``phase`` (§2.2). The previous condition is kept
+    as it was when neither status nor reason changes; ``lastTransitionTime`` is kept while the
+    status is unchanged."""
+    cstatus, template = _PROMOTED_TABLE.get(phase, _PROMOTED_TABLE[Phase.INITIALIZING])
+    message = template.format(kind=kind)
+    old = next((c for c in previous if c.get("type") == PROMOTED), None)
+    if old is not None and old.get("status") == cstatus and old.get("reason") == phase.value:
+        return old
+    stamp = rfc3339(now)
+    transition = stamp
+    if old is not None and old.get("status") == cstatus and isinstance(old.get("lastTransitionTime"), str):
+        transition = old["lastTransitionTime"]
+    return {
+        "type": PROMOTED,
+        "status": cstatus,
+        "reason": phase.value,
+        "message": message,
+        "lastUpdateTime": stamp,
+        "lastTransitionTime": transition,
+    }
+
+
+def valid_condition(problem: str | None, reason: str, now: float,
+                    previous: tuple[dict[str, Any], ...] = ()) -> dict[str, Any] | None:
+    """canaryd's ``Valid`` condition: present (status False) only while something is wrong."""
+    if problem is None:
+        return None
+    old = next((c for c in previous if c.get("type") == VALID), None)
+    if old is not None and old.get("message") == problem and old.get("reason") == reason:
+        return old
+    stamp = rfc3339(now)
+    return {"type": VALID, "status": "False", "reason": reason, "message": problem,
+            "lastUpdateTime": stamp, "lastTransitionTime": stamp}
+
+
+def with_conditions(promoted: dict[str, Any], valid: dict[str, Any] | None) -> tuple[dict[str, Any], ...]:
+    """Promoted first, then Valid when present; conditions of other types are dropped."""
+    return (promoted,) if valid is None else (promoted, valid)
+
+
+def problem_of(status: CanaryStatus) -> str | None:
+    """The message of a standing ``Valid=False`` condition, if any."""
+    for c in status.conditions:
+        if c.get("type") == VALID and c.get("status") == "False":
+            return str(c.get("message") or "")
+    return None
+
+
+# ---- dict <-> CanaryStatus ----
+
+
+def status_from_dict(d: Any) -> CanaryStatus:
+    """Read ``.status``; never raises. Unknown phases, wrong types and bad times give defaults."""
+    if not isinstance(d, dict):
+        return CanaryStatus()
+    phase: Phase | None
+    try:
+        phase = Phase(str(d["phase"])) if d.get("phase") else None
+    except ValueError:
+        phase = None
+    tracked_raw = d.get("trackedConfigs")
+    tracked: tuple[tuple[str, str], ...] = ()
+    if isinstance(tracked_raw, dict):
+        tracked = tuple(sorted((str(k), str(v)) for k, v in tracked_raw.items() if isinstance(v, str)))
+    conditions = tuple(c for c in _list(d.get("conditions")) if isinstance(c, dict))
+    checks = tuple(_check(c) for c in _list(d.get("checks")) if isinstance(c, dict))
+    return CanaryStatus(
+        phase=phase,
+        canary_weight=_clamp(_int(d.get("canaryWeight")), 0, 100),
+        failed_checks=max(0, _int(d.get("failedChecks"))),
+        iterations=max(0, _int(d.get("iterations"))),
+        last_applied_spec=_str(d.get("lastAppliedSpec")),
+        last_promoted_spec=_str(d.get("lastPromotedSpec")),
+        tracked_configs=tracked,
+        last_transition_time=parse_time(d.get("lastTransitionTime")),
+        conditions=conditions,
+        next_step_at=parse_time(d.get("nextStepAt")),
+        waiting_since=parse_time(d.get("waitingSince")),
+        checks=checks,
+        message=_str(d.get("message")),
+        observed_generation=max(0, _int(d.get("observedGeneration"))),
+        mirrored=d.get("mirrored") is True,
+    )
+
+
+def status_to_dict(s: CanaryStatus) -> dict[str, Any]:
+    """``.status`` body for the status subresource (see the module docstring for the fields)."""
+    out: dict[str, Any] = {
+        "phase": s.phase.value if s.phase is not None else "",
+        "canaryWeight": s.canary_weight,
+        "failedChecks": s.failed_checks,
+        "iterations": s.iterations,
+    }
+    if s.last_applied_spec:
+        out["lastAppliedSpec"] = s.last_applied_spec
+    if s.last_promoted_spec:
+        out["lastPromotedSpec"] = s.last_promoted_spec
+    if s.tracked_configs:
+        out["trackedConfigs"] = dict(s.tracked_configs)
+    if s.last_transition_time is not None:
+        out["lastTransitionTime"] = rfc3339(s.last_transition_time)
+    if s.conditions:
+        out["conditions"] = [dict(c) for c in s.conditions]
+    if s.next_step_at is not None:
+        out["nextStepAt"] = rfc3339(s.next_step_at, millis=True)
+    if s.waiting_since is not None:
+        out["waitingSince"] = rfc3339(s.waiting_since, millis=True)
+    if s.checks:
+        out["checks"] = [
+            {"name": c.name, "verdict": c.verdict, "value": _json_number(c.value),
+             "threshold": c.threshold, "message": c.message}
+            for c in s.checks
+        ]
+    if s.message:
+        out["message"] = s.message
+    out["observedGeneration"] = s.observed_generation
+    if s.mirrored:
+        out["mirrored"] = True
+    return out
+
+
+def _check(c: dict[str, Any]) -> CheckResult:
+    value = c.get("value")
+    return CheckResult(
+        name=_str(c.get("name")),
+        verdict=_str(c.get("verdict")) or "error",
+        value=float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
+        threshold=_str(c.get("threshold")),
+        message=_str(c.get("message")),
+    )
+
+
+def _json_number(v: float | None) -> float | None:
+    return None if v is None or math.isnan(v) or math.isinf(v) else v
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool):
+        return 0
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return 0
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
+def _str(v: Any) -> str:
+    return v if isinstance(v, str) else ""
+
+
+def _clamp(v: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, v))
