@@ -1,0 +1,164 @@
+"""KubeClient on the wire, against a scripted aiohttp server on loopback: headers, bodies, error
+mapping, which failures are retried (and how long it waits), request counting, list paging."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import orjson
+import pytest
+
+from canaryd.kube.client import KubeClient, TransientError
+from canaryd.kube.config import ClusterConfig
+from canaryd.kube.errors import ApiError, Conflict, Forbidden, Gone, Invalid, NotFound
+from canaryd.kube.resources import CANARY, CONFIGMAP, DEPLOYMENT
+
+from .scripted import Scripted, ok, status, text
+
+
+def count(client: KubeClient, verb: str, resource: str, code: str) -> float:
+    value = client.registry.get_sample_value(
+        "canaryd_api_requests_total", {"verb": verb, "resource": resource, "code": code}
+    )
+    return value or 0.0
+
+
+async def test_get_sends_identity_and_counts(server: Scripted, client: KubeClient) -> None:
+    server.reply(ok({"metadata": {"name": "x"}, "data": {"k": "v"}}))
+    got = await client.get(CONFIGMAP, "ns", "x")
+    assert got == {"metadata": {"name": "x"}, "data": {"k": "v"}}
+    [req] = server.seen
+    assert (req.method, req.path) == ("GET", "/api/v1/namespaces/ns/configmaps/x")
+    assert req.headers["User-Agent"] == "canaryd-test/9"
+    assert req.headers["Authorization"] == "Bearer t0ken"
+    assert req.headers["Accept"] == "application/json"
+    assert count(client, "get", "configmaps", "200") == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "code", "message"),
+    [
+        (status(404, "NotFound", 'configmaps "x" not found'), NotFound, 404, 'configmaps "x" not found'),
+        (status(409, "AlreadyExists", 'canaries.flagger.app "x" already exists'), Conflict, 409,
+         'canaries.flagger.app "x" already exists'),
+        (status(409, "Conflict", "the object has been modified"), Conflict, 409,
+         "the object has been modified"),
+        (status(410, "Expired", "too old resource version: 1 (42)"), Gone, 410,
+         "too old resource version: 1 (42)"),
+        (status(403, "Forbidden", 'User "x" cannot get resource'), Forbidden, 403,
+         'User "x" cannot get resource'),
+        (status(422, "Invalid", "spec.analysis.maxWeight: Invalid value: 150: must be <= 100"), Invalid, 422,
+         "spec.analysis.maxWeight: Invalid value: 150: must be <= 100"),
+        (status(400, "BadRequest", "bad patch"), ApiError, 400, "bad patch"),
+        (text(404, "404 page not found\n"), NotFound, 404, "404 page not found"),
+    ],
+)
+async def test_errors_are_mapped_and_never_retried(
+    server: Scripted, client: KubeClient, reply: object, error: type[ApiError], code: int, message: str
+) -> None:
+    server.reply(reply, ok({}))  # type: ignore[arg-type]
+    with pytest.raises(error) as info:
+        await client.get(CANARY, "ns", "x")
+    assert type(info.value) is error
+    assert (info.value.status, info.value.message) == (code, message)
+    assert len(server.seen) == 1
+    assert count(client, "get", "canaries", str(code)) == 1
+
+
+async def test_429_waits_for_retry_after(server: Scripted, client: KubeClient) -> None:
+    server.reply(status(429, "TooManyRequests", "slow down", headers={"Retry-After": "1"}), ok({"ok": 1}))
+    began = time.monotonic()
+    assert await client.get(DEPLOYMENT, "ns", "d") == {"ok": 1}
+    assert time.monotonic() - began >= 0.95
+    assert count(client, "get", "deployments", "429") == 1
+    assert count(client, "get", "deployments", "200") == 1
+
+
+async def test_5xx_retried_then_given_up(server: Scripted, client: KubeClient) -> None:
+    server.reply(*(status(503, "ServiceUnavailable", "etcd down") for _ in range(5)))
+    with pytest.raises(TransientError) as info:
+        await client.patch(DEPLOYMENT, "ns", "d", {"spec": {"replicas": 1}})
+    assert info.value.status == 503 and info.value.message == "etcd down"
+    assert len(server.seen) == 3  # max_attempts
+    assert count(client, "patch", "deployments", "503") == 3
+
+
+async def test_5xx_then_success(server: Scripted, client: KubeClient) -> None:
+    server.reply(status(500, "InternalError", "oops"), status(504, "Timeout", ""), ok({"done": True}))
+    assert await client.create(CONFIGMAP, "ns", {"metadata": {"name": "x"}}) == {"done": True}
+    assert len(server.seen) == 3
+
+
+async def test_connection_errors_retried_and_counted() -> None:
+    # a port that was just free: nothing listens there
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = KubeClient(ClusterConfig(base_url=f"http://127.0.0.1:{port}", ssl_context=None), max_attempts=2)
+    try:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await c.get(CONFIGMAP, "ns", "x")
+        assert count(c, "get", "configmaps", "error") == 2
+    finally:
+        await c.close()
+
+
+@pytest.mark.parametrize(
+    ("patch_type", "content_type", "query"),
+    [
+        ("merge", "application/merge-patch+json", {}),
+        ("json", "application/json-patch+json", {}),
+        ("strategic", "application/strategic-merge-patch+json", {}),
+        ("apply", "application/apply-patch+yaml", {"fieldManager": "canaryd", "force": "true"}),
+    ],
+)
+async def test_patch_types(
+    server: Scripted, client: KubeClient, patch_type: str, content_type: str, query: dict[str, str]
+) -> None:
+    body: object = [{"op": "replace", "path": "/spec/replicas", "value": 0}] if patch_type == "json" else {
+        "spec": {"replicas": 0}}
+    server.reply(ok({"patched": True}))
+    await client.patch(DEPLOYMENT, "ns", "d", body, patch_type=patch_type)  # type: ignore[arg-type]
+    [req] = server.seen
+    assert req.method == "PATCH" and req.path == "/apis/apps/v1/namespaces/ns/deployments/d"
+    assert req.headers["Content-Type"] == content_type
+    assert req.query == query
+    assert orjson.loads(req.body) == body
+
+
+async def test_unknown_patch_type_is_refused(client: KubeClient) -> None:
+    with pytest.raises(ValueError, match="unknown patch type"):
+        await client.patch(DEPLOYMENT, "ns", "d", {}, patch_type="yaml")
+
+
+async def test_status_subresource_replace_and_delete(server: Scripted, client: KubeClient) -> None:
+    server.reply(ok({"status": {"phase": "Initialized"}}), ok({"kind": "Status", "status": "Success"}))
+    await client.replace(CANARY, "ns", "c", {"status": {"phase": "Initialized"}}, subresource="status")
+    await client.delete(DEPLOYMENT, "ns", "d")
+    put, delete = server.seen
+    assert (put.method, put.path) == ("PUT", "/apis/flagger.app/v1beta1/namespaces/ns/canaries/c/status")
+    assert count(client, "update", "canaries/status", "200") == 1
+    assert delete.method == "DELETE"
+    assert orjson.loads(delete.body)["propagationPolicy"] == "Background"
+
+
+async def test_list_follows_continue_tokens(server: Scripted, client: KubeClient) -> None:
+    server.reply(
+        ok({"metadata": {"resourceVersion": "100", "continue": "tok1"}, "items": [{"n": 1}, {"n": 2}]}),
+        ok({"metadata": {"resourceVersion": "100"}, "items": [{"n": 3}]}),
+    )
+    items, rv = await client.list(CONFIGMAP, "ns", label_selector="app=x")
+    assert items == [{"n": 1}, {"n": 2}, {"n": 3}] and rv == "100"
+    first, second = server.seen
+    assert first.query == {"limit": "500", "labelSelector": "app=x"}
+    assert second.query == {"limit": "500", "labelSelector": "app=x", "continue": "tok1"}
+    assert count(client, "list", "configmaps", "200") == 2
+
+
+async def test_cluster_wide_list_path(server: Scripted, client: KubeClient) -> None:
+    server.reply(ok({"metadata": {"resourceVersion": "5"}, "items": []}))
+    assert await client.list(CANARY) == ([], "5")
+    assert server.seen[0].path == "/apis/flagger.app/v1beta1/canaries"
