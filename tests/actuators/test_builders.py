@@ -48,7 +48,8 @@ def test_selector_label_missing_has_flaggers_message() -> None:
     with pytest.raises(GenerationError) as err:
         b.selector_label(dep, GEN.selector_labels)
     assert str(err.value) == (
-        "deployment podinfo.test spec.selector.matchLabels must contain one of [app name app.kubernetes.io/name]"
+        "deployment podinfo.test spec.selector.matchLabels must contain one of "
+        "[app name app.kubernetes.io/name]"
     )
 
 
@@ -352,7 +353,8 @@ def test_primary_hpa_behavior_and_promotion_metadata() -> None:
 
 
 def _svc(name: str, selector: str, labels: dict[str, str] | None = None,
-         annotations: dict[str, str] | None = None, ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+         annotations: dict[str, str] | None = None,
+         ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -387,9 +389,10 @@ def test_services_custom_metadata_headless_port_options() -> None:
     )
     out = b.services(spec, podinfo_deployment(), GEN)
     port = [{"name": "web", "protocol": "TCP", "port": 80, "targetPort": "http", "appProtocol": "http"}]
+    apex_spec = {"type": "ClusterIP", "selector": {"app": "podinfo-primary"}, "ports": port,
+                 "clusterIP": "None"}
     assert out["apex"] == {**_svc("podinfo", "podinfo-primary", {"l": "a", "app": "podinfo"},
-                                  {"x": "1", **TOOLKIT}, port)} | {
-        "spec": {"type": "ClusterIP", "selector": {"app": "podinfo-primary"}, "ports": port, "clusterIP": "None"}}
+                                  {"x": "1", **TOOLKIT}, port), "spec": apex_spec}
     assert out["canary"]["metadata"]["labels"] == {"app": "podinfo-canary", "c": "1"}
     assert out["primary"]["spec"]["clusterIP"] == "None"
 
@@ -520,7 +523,8 @@ def test_vs_mirror(mirror_weight: int, pct: dict[str, float] | None) -> None:
 
 
 def test_vs_ab_two_routes() -> None:
-    ab = ({"headers": {"x-canary": {"exact": "insider"}}}, {"headers": {"cookie": {"regex": "^(.*?;)?(c=1)"}}})
+    ab = ({"headers": {"x-canary": {"exact": "insider"}}},
+          {"headers": {"cookie": {"regex": "^(.*?;)?(c=1)"}}})
     spec = with_analysis(tutorial_spec(match=({"uri": {"prefix": "/api"}, "headers": {"h": {"exact": "1"}}},),
                                        timeout="3s"),
                          iterations=10, match=ab)
@@ -554,8 +558,10 @@ def test_vs_ab_without_service_match() -> None:
 
 
 def test_merge_matches_replaces_headers_and_source_labels_only() -> None:
-    canary = [{"headers": {"a": {"exact": "1"}}, "uri": {"exact": "/dropped"}}, {"sourceLabels": {"s": "1"}}]
-    service = [{"uri": {"prefix": "/"}, "headers": {"old": {"exact": "x"}}}, {"method": {"exact": "GET"}}]
+    canary: list[dict[str, Any]] = [{"headers": {"a": {"exact": "1"}}, "uri": {"exact": "/dropped"}},
+                                    {"sourceLabels": {"s": "1"}}]
+    service: list[dict[str, Any]] = [{"uri": {"prefix": "/"}, "headers": {"old": {"exact": "x"}}},
+                                     {"method": {"exact": "GET"}}]
     assert b.merge_matches(canary, service) == [
         {"uri": {"prefix": "/"}, "headers": {"a": {"exact": "1"}}},
         {"method": {"exact": "GET"}, "headers": {"a": {"exact": "1"}}},
@@ -589,7 +595,8 @@ def test_vs_delegation() -> None:
 def test_vs_delegation_with_hosts_or_gateways_is_an_error(service: dict[str, Any]) -> None:
     with pytest.raises(GenerationError) as err:
         b.virtual_service(tutorial_spec(delegation=True, **service), 100, 0)
-    assert str(err.value) == "VirtualService podinfo.test cannot have hosts and gateways when delegation enabled"
+    assert str(err.value) == (
+        "VirtualService podinfo.test cannot have hosts and gateways when delegation enabled")
 
 
 @pytest.mark.parametrize(
@@ -637,8 +644,8 @@ def _vs(http: list[dict[str, Any]] | None = None, tcp: list[dict[str, Any]] | No
         (_vs(tcp=[{"route": _route(90, 10)}]), (90, 10, False)),
         (_vs([{"route": [{"destination": {"host": "podinfo-primary"}, "weight": 100}]}]), None),
         (_vs([{"route": _route(0, 0)}]), None),
-        (_vs([{"route": [{"destination": {"host": "podinfo-primary"}}, {"destination": {"host": "podinfo-canary"},
-                                                                       "weight": 100}]}]), (0, 100, False)),
+        (_vs([{"route": [{"destination": {"host": "podinfo-primary"}},
+                         {"destination": {"host": "podinfo-canary"}, "weight": 100}]}]), (0, 100, False)),
         (_vs(), None),
     ],
 )
@@ -646,7 +653,8 @@ def test_routes_of(vs: dict[str, Any], expected: tuple[int, int, bool] | None) -
     assert b.routes_of(vs) == expected
 
 
-@pytest.mark.parametrize(("p", "c", "mirror"), [(100, 0, False), (95, 5, False), (50, 50, False), (100, 0, True)])
+@pytest.mark.parametrize(("p", "c", "mirror"),
+                         [(100, 0, False), (95, 5, False), (50, 50, False), (100, 0, True)])
 def test_routes_roundtrip(p: int, c: int, mirror: bool) -> None:
     spec = with_analysis(tutorial_spec(), mirror=True)
     assert b.routes_of(b.virtual_service(spec, p, c, mirror)) == (p, c, mirror)
@@ -660,7 +668,8 @@ def test_ab_routes_roundtrip() -> None:
 def test_builders_do_not_mutate_inputs() -> None:
     dep = with_config(podinfo_deployment())
     before = copy.deepcopy(dep)
-    body = b.primary_deployment(tutorial_spec(), dep, GEN, tracked=("configmap/podinfo-config",), flagger_id="u")
+    body = b.primary_deployment(tutorial_spec(), dep, GEN, tracked=("configmap/podinfo-config",),
+                                flagger_id="u")
     body["spec"]["template"]["spec"]["containers"][0]["image"] = "changed"
     b.services(tutorial_spec(), dep, GEN)
     assert dep == before
