@@ -9,22 +9,15 @@ response body, which is what load testers and gates answer with (e.g. ``Forbidde
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from canaryd.engine.types import HookResult
 from canaryd.model.spec import WebhookSpec
 
 _RETRYABLE = frozenset({429, 500, 502, 503, 504})
 _MAX_BODY = 4096
-
-
-@dataclass(frozen=True)
-class WebhookResult:
-    name: str
-    passed: bool
-    message: str  # response body on failure, or the transport error
 
 
 def payload(
@@ -39,7 +32,7 @@ def payload(
 
 async def call_webhook(
     session: aiohttp.ClientSession, hook: WebhookSpec, body: dict[str, Any], *, backoff: float = 1.0
-) -> WebhookResult:
+) -> HookResult:
     """POST ``body`` to the hook; never raises (a failure is a result)."""
     attempts = max(0, hook.retries) + 1
     timeout = aiohttp.ClientTimeout(total=hook.timeout_seconds)
@@ -50,9 +43,9 @@ async def call_webhook(
             async with session.post(hook.url, json=body, timeout=timeout, ssl=ssl) as resp:
                 text = (await resp.content.read(_MAX_BODY)).decode("utf-8", "replace").strip()
                 if resp.status <= 202:
-                    return WebhookResult(hook.name, True, text)
+                    return HookResult(hook.name, True, text)
                 if resp.status not in _RETRYABLE:
-                    return WebhookResult(hook.name, False, text or f"status {resp.status}")
+                    return HookResult(hook.name, False, text or f"status {resp.status}")
                 last_error = ""
         except TimeoutError:
             last_error = f": timed out after {hook.timeout_seconds:g}s"
@@ -61,12 +54,24 @@ async def call_webhook(
         if attempt < attempts:
             await asyncio.sleep(min(30.0, backoff * 2 ** (attempt - 1)))
     plural = "attempt(s)"
-    return WebhookResult(hook.name, False, f"POST {hook.url} giving up after {attempts} {plural}{last_error}")
+    return HookResult(hook.name, False, f"POST {hook.url} giving up after {attempts} {plural}{last_error}")
 
 
 async def call_hooks(
-    session: aiohttp.ClientSession, hooks: list[WebhookSpec], body_for: dict[str, Any]
-) -> list[WebhookResult]:
-    """Run hooks of one type in list order (Flagger runs them sequentially and stops at the first
-    failure only for gates; we run them all concurrently and report in order)."""
-    return list(await asyncio.gather(*(call_webhook(session, h, body_for) for h in hooks)))
+    session: aiohttp.ClientSession,
+    hooks: list[WebhookSpec],
+    *,
+    name: str,
+    namespace: str,
+    phase: str,
+    checksum: str,
+) -> tuple[HookResult, ...]:
+    """Run hooks of one type in list order, stopping at the first failure (as Flagger does)."""
+    results: list[HookResult] = []
+    for hook in hooks:
+        body = payload(name=name, namespace=namespace, phase=phase, checksum=checksum, metadata=hook.metadata)
+        result = await call_webhook(session, hook, body)
+        results.append(result)
+        if not result.passed:
+            break
+    return tuple(results)

@@ -6,12 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from canaryd.cache.index import dependents
 from canaryd.runtime.context import Context
 from canaryd.runtime.task import CanaryTask
-
-# Kinds whose objects are named after (or owned by) a canary's target; a change wakes that canary.
-_DEPENDENT_KINDS = ("Deployment", "HorizontalPodAutoscaler", "Service", "VirtualService", "DestinationRule")
-
 
 class Supervisor:
     """Owns the per-canary tasks. ``on_change`` is the cache subscriber: synchronous and cheap."""
@@ -50,23 +47,10 @@ class Supervisor:
                 self._ensure(namespace, name).wake()
             self._update_gauges()
             return
-        for canary_name in self._dependents(kind, namespace, name):
+        for canary_name in dependents(self.ctx.store, kind, namespace, name):
             entry = self._tasks.get((namespace, canary_name))
             if entry is not None:
                 entry[0].wake()
-
-    def _dependents(self, kind: str, namespace: str, name: str) -> list[str]:
-        """Canaries in ``namespace`` that depend on the object (target, generated, tracked config)."""
-        out: list[str] = []
-        for (ns, canary_name), (task, _) in self._tasks.items():
-            if ns != namespace:
-                continue
-            canary = self.ctx.store.get("Canary", ns, canary_name)
-            if canary is None:
-                continue
-            if _depends_on(self.ctx, canary, kind, name):
-                out.append(task.name)
-        return out
 
     def _ensure(self, namespace: str, name: str) -> CanaryTask:
         entry = self._tasks.get((namespace, name))
@@ -90,41 +74,3 @@ class Supervisor:
         for ns, count in per_ns.items():
             self.ctx.metrics.canary_total.labels(namespace=ns).set(count)
 
-
-def _depends_on(ctx: Context, canary: dict[str, object], kind: str, name: str) -> bool:
-    spec = canary.get("spec")
-    if not isinstance(spec, dict):
-        return False
-    target = str((spec.get("targetRef") or {}).get("name", ""))
-    service = str((spec.get("service") or {}).get("name") or target)
-    autoscaler = str((spec.get("autoscalerRef") or {}).get("name", ""))
-    if kind in _DEPENDENT_KINDS:
-        return name in {
-            target,
-            f"{target}-primary",
-            service,
-            f"{service}-primary",
-            f"{service}-canary",
-            autoscaler,
-            f"{autoscaler}-primary",
-        }
-    if kind in ("ConfigMap", "Secret"):
-        deployment = ctx.store.get("Deployment", str((canary.get("metadata") or {}).get("namespace", "")), target)
-        if deployment is None:
-            return False
-        prefix = "configmap/" if kind == "ConfigMap" else "secret/"
-        from canaryd.engine.revision import tracked_config_refs
-
-        pod_spec = deployment.get("spec", {}).get("template", {}).get("spec", {})
-        return any(ref_key(ref) == prefix + name for ref in tracked_config_refs(pod_spec))
-    return False
-
-
-def ref_key(ref: object) -> str:
-    """``configmap/name`` of a tracked config reference (tuple or object with ``key``)."""
-    key = getattr(ref, "key", None)
-    if isinstance(key, str):
-        return key
-    if isinstance(ref, tuple) and len(ref) >= 1:
-        return str(ref[0])
-    return str(ref)

@@ -15,7 +15,7 @@ from typing import Any
 
 from canaryd.engine.decide import decide
 from canaryd.engine.status import status_from_dict, status_to_dict
-from canaryd.engine.types import Decision, Inputs
+from canaryd.engine.types import CanaryStatus, Decision, Inputs, Snapshot
 from canaryd.model.parse import parse_canary
 from canaryd.model.spec import CanarySpec, SpecError
 from canaryd.runtime.context import Context
@@ -25,6 +25,7 @@ from canaryd.runtime.snapshot import build_snapshot
 # A task never sleeps longer than this without looking again (a safety net, not a poll: nothing is read
 # from the API server when it wakes, only the cache).
 MAX_SLEEP = 60.0
+MAX_ROUNDS = 4
 
 
 def _rv(obj: dict[str, Any] | None) -> int:
@@ -101,26 +102,40 @@ class CanaryTask:
         spec: CanarySpec = parsed
         status = status_from_dict(canary.get("status") or {})
         snap = build_snapshot(self.ctx, spec)
-        started = time.monotonic()
-        decision = decide(spec, status, snap, Inputs(now=time.time()))
-        if decision.analyse:
-            checks = await self._effects.run_checks(spec)
-            decision = decide(spec, status, snap, Inputs(now=time.time(), checks=checks))
-            self.ctx.metrics.duration.labels(name=spec.target.name, namespace=spec.namespace).observe(
-                time.monotonic() - started
-            )
-        hook_results = await self._effects.run_hooks(spec, status, decision)
-        if hook_results is not None:
-            decision = decide(spec, status, snap, Inputs(now=time.time(), hooks=hook_results))
-        await self._apply(canary, spec, decision)
+        decision = await self._decide(spec, status, snap)
+        await self._apply(canary, spec, decision, status)
         self._state.reported_error = ""
         return decision.wake_at
 
-    async def _apply(self, canary: dict[str, Any], spec: CanarySpec, decision: Decision) -> None:
+    async def _decide(self, spec: CanarySpec, status: CanaryStatus, snap: Snapshot) -> Decision:
+        """Ask the engine; while it requests checks or hook results, run them and ask again
+        (``RunHooks`` protocol in engine/types.py). Bounded: a step needs at most two rounds."""
+        inputs = Inputs(now=time.time())
+        for _ in range(MAX_ROUNDS):
+            decision = decide(spec, status, snap, inputs)
+            if not decision.is_request:
+                return decision
+            started = time.monotonic()
+            checks = await self._effects.run_checks(spec) if decision.analyse else None
+            hooks = dict(inputs.hooks or {})
+            for request in decision.requests:
+                hooks[request.hook_type] = await self._effects.run_hooks(spec, status, request.hook_type)
+            if decision.analyse:
+                self.ctx.metrics.duration.labels(name=spec.target.name, namespace=spec.namespace).observe(
+                    time.monotonic() - started
+                )
+            inputs = Inputs(now=time.time(), checks=checks or inputs.checks, hooks=hooks)
+        self._log.error("the engine kept asking for more hook results; retrying later")
+        return Decision(wake_at=time.time() + 5.0)
+
+    async def _apply(
+        self, canary: dict[str, Any], spec: CanarySpec, decision: Decision, status: CanaryStatus
+    ) -> None:
         for line in decision.log:
             self._log.info(line)
         if decision.status is not None:
-            body = status_to_dict(decision.status)
+            status = decision.status
+            body = status_to_dict(status)
             written = await self._effects.write_status(canary, body)
             if written is not None:
                 self._state.written = written
@@ -128,7 +143,7 @@ class CanaryTask:
             self.ctx.crash.hit("after-status-write")
             self.ctx.metrics.set_status(spec.target.name, spec.namespace, body.get("phase", ""))
         for action in decision.actions:
-            await self._effects.apply(canary, spec, action)
+            await self._effects.apply(canary, spec, status, action)
 
     async def _report_invalid(self, canary: dict[str, Any], message: str) -> None:
         """An invalid spec: a Warning Event and a status condition, once per distinct message."""

@@ -1,0 +1,107 @@
+"""Builds the engine's :class:`Snapshot` of one canary from the watch cache (no API calls)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canaryd.actuators.builders import routes_of
+from canaryd.cache.index import canaries_for_target
+from canaryd.engine.revision import (
+    pod_template_hash,
+    templates_match,
+    tracked_checksums,
+    tracked_config_refs,
+)
+from canaryd.engine.types import DeploymentView, Snapshot
+from canaryd.kube.resources import CONFIGMAP, DEPLOYMENT, HPA, SECRET, VIRTUAL_SERVICE
+from canaryd.model.spec import CanarySpec
+from canaryd.runtime.context import Context
+
+
+def deployment_view(obj: dict[str, Any], selector_labels: tuple[str, ...]) -> DeploymentView:
+    """The facts decisions need of a cached Deployment."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    match = ((spec.get("selector") or {}).get("matchLabels")) or {}
+    label = next((lbl for lbl in selector_labels if lbl in match), None)
+    replicas = spec.get("replicas")
+    return DeploymentView(
+        name=str(meta.get("name", "")),
+        generation=int(meta.get("generation") or 0),
+        observed_generation=int(status.get("observedGeneration") or 0),
+        spec_replicas=1 if replicas is None else int(replicas),
+        status_replicas=int(status.get("replicas") or 0),
+        updated_replicas=int(status.get("updatedReplicas") or 0),
+        available_replicas=int(status.get("availableReplicas") or 0),
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        template_hash=pod_template_hash(spec.get("template") or {}),
+        conditions=tuple(status.get("conditions") or ()),
+        selector_label=label,
+        selector_value=str(match[label]) if label else None,
+    )
+
+
+def build_snapshot(ctx: Context, spec: CanarySpec) -> Snapshot:
+    store = ctx.store
+    labels = ctx.settings.selector_labels
+    ns = spec.namespace
+    target_obj = store.get(DEPLOYMENT.kind, ns, spec.target.name)
+    primary_obj = store.get(DEPLOYMENT.kind, ns, spec.primary_name)
+    target = deployment_view(target_obj, labels) if target_obj else None
+    primary = deployment_view(primary_obj, labels) if primary_obj else None
+
+    checksums: tuple[tuple[str, str], ...] = ()
+    config_error: str | None = None
+    if target_obj is not None and ctx.settings.config_tracking:
+        pod_spec = ((target_obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+        refs = tracked_config_refs(pod_spec)
+        objects = {
+            ref.key: store.get(CONFIGMAP.kind if ref.kind == "configmap" else SECRET.kind, ns, ref.name)
+            for ref in refs
+        }
+        checksums, config_error = tracked_checksums(refs, objects)
+
+    hpa = store.get(HPA.kind, ns, spec.autoscaler.name) if spec.autoscaler else None
+    hpa_min = int((hpa.get("spec") or {}).get("minReplicas") or 1) if hpa else None
+
+    vs = store.get(VIRTUAL_SERVICE.kind, ns, spec.service.name)
+    observed = routes_of(vs) if vs else None
+
+    matches: bool | None = None
+    if target_obj is not None and primary_obj is not None and target and target.selector_label:
+        matches = templates_match(
+            (target_obj.get("spec") or {}).get("template") or {},
+            (primary_obj.get("spec") or {}).get("template") or {},
+            target.selector_label,
+        )
+
+    duplicate: str | None = None
+    others = sorted(
+        (c for c in canaries_for_target(store, ns, spec.target.name) if c != spec.name),
+    )
+    if others:
+        mine = _created(store.get("Canary", ns, spec.name))
+        for other in others:
+            theirs = _created(store.get("Canary", ns, other))
+            if (theirs, other) < (mine, spec.name):
+                duplicate = other
+                break
+
+    return Snapshot(
+        target=target,
+        primary=primary,
+        config_checksums=checksums,
+        config_error=config_error,
+        hpa_min_replicas=hpa_min,
+        hpa_exists=hpa is not None,
+        routes=(observed[0], observed[1]) if observed else None,
+        mirrored=observed[2] if observed else None,
+        primary_template_matches_target=matches,
+        duplicate_of=duplicate,
+        selector_labels=labels,
+    )
+
+
+def _created(obj: dict[str, Any] | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("creationTimestamp") or "")
