@@ -7,7 +7,9 @@ and every message names the server, because users read these texts in Events to 
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,15 +70,15 @@ class PrometheusClient:
         Raises :class:`NoValuesFound` for an empty or NaN result, other :class:`PrometheusError`
         subclasses for transport, HTTP and format problems."""
         headers = dict(self.headers)
-        auth = None
         if self.bearer_token:
             headers["Authorization"] = f"Bearer {self.bearer_token}"
         elif self.username is not None and self.password is not None:
-            auth = aiohttp.BasicAuth(self.username, self.password)
+            pair = f"{self.username}:{self.password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         url = self.query_url().with_query({"query": promql})
         try:
             async with asyncio.timeout(self.timeout):
-                async with self.session.get(url, headers=headers, auth=auth, allow_redirects=True) as resp:
+                async with self.session.get(url, headers=headers, allow_redirects=True) as resp:
                     body = await resp.read()
                     status, reason = resp.status, resp.reason or ""
         except TimeoutError:
@@ -132,6 +134,8 @@ def parse_result(body: bytes, address: str = "Prometheus") -> float:
 def _reason(e: aiohttp.ClientConnectorError) -> str:
     """``connection refused`` rather than aiohttp's ``Cannot connect to host …`` sentence."""
     err = e.os_error
+    if err.errno:
+        return os.strerror(err.errno).lower()
     if err.strerror:
         return err.strerror.lower()
     return str(err) or str(e)
