@@ -25,26 +25,54 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="canaryd", description="Canary releases on Kubernetes with Istio")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the operator (in-cluster unless --kubeconfig is given)")
-    run.add_argument("--kubeconfig", default=env("KUBECONFIG") or None,
-                     help="kubeconfig path (env KUBECONFIG); in-cluster config when unset")
-    run.add_argument("--namespace", default=env("CANARYD_NAMESPACE") or None,
-                     help="watch only this namespace (env CANARYD_NAMESPACE); all when unset")
-    run.add_argument("--metrics-server", default=env("CANARYD_METRICS_SERVER", "http://prometheus:9090"),
-                     help="Prometheus URL for the builtin checks (env CANARYD_METRICS_SERVER)")
-    run.add_argument("--selector-labels", default=env("CANARYD_SELECTOR_LABELS", "app,name,app.kubernetes.io/name"),
-                     help="labels that select a workload's pods, first match wins (env CANARYD_SELECTOR_LABELS)")
-    run.add_argument("--include-label-prefix", default=env("CANARYD_INCLUDE_LABEL_PREFIX", ""),
-                     help="target labels copied to generated objects, comma list, * = all "
-                          "(env CANARYD_INCLUDE_LABEL_PREFIX)")
-    run.add_argument("--enable-config-tracking", default=_env_bool("CANARYD_CONFIG_TRACKING", True),
-                     action=argparse.BooleanOptionalAction,
-                     help="treat changes of ConfigMaps/Secrets used by the target as new revisions "
-                          "(env CANARYD_CONFIG_TRACKING)")
-    run.add_argument("--log-level", default=env("CANARYD_LOG_LEVEL", "info"),
-                     choices=["debug", "info", "warning", "error"], help="env CANARYD_LOG_LEVEL")
-    run.add_argument("--port", type=int, default=int(env("CANARYD_PORT", "8080")),
-                     help="HTTP port for /metrics, /healthz, /readyz (env CANARYD_PORT)")
-    run.add_argument("--host", default=env("CANARYD_HOST", "0.0.0.0"), help="HTTP bind address (env CANARYD_HOST)")
+    run.add_argument(
+        "--kubeconfig",
+        default=env("KUBECONFIG") or None,
+        help="kubeconfig path (env KUBECONFIG); in-cluster config when unset",
+    )
+    run.add_argument(
+        "--namespace",
+        default=env("CANARYD_NAMESPACE") or None,
+        help="watch only this namespace (env CANARYD_NAMESPACE); all when unset",
+    )
+    run.add_argument(
+        "--metrics-server",
+        default=env("CANARYD_METRICS_SERVER", "http://prometheus:9090"),
+        help="Prometheus URL for the builtin checks (env CANARYD_METRICS_SERVER)",
+    )
+    run.add_argument(
+        "--selector-labels",
+        default=env("CANARYD_SELECTOR_LABELS", "app,name,app.kubernetes.io/name"),
+        help="labels that select a workload's pods, first match wins (env CANARYD_SELECTOR_LABELS)",
+    )
+    run.add_argument(
+        "--include-label-prefix",
+        default=env("CANARYD_INCLUDE_LABEL_PREFIX", ""),
+        help="target labels copied to generated objects, comma list, * = all "
+        "(env CANARYD_INCLUDE_LABEL_PREFIX)",
+    )
+    run.add_argument(
+        "--enable-config-tracking",
+        default=_env_bool("CANARYD_CONFIG_TRACKING", True),
+        action=argparse.BooleanOptionalAction,
+        help="treat changes of ConfigMaps/Secrets used by the target as new revisions "
+        "(env CANARYD_CONFIG_TRACKING)",
+    )
+    run.add_argument(
+        "--log-level",
+        default=env("CANARYD_LOG_LEVEL", "info"),
+        choices=["debug", "info", "warning", "error"],
+        help="env CANARYD_LOG_LEVEL",
+    )
+    run.add_argument(
+        "--port",
+        type=int,
+        default=int(env("CANARYD_PORT", "8080")),
+        help="HTTP port for /metrics, /healthz, /readyz (env CANARYD_PORT)",
+    )
+    run.add_argument(
+        "--host", default=env("CANARYD_HOST", "0.0.0.0"), help="HTTP bind address (env CANARYD_HOST)"
+    )
     run.add_argument("--cluster-name", default=env("CANARYD_CLUSTER_NAME", ""), help="shown in alerts")
     return p
 

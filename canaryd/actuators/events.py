@@ -78,6 +78,4 @@ class EventRecorder:
                 self._seen.pop(next(iter(self._seen)))
             self._seen[key] = (event_name, 1)
         except ApiError as err:
-            self._logger.error(
-                f"writing event failed: {err}", extra={"canary": f"{name}.{namespace}"}
-            )
+            self._logger.error(f"writing event failed: {err}", extra={"canary": f"{name}.{namespace}"})

@@ -36,7 +36,7 @@ async def call_webhook(
     """POST ``body`` to the hook; never raises (a failure is a result)."""
     attempts = max(0, hook.retries) + 1
     timeout = aiohttp.ClientTimeout(total=hook.timeout_seconds)
-    ssl: bool | None = False if hook.disable_tls else None
+    ssl: bool = not hook.disable_tls
     last_error = ""
     for attempt in range(1, attempts + 1):
         try:

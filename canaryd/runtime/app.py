@@ -40,8 +40,14 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
         settings.kubeconfig, user_agent=settings.user_agent, registry=metrics.registry
     )
     store = Store()
-    informers = Informers(client, store, resources=list(WATCHED), namespace=settings.namespace,
-                          registry=metrics.registry, logger=logger)
+    informers = Informers(
+        client,
+        store,
+        resources=list(WATCHED),
+        namespace=settings.namespace,
+        registry=metrics.registry,
+        logger=logger,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

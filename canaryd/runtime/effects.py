@@ -7,6 +7,7 @@ import hashlib
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -14,7 +15,7 @@ import orjson
 from canaryd.actuators import routing, workloads
 from canaryd.analysis.checks import run_checks
 from canaryd.analysis.webhooks import call_hooks
-from canaryd.engine.status import status_from_dict
+from canaryd.engine.status import VALID, status_from_dict, status_to_dict, valid_condition
 from canaryd.engine.types import (
     Action,
     CanaryStatus,
@@ -113,15 +114,12 @@ class Effects:
 
     async def write_invalid(self, canary: dict[str, Any], message: str) -> None:
         """Record why a Canary cannot run (status message and a ``Valid=False`` condition)."""
-        from canaryd.engine.status import status_to_dict, valid_condition, with_conditions
-
         current = status_from_dict(canary.get("status") or {})
         now = time.time()
-        promoted = next((c for c in current.conditions if c.get("type") == "Promoted"), None)
-        valid = valid_condition(message, "InvalidSpec", now, None)
-        conditions = with_conditions(promoted, valid) if promoted else (valid,)
-        body = status_to_dict(current.__class__(**{**current.__dict__, "message": message,
-                                                   "conditions": conditions}))
+        valid = valid_condition(message, "InvalidSpec", now, current.conditions)
+        others = tuple(c for c in current.conditions if c.get("type") != VALID)
+        conditions = others + ((valid,) if valid else ())
+        body = status_to_dict(replace(current, message=message, conditions=conditions))
         try:
             await self.write_status(canary, body)
         except Exception as err:  # reporting must not take the task down

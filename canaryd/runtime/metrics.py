@@ -20,7 +20,10 @@ class Metrics:
         )
         self.weight = Gauge("flagger_canary_weight", "Route weights", ["workload", "namespace"], registry=r)
         self.duration = Histogram(
-            "flagger_canary_duration_seconds", "Wall time of analysis steps", ["name", "namespace"], registry=r
+            "flagger_canary_duration_seconds",
+            "Wall time of analysis steps",
+            ["name", "namespace"],
+            registry=r,
         )
         self.metric_analysis = Gauge(
             "flagger_canary_metric_analysis", "Last metric value", ["name", "namespace", "metric"], registry=r
@@ -36,7 +39,9 @@ class Metrics:
             "canaryd_check_duration_seconds", "Latency of one analysis check", ["check"], registry=r
         )
         self.leader = Gauge("canaryd_leader", "1 when this replica holds the lease", registry=r)
-        self.cache_objects = Gauge("canaryd_cache_objects", "Objects in the watch cache", ["kind"], registry=r)
+        self.cache_objects = Gauge(
+            "canaryd_cache_objects", "Objects in the watch cache", ["kind"], registry=r
+        )
         self.tasks = Gauge("canaryd_canary_tasks", "Running canary tasks", registry=r)
 
     def set_status(self, name: str, namespace: str, phase: str) -> None:

@@ -10,6 +10,7 @@ from canaryd.cache.index import dependents
 from canaryd.runtime.context import Context
 from canaryd.runtime.task import CanaryTask
 
+
 class Supervisor:
     """Owns the per-canary tasks. ``on_change`` is the cache subscriber: synchronous and cheap."""
 
@@ -73,4 +74,3 @@ class Supervisor:
             per_ns[ns] = per_ns.get(ns, 0) + 1
         for ns, count in per_ns.items():
             self.ctx.metrics.canary_total.labels(namespace=ns).set(count)
-
