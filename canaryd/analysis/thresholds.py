@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canaryd.analysis.gofmt import go_duration_ms, go_float
+from canaryd.engine.messages import go_duration, go_float
 from canaryd.model.spec import MetricSpec
+
+
+def go_duration_ms(milliseconds: float) -> str:
+    """``time.Duration(ms) * time.Millisecond`` printed, with Go's truncation of the float to int."""
+    return go_duration(int(milliseconds) * 1_000_000)
 
 
 @dataclass(frozen=True)

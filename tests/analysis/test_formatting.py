@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from canaryd.analysis.gofmt import go_duration, go_duration_ms, go_float
+from canaryd.analysis.thresholds import go_duration_ms
+from canaryd.engine.messages import go_duration, go_float
 
 
 @pytest.mark.parametrize(("value", "text"), [
