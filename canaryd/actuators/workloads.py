@@ -35,6 +35,7 @@ __all__ = [
     "scale",
 ]
 
+_SERVER_DEFAULTS = {"minReadySeconds": 0}  # the API server omits these when zero
 _CONFIG_RES = {"configmap": CONFIGMAP, "secret": SECRET}
 
 
@@ -231,7 +232,12 @@ async def promote(client: KubeClient, store: Store, spec: CanarySpec, settings: 
     await ensure_config_copies(client, store, spec, settings, log, sync=True, prepared=prep)
     want = builders.promotion(spec, prep.target, settings, tracked=prep.tracked_keys,
                               flagger_id=flagger_id or str(uuid.uuid4()))
-    ops = [op for key in want["spec"] for op in field_ops(primary, want, "spec", key)]
+    live_spec = primary.get("spec") or {}
+    ops: list[JSON] = [
+        {"op": "add", "path": pointer("spec", key), "value": value}
+        for key, value in want["spec"].items()
+        if live_spec.get(key, _SERVER_DEFAULTS.get(key)) != value
+    ]
     ops += _metadata_ops(primary, "labels", want["labels"])
     ops += _metadata_ops(primary, "annotations", want["annotations"])
     wrote = False
