@@ -67,6 +67,7 @@ class Informer:
         self._task: asyncio.Task[None] | None = None
         self._cycle: asyncio.Task[None] | None = None
         self._requested: tuple[str | None] | None = None
+        self._wake = asyncio.Event()
         self._cycle_events = 0
 
     @property
@@ -88,11 +89,14 @@ class Informer:
         """Drop the current watch and continue from ``resource_version`` (None: list again). For
         operators (a forced resync) and tests (resume from a version the server has compacted)."""
         self._requested = (resource_version,)
+        self._wake.set()
         if self._cycle is not None and not self._cycle.done():
             self._cycle.cancel()
 
     async def _run(self) -> None:
         while True:
+            if self._requested is not None:
+                self.resource_version, self._requested = self._requested[0], None
             started = time.monotonic()
             self._cycle_events = 0
             cycle = self._cycle = asyncio.create_task(self._list_and_watch())
@@ -109,8 +113,6 @@ class Informer:
             delay = 0.0
             if cycle.cancelled():
                 reason = "requested"
-                if self._requested is not None:
-                    self.resource_version = self._requested[0]
             else:
                 exc = cycle.exception()
                 if exc is None:
@@ -124,11 +126,12 @@ class Informer:
                     self.last_error = _describe(exc)
                     delay = self.backoff.next()
                     self.log.warning("watch of %s failed (%s); reconnecting in %.1fs",
-                                self.res.plural, self.last_error, delay)
-            self._requested = None
+                                     self.res.plural, self.last_error, delay)
             self._restarts.labels(resource=self.res.plural, reason=reason).inc()
-            if delay:
-                await asyncio.sleep(delay)
+            if delay and self._requested is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)  # restart() cuts the wait short
 
     async def _list_and_watch(self) -> None:
         if self.resource_version is None:
