@@ -414,7 +414,8 @@ def _canary_ready(b: _Builder) -> bool:
         r, quiet = Readiness(False, "waiting for rollout to finish: the canary has 0 replicas", False), True
     else:
         threshold = b.spec.analysis.canary_ready_threshold
-        r, quiet = deployment_readiness(target, threshold, b.now, b.deadline), False
+        r = deployment_readiness(target, threshold, b.now, b.deadline)
+        quiet = target.generation > target.observed_generation  # our own change, not yet observed
     if r.ready:
         if b.st.waiting_since is not None:
             b.set(waiting_since=None)
@@ -620,7 +621,8 @@ def _promoting(b: _Builder) -> None:
                              False), True
     else:
         threshold = b.spec.analysis.primary_ready_threshold
-        r, quiet = deployment_readiness(primary, threshold, b.now, b.deadline), False
+        r = deployment_readiness(primary, threshold, b.now, b.deadline)
+        quiet = primary.generation > primary.observed_generation
     primary_key = f"{b.spec.primary_name}.{b.spec.namespace}"
     if not r.ready:
         since = st.waiting_since if st.waiting_since is not None else b.now
