@@ -489,3 +489,69 @@ async def test_deleting_the_canary_collects_owned_objects(rig: Rig) -> None:
     for res, name in ((r.DEPLOYMENT, "podinfo"), (r.HPA, "podinfo"), (r.CONFIGMAP, "podinfo-config"),
                       (r.SECRET, "podinfo-secret")):
         assert await _get(rig, res, name) is not None, f"{res.kind} {name} is the user's and must stay"
+
+
+def _canary_v1beta1(ns: str, name: str, service: dict[str, Any], **analysis: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+            "service": {"name": name, "port": 9898, **service},
+            "analysis": {"interval": "2s", "threshold": 2,
+                         **({} if "iterations" in analysis else {"stepWeight": 10}), **analysis},
+        },
+    }
+
+
+HTTP_OPTIONS = {
+    "match": [{"uri": {"prefix": "/api"}}, {"headers": {"x-user": {"exact": "test"}}}],
+    "rewrite": {"uri": "/", "authority": "podinfo.internal"},
+    "timeout": "5s",
+    "retries": {"attempts": 3, "perTryTimeout": "1s", "retryOn": "gateway-error,connect-failure"},
+    "headers": {"request": {"add": {"x-envoy-upstream-rq-timeout-ms": "15000"}, "remove": ["x-debug"]},
+                "response": {"set": {"x-canary": "maybe"}}},
+    "corsPolicy": {"allowOrigins": [{"exact": "https://example.com"}], "allowMethods": ["GET", "POST"],
+                   "allowHeaders": ["x-user"], "maxAge": "24h", "allowCredentials": True},
+    "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}, "loadBalancer": {"simple": "LEAST_REQUEST"},
+                      "outlierDetection": {"consecutive5xxErrors": 5, "interval": "10s"}},
+}
+SHAPES: list[tuple[str, dict[str, Any], dict[str, Any], tuple[int, int, bool]]] = [
+    ("http-options", {**HTTP_OPTIONS, "gateways": ["public-gateway.istio-system.svc.cluster.local"],
+                      "hosts": ["app.example.com"]}, {"maxWeight": 50}, (90, 10, False)),
+    ("ab", {"match": [{"uri": {"prefix": "/"}}]},
+     {"iterations": 5, "match": [{"headers": {"x-canary": {"exact": "insider"}}},
+                                 {"headers": {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}}}]},
+     (0, 100, False)),
+    ("mirror", {}, {"mirror": True, "mirrorWeight": 25, "iterations": 5}, (100, 0, True)),
+    ("tcp", {"appProtocol": "tcp", "match": [{"port": 9898}]}, {}, (70, 30, False)),
+    ("delegate", {"delegation": True, "portDiscovery": True}, {}, (100, 0, False)),
+    ("discovery-gw", {"portDiscovery": True, "gateways": ["public-gateway"], "targetPort": "http"}, {},
+     (95, 5, False)),
+]
+
+
+@pytest.mark.parametrize(("name", "service", "analysis", "weights"), SHAPES, ids=[s[0] for s in SHAPES])
+async def test_virtual_service_shapes_accepted_by_istio_schema(
+    rig: Rig, name: str, service: dict[str, Any], analysis: dict[str, Any], weights: tuple[int, int, bool]
+) -> None:
+    ns = rig.ns
+    spec = parse_canary(await rig.admin.create(r.CANARY, ns, _canary_v1beta1(ns, name, service, **analysis)))
+    assert isinstance(spec, CanarySpec), spec
+    await routing.ensure_routing(rig.client, rig.store, spec, *weights, log=LOG)
+    vs = await _get(rig, r.VIRTUAL_SERVICE, name)
+    assert vs is not None
+    # stored exactly as built: the schema accepted every field and pruned none
+    assert vs["spec"] == builders.virtual_service_spec(spec, *weights)
+    assert builders.routes_of(vs) == weights
+    for dr_name in (f"{name}-canary", f"{name}-primary"):
+        dr = await _get(rig, r.DESTINATION_RULE, dr_name)
+        assert dr is not None
+        assert dr["spec"] == {"host": dr_name, **({"trafficPolicy": service["trafficPolicy"]}
+                                                  if "trafficPolicy" in service else {})}
+    # and reconciling again with the same weights sends nothing
+    await rig.in_sync()
+    writes = requests(rig.client, WRITE_VERBS)
+    assert await routing.ensure_routing(rig.client, rig.store, spec, *weights, log=LOG) == 0
+    assert requests(rig.client, WRITE_VERBS) == writes
