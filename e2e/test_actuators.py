@@ -4,11 +4,9 @@ rolls the primary, and deleting the Canary lets the garbage collector remove wha
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,29 +23,17 @@ from canaryd.kube.errors import NotFound
 from canaryd.model.parse import parse_canary
 from canaryd.model.spec import CanarySpec
 from canaryd.settings import Settings
+from e2e.conftest import wait_for as _bed_wait_for
 
 pytestmark = pytest.mark.e2e
 
+wait_for: Callable[..., Awaitable[Any]] = _bed_wait_for  # the bed's helper; predicates here are async too
 CANARY_V1ALPHA3 = r.Resource("flagger.app", "v1alpha3", "canaries", "Canary")
 LOG = logging.getLogger("canaryd.test.actuators")
 WRITE_VERBS = ("create", "update", "patch", "delete")
 READ_VERBS = ("get", "list")
 KINDS = (r.DEPLOYMENT, r.HPA, r.SERVICE, r.CONFIGMAP, r.SECRET, r.VIRTUAL_SERVICE, r.DESTINATION_RULE,
          r.CANARY)
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:  # noqa: ASYNC109
-    """Poll ``predicate`` (sync or async) until truthy; fail naming ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def requests(client: KubeClient, verbs: tuple[str, ...]) -> float:
@@ -170,8 +156,8 @@ class Rig:
 
 @pytest.fixture
 async def rig(bed: Any, namespace: str) -> AsyncIterator[Rig]:
-    client = await KubeClient.from_config(bed.kubeconfig)
-    admin = await KubeClient.from_config(bed.kubeconfig)
+    client = await KubeClient.from_config(bed.kubeconfig, user_agent="canaryd-actuators")
+    admin = await bed.admin_client()
     store = Store()
     informers = Informers(client, store, resources=KINDS, namespace=namespace)
     await informers.start()
@@ -391,28 +377,71 @@ async def _primary_rolled_async(rig: Rig, image: str) -> dict[str, Any] | None:
     return dep if _primary_rolled(dep, image) else None
 
 
-async def test_invalid_target_creates_nothing(rig: Rig) -> None:
+INVALID = [
+    ("no-selector-label",
+     "deployment podinfo.{ns} spec.selector.matchLabels must contain one of "
+     "[app name app.kubernetes.io/name]"),
+    ("missing-configmap",
+     'configmap podinfo-config.{ns} get query error: configmaps "podinfo-config" not found'),
+    ("missing-hpa",
+     'HorizontalPodAutoscaler podinfo.{ns} get query error: horizontalpodautoscalers.autoscaling "podinfo" '
+     "not found"),
+]
+
+
+@pytest.mark.parametrize(("case", "message"), INVALID, ids=[c for c, _ in INVALID])
+async def test_invalid_target_creates_nothing_until_fixed(rig: Rig, case: str, message: str) -> None:
     ns = rig.ns
-    await rig.apply(r.DEPLOYMENT, podinfo(ns, match={"tier": "web"}))
+    target = podinfo(ns, match={"tier": "web"} if case == "no-selector-label" else None,
+                     config=case == "missing-configmap")
+    await rig.apply(r.DEPLOYMENT, target)
+    if case != "missing-hpa":
+        await rig.apply(r.HPA, podinfo_hpa(ns))
+        await rig.cached(r.HPA, "podinfo")
+    if case == "missing-configmap":
+        await rig.apply(r.SECRET, {"metadata": {"name": "podinfo-secret"}, "stringData": {"T": "x"}})
+        await rig.cached(r.SECRET, "podinfo-secret")
     spec = await rig.canary(tutorial_canary(ns))
     await rig.cached(r.DEPLOYMENT, "podinfo")
     writes = requests(rig.client, WRITE_VERBS)
-    message = (f"deployment podinfo.{ns} spec.selector.matchLabels must contain one of "
-               "[app name app.kubernetes.io/name]")
     calls: tuple[Callable[[], Awaitable[Any]], ...] = (
         lambda: workloads.ensure_primary(rig.client, rig.store, spec, rig.settings, LOG),
         lambda: routing.ensure_services(rig.client, rig.store, spec, rig.settings, LOG, apex=True),
+        lambda: workloads.ensure_primary_hpa(rig.client, rig.store, spec, rig.settings, LOG),
         lambda: workloads.promote(rig.client, rig.store, spec, rig.settings, LOG),
     )
-    for call in calls:
+    # the HPA writer only checks its HPA: with the HPA present it would rightly create the primary HPA
+    for call in calls if case == "missing-hpa" else calls[:2] + calls[3:]:
         with pytest.raises(GenerationError) as err:
             await call()
-        assert str(err.value) == message
+        assert str(err.value) == message.format(ns=ns)
     assert requests(rig.client, WRITE_VERBS) == writes
-    deployments, _ = await rig.admin.list(r.DEPLOYMENT, ns)
-    services, _ = await rig.admin.list(r.SERVICE, ns)
-    assert [d["metadata"]["name"] for d in deployments] == ["podinfo"]
-    assert services == []
+    for res in (r.DEPLOYMENT, r.SERVICE, r.CONFIGMAP, r.SECRET, r.HPA):
+        items, _ = await rig.admin.list(res, ns)
+        names = [i["metadata"]["name"] for i in items]
+        assert not [n for n in names if n.endswith(("-primary", "-canary"))], names
+
+    # fixing the input recovers without anything else
+    if case == "no-selector-label":
+        await rig.admin.delete(r.DEPLOYMENT, ns, "podinfo")
+        await wait_for(lambda: rig.store.get("Deployment", ns, "podinfo") is None, 10,
+                       "target gone from cache")
+        await rig.apply(r.DEPLOYMENT, podinfo(ns))
+        await wait_for(lambda: _cached_selector(rig) == {"app": "podinfo"}, 10, "fixed target cached")
+    elif case == "missing-configmap":
+        await rig.apply(r.CONFIGMAP, {"metadata": {"name": "podinfo-config"}, "data": {"a": "1"}})
+        await rig.cached(r.CONFIGMAP, "podinfo-config")
+    else:
+        await rig.apply(r.HPA, podinfo_hpa(ns))
+        await rig.cached(r.HPA, "podinfo")
+    await rig.initialize(spec)
+    assert await _get(rig, r.DEPLOYMENT, "podinfo-primary") is not None
+    assert await _get(rig, r.VIRTUAL_SERVICE, "podinfo") is not None
+
+
+def _cached_selector(rig: Rig) -> Any:
+    return ((rig.store.get("Deployment", rig.ns, "podinfo") or {}).get("spec") or {}).get("selector", {}).get(
+        "matchLabels")
 
 
 async def test_takeover_of_existing_service_and_virtual_service(rig: Rig) -> None:

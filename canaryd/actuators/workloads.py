@@ -73,7 +73,8 @@ def _target(store: Store, spec: CanarySpec) -> JSON:
 
 
 def prepare(store: Store, spec: CanarySpec, settings: GenerationSettings) -> Prepared:
-    """Validate the target from the cache: selector label, mandatory configs; raise GenerationError."""
+    """Validate from the cache everything generation needs (target and its selector label, mandatory
+    configs, the autoscaler's HPA); raise GenerationError before any write."""
     target = _target(store, spec)
     label, value = builders.selector_label(target, settings.selector_labels)
     tracked: list[ConfigRef] = []
@@ -87,6 +88,9 @@ def prepare(store: Store, spec: CanarySpec, settings: GenerationSettings) -> Pre
                 raise _missing(ref.kind, ref.name, spec.namespace, res.plural)
             if builders.is_tracked(ref.kind, obj):
                 tracked.append(ref)
+    if spec.autoscaler is not None and target_hpa(store, spec) is None:
+        raise _missing("HorizontalPodAutoscaler", spec.autoscaler.name, spec.namespace,
+                       "horizontalpodautoscalers.autoscaling")
     return Prepared(target, label, value, tuple(tracked))
 
 
@@ -171,10 +175,8 @@ async def ensure_primary_hpa(client: KubeClient, store: Store, spec: CanarySpec,
         return False
     source = target_hpa(store, spec)
     if source is None:
-        raise GenerationError(
-            f"HorizontalPodAutoscaler {spec.autoscaler.name}.{spec.namespace} get query error: "
-            f'horizontalpodautoscalers.autoscaling "{spec.autoscaler.name}" not found'
-        )
+        raise _missing("HorizontalPodAutoscaler", spec.autoscaler.name, spec.namespace,
+                       "horizontalpodautoscalers.autoscaling")
     desired = builders.primary_hpa(spec, source, settings, promoting=sync)
     live = store.get(HPA.kind, spec.namespace, _hpa_name(spec))
     if live is None:
