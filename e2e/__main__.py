@@ -1,0 +1,56 @@
+"""``python -m e2e up|down|status [--dir D]``: the test bed from the command line.
+
+``up`` prints the admin kubeconfig path on stdout (progress goes to stderr) and writes ``D/bed.json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from e2e.bed import Bed, BedError
+from e2e.bed.versions import checkout_root
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m e2e", description="canaryd's e2e test bed")
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--dir", type=Path, default=checkout_root() / ".bed",
+                        help="bed directory (default: .bed/ in the checkout)")
+    parser.add_argument("--no-mesh", action="store_true", help="up: do not start the mesh simulator")
+    parser.add_argument("--no-prometheus", action="store_true", help="up: do not start Prometheus")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    bed = Bed(args.dir)
+    try:
+        if args.command == "up":
+            bed.up(mesh=not args.no_mesh, prometheus=not args.no_prometheus)
+            t = bed.state["timings"]
+            print(f"bed up in {t['total']}s ({bed.dir / 'bed.json'}); kubeconfig:", file=sys.stderr)
+            print(bed.kubeconfig)
+        elif args.command == "down":
+            bed.down()
+            print(f"bed in {bed.dir} is down", file=sys.stderr)
+        else:
+            if not bed.state:
+                print(f"no bed in {bed.dir}")
+                return 1
+            status = bed.status()
+            rss = bed.rss()
+            for name, running in status.items():
+                mb = rss.get(name, 0) / 2**20
+                print(f"{name:20s} {'running' if running else 'DOWN':8s} {mb:7.0f} MiB")
+            d = bed.describe()
+            print(json.dumps({k: d[k] for k in ("kubeconfig", "api_url", "prometheus_url", "mesh_url",
+                                                "audit_log") if k in d}, indent=2))
+            return 0 if status and all(status.values()) else 1
+    except BedError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

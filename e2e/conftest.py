@@ -1,0 +1,89 @@
+"""Fixtures of the e2e suite: one bed per session, a fresh namespace per test, kubectl and waiting helpers.
+
+The bed is started (and its binaries built, the first time) when a test asks for it; tests never skip
+because it is missing. ``CANARYD_E2E_BED_DIR`` reuses a bed started with ``python -m e2e up``;
+``CANARYD_E2E_KUBECONFIG`` + ``CANARYD_E2E_PROMETHEUS`` point the suite at an external cluster."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e.bed import Bed, BedError
+from e2e.bed.cluster import Cluster
+from e2e.bed.external import external_from_env
+from e2e.bed.waiting import wait_for
+
+E2E_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under e2e/ that uses the bed is an e2e test."""
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(E2E_DIR) and "bed" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def bed(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """The session's cluster: an external one (env), a running bed (``CANARYD_E2E_BED_DIR``) or a new bed
+    (a ``Bed``; tests that need its controls or audit log use them, an external cluster refuses them)."""
+    external = external_from_env()
+    if external is not None:
+        yield external
+        return
+    given = os.environ.get("CANARYD_E2E_BED_DIR")
+    if given:
+        reused = Bed(given)
+        if not reused.state or not reused.procs.running("apiserver"):
+            raise BedError("bed", f"CANARYD_E2E_BED_DIR={given} holds no running bed "
+                           f"(python -m e2e up --dir {given})")
+        yield reused
+        return
+    logging.getLogger("e2e.bed").setLevel(logging.INFO)
+    new = Bed(tempfile.mkdtemp(prefix="canaryd-bed-"))
+    new.up()
+    try:
+        yield new
+    finally:
+        failed = request.session.testsfailed > 0
+        new.down(keep_logs=failed)
+        if failed:
+            print(f"\ntest bed logs kept in {new.dir}")
+
+
+def _ns_name(node_name: str) -> str:
+    base = re.sub(r"[^a-z0-9-]+", "-", node_name.lower()).strip("-")[:40].strip("-")
+    return f"e2e-{base}-{uuid.uuid4().hex[:5]}"
+
+
+@pytest.fixture
+def namespace(bed: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test, deleted after it (without waiting for the deletion to finish)."""
+    name = _ns_name(request.node.name)
+    bed.kubectl("create", "namespace", name)
+    bed.kubectl("label", "namespace", name, "bed.canaryd.io/e2e=true")
+    try:
+        yield name
+    finally:
+        bed.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture
+def kubectl(bed: Cluster) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``kubectl("get", "pods", "-n", ns)``: the bed's kubectl, admin kubeconfig (raises on failure)."""
+    return bed.kubectl
+
+
+@pytest.fixture(name="wait_for")
+def wait_for_fixture() -> Callable[..., object]:
+    """The async ``wait_for(predicate, timeout, what)`` helper, as a fixture (also ``e2e.bed.waiting``)."""
+    return wait_for
