@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,11 +10,16 @@ from typing import Any
 
 import yaml
 
-from e2e.bed import versions
-
 
 def kubectl_binary() -> Path:
-    return versions.comp_dir("k8s", versions.K8S_VERSION) / "kubectl"
+    """``$CANARYD_KUBECTL``, else the bed's kubectl in ``~/.cache/canaryd-bed/k8s-<version>/`` (kept free
+    of imports from ``e2e.bed`` so these helpers work while the bed package changes)."""
+    if os.environ.get("CANARYD_KUBECTL"):
+        return Path(os.environ["CANARYD_KUBECTL"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "canaryd-bed"
+    found = sorted(base.glob("k8s-*/kubectl"))
+    assert found, f"no kubectl under {base}/k8s-*/ (build the bed: python -m e2e up)"
+    return found[-1]
 
 
 @dataclass(frozen=True)
