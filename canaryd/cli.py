@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--host", default=env("CANARYD_HOST", "0.0.0.0"), help="HTTP bind address (env CANARYD_HOST)"
     )
+    run.add_argument(
+        "--user-agent",
+        default=env("CANARYD_USER_AGENT", "canaryd/0.1.0"),
+        help="User-Agent of API requests, as the audit log shows it (env CANARYD_USER_AGENT)",
+    )
     run.add_argument("--cluster-name", default=env("CANARYD_CLUSTER_NAME", ""), help="shown in alerts")
     return p
 
@@ -89,6 +94,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         port=args.port,
         host=args.host,
         cluster_name=args.cluster_name,
+        user_agent=args.user_agent,
         crash_points=os.environ.get("CANARYD_CRASH_AT", ""),
     )
 

@@ -24,6 +24,8 @@ from e2e.bed.waiting import wait_for
 
 E2E_DIR = Path(__file__).parent
 
+from e2e.operator_fixtures import canaryd_kubeconfig, operator, operator_factory  # noqa: E402,F401  (fixtures)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test under e2e/ that uses the bed is an e2e test."""

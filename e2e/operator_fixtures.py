@@ -1,0 +1,46 @@
+"""pytest fixtures that run canaryd for a test (registered from conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.operator import Operator, install_rbac, mesh_proxy, wait_ready
+
+
+@pytest.fixture(scope="session")
+def canaryd_kubeconfig(bed: Any) -> str:
+    """A kubeconfig with canaryd's ServiceAccount token; RBAC from manifests/ applied once."""
+    return install_rbac(bed)
+
+
+@pytest.fixture
+def operator_factory(
+    bed: Any, canaryd_kubeconfig: str, tmp_path: Path
+) -> Iterator[Callable[..., Operator]]:
+    """``operator_factory(namespace)`` starts canaryd for that namespace (ready when it returns); every
+    process it started is stopped after the test."""
+    started: list[Operator] = []
+
+    def make(namespace: str, *, start: bool = True, env: dict[str, str] | None = None) -> Operator:
+        op = Operator(kubeconfig=canaryd_kubeconfig, namespace=namespace,
+                      prometheus_url=str(bed.prometheus_url), proxy=mesh_proxy(bed.mesh_url, namespace),
+                      log_dir=tmp_path, extra_env=env)
+        started.append(op)
+        if start:
+            op.start()
+            wait_ready(op)
+        return op
+
+    yield make
+    for op in started:
+        op.stop()
+
+
+@pytest.fixture
+def operator(operator_factory: Callable[..., Operator], namespace: str) -> Operator:
+    """canaryd running for the test's namespace."""
+    return operator_factory(namespace)
