@@ -15,6 +15,7 @@ import aiohttp
 
 from canaryd.analysis.base import Check, CheckContext, CheckFactory, error_result
 from canaryd.analysis.builtin import inline_query_factory, istio_builtin_factory
+from canaryd.analysis.templates import SecretLookup, TemplateLookup, metric_template_factory
 from canaryd.engine.types import CheckResult
 from canaryd.model.spec import CanarySpec, MetricSpec
 
@@ -36,7 +37,7 @@ class _Unsupported:
 def _template_factory(spec: CanarySpec, metric: MetricSpec, ctx: CheckContext) -> Check | None:
     if metric.template_ref is None:
         return None
-    return _Unsupported(metric.name, "MetricTemplate checks are not supported yet")
+    return _Unsupported(metric.name, "MetricTemplate checks are not supported yet (no template lookup)")
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,14 @@ class CheckRegistry:
                                          "template and query were configured")
 
 
-def default_registry() -> CheckRegistry:
-    """Builtins by name first (as Flagger), then inline queries, then MetricTemplates."""
-    return CheckRegistry((istio_builtin_factory, inline_query_factory, _template_factory))
+def default_registry(
+    templates: TemplateLookup | None = None, secrets: SecretLookup | None = None
+) -> CheckRegistry:
+    """Builtins by name first (as Flagger), then inline queries, then MetricTemplates (read through
+    ``templates``, e.g. the watch cache, and ``secrets``; without a lookup they are reported as not
+    supported)."""
+    template = metric_template_factory(templates, secrets) if templates is not None else _template_factory
+    return CheckRegistry((istio_builtin_factory, inline_query_factory, template))
 
 
 async def _bounded(check: Check, seconds: float) -> CheckResult:

@@ -173,7 +173,7 @@ async def test_results_in_list_order_and_unsupported_metrics(
                           metric("request-success-rate", lo=99, interval="10s"))
     assert [r.name for r in results] == ["request-duration", "latency", "request-success-rate"]
     assert [r.verdict for r in results] == ["pass", "error", "fail"]
-    assert results[1].message == "MetricTemplate checks are not supported yet"
+    assert results[1].message == "MetricTemplate checks are not supported yet (no template lookup)"
 
 
 async def test_canary_metrics_server_overrides_global(

@@ -1,0 +1,186 @@
+"""MetricTemplate checks: the template read through a lookup (the watch cache in canaryd), rendered with
+Flagger's functions and run against a real Prometheus; the failure texts of §5.3."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from canaryd.analysis.checks import default_registry, run_checks
+from canaryd.engine.types import CheckResult
+from canaryd.model.spec import MetricSpec
+
+from .promserver import free_port
+from .specs import canary, metric
+
+# P99 latency of the canary workload (497.5 ms in the exporter), with a template variable
+LATENCY = (
+    "histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{"
+    'reporter="{{ variables.reporter }}",destination_workload_namespace="{{ namespace }}",'
+    'destination_workload=~"{{ target }}"}[{{ interval }}])) by (le))'
+)
+
+
+def template(ns: str, name: str, query: str, provider: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "MetricTemplate",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"provider": provider, "query": query},
+    }
+
+
+class World:
+    """What the cache and the API server would answer."""
+
+    def __init__(self, prometheus: str) -> None:
+        self.templates = {
+            ("istio-system", "latency"): template(
+                "istio-system", "latency", LATENCY, {"type": "prometheus", "address": prometheus}
+            ),
+            ("test", "local"): template(
+                "test", "local", LATENCY, {"type": "prometheus", "address": prometheus}
+            ),
+            ("test", "nothing"): template(
+                "test", "nothing", "absent_metric_xyz", {"type": "prometheus", "address": prometheus}
+            ),
+            ("test", "typo"): template(
+                "test",
+                "typo",
+                'x{a="{{ variables.missing }}"}',
+                {"type": "prometheus", "address": prometheus},
+            ),
+            ("test", "dd"): template("test", "dd", "avg:x", {"type": "datadog", "address": "https://dd"}),
+        }
+        self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+
+    def template(self, ns: str, name: str) -> Mapping[str, Any] | None:
+        return self.templates.get((ns, name))
+
+    async def secret(self, ns: str, name: str) -> Mapping[str, str] | None:
+        return self.secrets.get((ns, name))
+
+
+async def run(world: World, session: aiohttp.ClientSession, *metrics: MetricSpec) -> tuple[CheckResult, ...]:
+    reg = default_registry(world.template, world.secret)
+    return await run_checks(
+        canary(*metrics), session=session, metrics_server="http://unused.invalid", timeout=5, registry=reg
+    )
+
+
+def tref(name: str, *, ns: str | None = None, **kw: Any) -> MetricSpec:
+    m = metric(name, **kw)
+    ref = {"name": name} if ns is None else {"name": name, "namespace": ns}
+    return MetricSpec(**{**m.__dict__, "template_ref": ref})
+
+
+async def test_template_renders_and_compares(prometheus: str, session: aiohttp.ClientSession) -> None:
+    world = World(prometheus)
+    fail, ok = await run(
+        world,
+        session,
+        tref("latency", ns="istio-system", hi=400, interval="10s", variables={"reporter": "destination"}),
+        tref("local", lo=100, hi=500, interval="10s", variables={"reporter": "destination"}),
+    )
+    assert (fail.verdict, ok.verdict) == ("fail", "pass")
+    assert fail.value == pytest.approx(497.5, abs=0.01)
+    assert fail.message == "latency 497.50 > 400"
+    assert ok.threshold == ">= 100 and <= 500"
+
+
+@pytest.mark.parametrize(
+    ("m", "verdict", "message"),
+    [
+        (
+            tref("missing"),
+            "error",
+            'Metric template missing.test error: metrictemplate.flagger.app "missing" not found',
+        ),
+        (
+            tref("latency"),
+            "error",  # namespace defaults to the canary's
+            'Metric template latency.test error: metrictemplate.flagger.app "latency" not found',
+        ),
+        (
+            tref("typo", hi=1),
+            "error",
+            'Metric template typo.test query render error: map has no entry for key "missing"',
+        ),
+        (
+            tref("dd", hi=1),
+            "error",
+            "Metric template dd.test provider datadog error: canaryd supports only the prometheus provider",
+        ),
+        (
+            tref("nothing", hi=1),
+            "nodata",
+            "Halt advancement no values found for custom metric: nothing: no values found",
+        ),
+    ],
+)
+async def test_template_failures(
+    prometheus: str, session: aiohttp.ClientSession, m: MetricSpec, verdict: str, message: str
+) -> None:
+    (r,) = await run(World(prometheus), session, m)
+    assert (r.verdict, r.message) == (verdict, message)
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[tuple[str, list[web.Request]]]:
+    seen: list[web.Request] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request)
+        return web.json_response(
+            {
+                "status": "success",
+                "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "0.5"]}]},
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}/prom", seen
+    await runner.cleanup()
+
+
+async def test_template_secret_and_headers(
+    recorder: tuple[str, list[web.Request]], session: aiohttp.ClientSession
+) -> None:
+    url, seen = recorder
+    world = World(url)
+    world.templates[("test", "auth")] = template(
+        "test",
+        "auth",
+        "up",
+        {
+            "type": "prometheus",
+            "address": url,
+            "secretRef": {"name": "prom-auth"},
+            "headers": {"X-Scope-OrgID": ["team-a", "team-b"]},
+        },
+    )
+    (missing,) = await run(world, session, tref("auth", hi=1))
+    assert (
+        missing.message == 'Metric template auth.test secret prom-auth error: secrets "prom-auth" not found'
+    )
+    world.secrets[("test", "prom-auth")] = {"username": "u"}
+    (partial,) = await run(world, session, tref("auth", hi=1))
+    assert partial.message.startswith(
+        "Metric template auth.test secret prom-auth error: the secret must contain"
+    )
+    world.secrets[("test", "prom-auth")] = {"token": "s3cret"}
+    (ok,) = await run(world, session, tref("auth", hi=1))
+    assert (ok.verdict, ok.value) == ("pass", 0.5)
+    assert seen[-1].path == "/prom/api/v1/query"
+    assert seen[-1].headers["Authorization"] == "Bearer s3cret"
+    assert seen[-1].headers["X-Scope-OrgID"] == "team-a, team-b"
+    assert "s3cret" not in repr(ok)  # secrets never end up in results (status, Events)
