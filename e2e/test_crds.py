@@ -369,7 +369,7 @@ def test_canary_without_analysis_is_accepted(k: Kubectl, namespace: str) -> None
     assert p.returncode == 0, p.stderr
 
 
-STATUS = {
+STATUS: dict[str, Any] = {
     "phase": "Succeeded",
     "canaryWeight": 0,
     "failedChecks": 1,
@@ -478,7 +478,7 @@ def test_status_with_wrong_types_is_refused(k: Kubectl, namespace: str) -> None:
 
 
 def test_metric_template_and_alert_provider(k: Kubectl, namespace: str) -> None:
-    mt = {
+    mt: dict[str, Any] = {
         "apiVersion": "flagger.app/v1beta1",
         "kind": "MetricTemplate",
         "metadata": {"name": "latency", "namespace": namespace},
@@ -495,7 +495,7 @@ def test_metric_template_and_alert_provider(k: Kubectl, namespace: str) -> None:
             'destination_workload=~"{{ target }}"}[{{ interval }}])) by (le))',
         },
     }
-    ap = {
+    ap: dict[str, Any] = {
         "apiVersion": "flagger.app/v1beta1",
         "kind": "AlertProvider",
         "metadata": {"name": "on-call", "namespace": namespace},
