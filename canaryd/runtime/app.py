@@ -4,16 +4,20 @@ endpoints; stops cleanly on SIGTERM/SIGINT (tasks cancelled between steps)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import signal
+from typing import Any
 
 import aiohttp
 
 from canaryd.actuators.events import EventRecorder
+from canaryd.analysis.checks import default_registry
 from canaryd.cache.informer import Informers
 from canaryd.cache.store import Store
 from canaryd.kube import resources as r
 from canaryd.kube.client import KubeClient
+from canaryd.kube.errors import NotFound
 from canaryd.runtime.context import Context
 from canaryd.runtime.crash import CrashPoints, parse_crash_points
 from canaryd.runtime.http import build_app, start_http
@@ -30,6 +34,7 @@ WATCHED = (
     r.SECRET,
     r.VIRTUAL_SERVICE,
     r.DESTINATION_RULE,
+    r.METRIC_TEMPLATE,
 )
 
 
@@ -68,6 +73,10 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
             crash=CrashPoints(parse_crash_points(settings.crash_points)),
             http=http,
             events=EventRecorder(client, logger),
+            checks=default_registry(
+                templates=lambda ns, name: store.get(r.METRIC_TEMPLATE.kind, ns, name),
+                secrets=_secret_reader(client),
+            ),
         )
         supervisor = Supervisor(ctx)
         store.subscribe(supervisor.on_change)
@@ -89,3 +98,17 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
     await client.close()
     await runner.cleanup()
     return 0
+
+
+def _secret_reader(client: KubeClient) -> Any:
+    """Reads a Secret's decoded data on demand (the cache keeps only checksums of Secrets)."""
+
+    async def read(namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            secret = await client.get(r.SECRET, namespace, name)
+        except NotFound:
+            return None
+        data = secret.get("data") or {}
+        return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in data.items()}
+
+    return read

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from canaryd.actuators.events import EventRecorder
+from canaryd.analysis.checks import CheckRegistry
 from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
 from canaryd.runtime.crash import CrashPoints
@@ -25,3 +26,4 @@ class Context:
     crash: CrashPoints
     http: aiohttp.ClientSession  # Prometheus, webhooks, alerts (trust_env: HTTP_PROXY honoured)
     events: EventRecorder
+    checks: CheckRegistry  # builtin, inline and MetricTemplate checks (templates read from the cache)

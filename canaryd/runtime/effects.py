@@ -70,14 +70,20 @@ class Effects:
         timeout = max(1.0, spec.analysis.interval_seconds)
         started = time.monotonic()
         results = await run_checks(
-            spec, session=self.ctx.http, metrics_server=self.ctx.settings.metrics_server, timeout=timeout
+            spec,
+            session=self.ctx.http,
+            metrics_server=self.ctx.settings.metrics_server,
+            timeout=timeout,
+            registry=self.ctx.checks,
         )
         self.ctx.metrics.check_latency.labels(check="step").observe(time.monotonic() - started)
-        for r in results:
+        for metric, r in zip(spec.analysis.metrics, results, strict=False):
             if r.value is not None:
+                # Flagger records request-duration in seconds; the check measures milliseconds
+                value = r.value / 1000 if metric.builtin == "request-duration" else r.value
                 self.ctx.metrics.metric_analysis.labels(
                     name=spec.target.name, namespace=spec.namespace, metric=r.name
-                ).set(r.value)
+                ).set(value)
         return results
 
     async def run_hooks(
