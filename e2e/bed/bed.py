@@ -40,6 +40,8 @@ NODE_NAMES = ("kwok-node-0",)
 # real 410 Gone (the cache would otherwise answer from its window). Not used by canaryd's informers.
 DEFAULT_UNCACHED = ("podtemplates",)
 ADMIN_AGENT = "canaryd-bed"
+# SIGTERM grace before SIGKILL: the API server otherwise waits a long time for its open watches to end
+GRACE = {"apiserver": 5.0}
 
 
 def _get(url: str, ctx: ssl.SSLContext | None = None, timeout: float = 2.0) -> tuple[int, str]:
@@ -211,7 +213,7 @@ class Bed(Cluster):
 
     def down(self, *, keep_logs: bool = True) -> None:
         """Ends every recorded process by pid (reverse start order) and removes etcd's tmpfs data."""
-        self.procs.stop_all(order=tuple(reversed(ORDER)))
+        self.procs.stop_all(order=tuple(reversed(ORDER)), grace=GRACE)
         data = self.state.get("etcd_data")
         if data and Path(data).exists():
             shutil.rmtree(data, ignore_errors=True)
@@ -282,11 +284,12 @@ class Bed(Cluster):
         self._save()
         log.info("%s ready in %.1fs", name, time.monotonic() - t0)
 
-    def stop(self, name: str) -> None:
-        """Ends one component by its pid; the rest keep running. ``start(name)`` brings it back."""
+    def stop(self, name: str, *, kill: bool = False) -> None:
+        """Ends one component by its pid (SIGTERM, or SIGKILL at once with ``kill``, like a crash); the rest
+        keep running. ``start(name)`` brings it back on the same port with the same data."""
         if name not in ORDER:
             raise ValueError(f"unknown component {name!r}; one of {ORDER}")
-        self.procs.stop(name)
+        self.procs.stop(name, timeout=0.0 if kill else GRACE.get(name, 15.0))
 
     def _mesh_available(self) -> bool:
         return (versions.checkout_root() / "e2e" / "mesh" / "__main__.py").exists()

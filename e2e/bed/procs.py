@@ -135,7 +135,7 @@ class Procs:
         rec = self.record(name)
         child = self._children.pop(name, None)
         if rec is not None and (rec.matches() or (child is not None and child.pid == rec.pid)):
-            self._signal(rec.pid, signal.SIGTERM)
+            self._signal(rec.pid, signal.SIGTERM if timeout > 0 else signal.SIGKILL)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self._still_there(rec.pid, child):
                 time.sleep(0.05)
@@ -147,11 +147,11 @@ class Procs:
             child.poll()
         self.run_dir.joinpath(f"{name}.pid").unlink(missing_ok=True)
 
-    def stop_all(self, order: Sequence[str] = ()) -> None:
+    def stop_all(self, order: Sequence[str] = (), grace: Mapping[str, float] | None = None) -> None:
         """Ends everything recorded, the names in ``order`` first (reverse start order), then the rest."""
         for name in [*order, *self.names()]:
             if self.run_dir.joinpath(f"{name}.pid").exists():
-                self.stop(name)
+                self.stop(name, timeout=(grace or {}).get(name, 15.0))
 
     def pids(self) -> dict[str, int]:
         return {n: r.pid for n in self.names() if (r := self.record(n)) is not None and self.running(n)}

@@ -11,7 +11,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def wait_for(predicate: Callable[[], T | Awaitable[T]], timeout: float, what: str, *,  # noqa: ASYNC109
+async def wait_for(predicate: Callable[[], T | Awaitable[T | None] | None], timeout: float, what: str, *,  # noqa: ASYNC109
                    interval: float = 0.1, ignore: tuple[type[BaseException], ...] = ()) -> T:
     """Returns the first truthy value of ``predicate()`` (sync or async); AssertionError naming ``what`` after
     ``timeout`` seconds. Exceptions of the types in ``ignore`` count as "not yet"; others propagate."""
