@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _CONFIG_META = ("name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
                 "deletionTimestamp", "labels", "annotations", "ownerReferences", "finalizers")
@@ -23,7 +25,10 @@ _CONFIG_META = ("name", "namespace", "uid", "resourceVersion", "generation", "cr
 def go_json(value: Any) -> str:
     """``json.Marshal`` as Go writes it: sorted map keys, no spaces, ``<`` ``>`` ``&`` U+2028 U+2029
     escaped as ``\\u003c`` etc., ``\\b``/``\\f`` short escapes (Go ≥ 1.22), other controls ``\\u00xx``."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    try:  # orjson escapes exactly as Go does apart from the HTML-safe set below, and is 10x faster
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):  # e.g. lone surrogates: the slow, lenient path
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 

@@ -22,10 +22,11 @@ def key_of(obj: dict[str, Any]) -> Key:
 
 
 class Store:
-    """Objects by kind and key, with subscribers told about every change (including relist drops)."""
+    """Objects by kind, namespace and name, with subscribers told about every change (including
+    relist drops). Kept per namespace so the per-event lookups of one namespace stay cheap."""
 
     def __init__(self) -> None:
-        self._kinds: dict[str, dict[Key, dict[str, Any]]] = {}
+        self._kinds: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._subscribers: list[Callback] = []
 
     def subscribe(self, callback: Callback) -> Callable[[], None]:
@@ -38,60 +39,68 @@ class Store:
 
         return unsubscribe
 
-    def _notify(self, kind: str, key: Key) -> None:
+    def _notify(self, kind: str, namespace: str, name: str) -> None:
         for cb in tuple(self._subscribers):
             try:
-                cb(kind, key[0], key[1])
+                cb(kind, namespace, name)
             except Exception:  # one broken subscriber must not stop the informer
-                log.exception("store subscriber failed for %s %s/%s", kind, key[0], key[1])
+                log.exception("store subscriber failed for %s %s/%s", kind, namespace, name)
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        return self._kinds.get(kind, {}).get((namespace or "", name))
+        return self._kinds.get(kind, {}).get(namespace or "", {}).get(name)
 
     def items(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        objs = self._kinds.get(kind, {})
+        by_ns = self._kinds.get(kind, {})
         if namespace is None:
-            return list(objs.values())
-        return [o for (ns, _), o in objs.items() if ns == namespace]
+            return [o for objs in by_ns.values() for o in objs.values()]
+        return list(by_ns.get(namespace, {}).values())
 
     def count(self, kind: str) -> int:
-        return len(self._kinds.get(kind, {}))
+        return sum(len(objs) for objs in self._kinds.get(kind, {}).values())
 
     def counts(self) -> dict[str, int]:
-        return {kind: len(objs) for kind, objs in self._kinds.items()}
+        return {kind: self.count(kind) for kind in self._kinds}
 
     def upsert(self, kind: str, obj: dict[str, Any]) -> None:
         """Insert or replace; subscribers are told unless the resourceVersion is unchanged."""
-        key = key_of(obj)
-        objs = self._kinds.setdefault(kind, {})
-        old = objs.get(key)
-        objs[key] = obj
+        ns, name = key_of(obj)
+        objs = self._kinds.setdefault(kind, {}).setdefault(ns, {})
+        old = objs.get(name)
+        objs[name] = obj
         if old is None or _rv(old) != _rv(obj) or not _rv(obj):
-            self._notify(kind, key)
+            self._notify(kind, ns, name)
 
     def delete(self, kind: str, namespace: str | None, name: str) -> None:
-        key = (namespace or "", name)
-        if self._kinds.get(kind, {}).pop(key, None) is not None:
-            self._notify(kind, key)
+        ns = namespace or ""
+        by_ns = self._kinds.get(kind, {})
+        objs = by_ns.get(ns, {})
+        if objs.pop(name, None) is not None:
+            if not objs:
+                del by_ns[ns]
+            self._notify(kind, ns, name)
 
     def replace(self, kind: str, objs: Iterable[dict[str, Any]], namespace: str | None = None) -> int:
         """Make ``kind``'s contents (within ``namespace`` when given) exactly ``objs``, as after a relist.
         Objects that disappeared are dropped; subscribers hear of every removed, added or changed key.
         Returns the number of keys reported."""
-        current = self._kinds.setdefault(kind, {})
-        fresh = {key_of(o): o for o in objs}
+        by_ns = self._kinds.setdefault(kind, {})
+        fresh: dict[str, dict[str, dict[str, Any]]] = {}
+        for o in objs:
+            ns, name = key_of(o)
+            fresh.setdefault(ns, {})[name] = o
         changed: list[Key] = []
-        for key in list(current):
-            if (namespace is None or key[0] == namespace) and key not in fresh:
-                del current[key]
-                changed.append(key)
-        for key, obj in fresh.items():
-            old = current.get(key)
-            current[key] = obj
-            if old is None or _rv(old) != _rv(obj):
-                changed.append(key)
-        for key in changed:
-            self._notify(kind, key)
+        for ns in [n for n in by_ns if namespace is None or n == namespace]:
+            keep = fresh.get(ns, {})
+            changed += [(ns, name) for name in by_ns[ns] if name not in keep]
+        for ns, objs_ns in fresh.items():
+            current = by_ns.get(ns, {})
+            changed += [(ns, name) for name, o in objs_ns.items()
+                        if name not in current or _rv(current[name]) != _rv(o)]
+        for ns in [n for n in by_ns if namespace is None or n == namespace]:
+            del by_ns[ns]
+        by_ns.update(fresh)
+        for ns, name in changed:
+            self._notify(kind, ns, name)
         return len(changed)
 
 
