@@ -23,11 +23,39 @@ from canaryd.kube.client import KubeClient
 from e2e.mesh import routing
 
 log = logging.getLogger("e2e.mesh")
-BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000,
-           1800000, 3600000)
-LABELS = ["reporter", "source_workload", "source_workload_namespace", "destination_workload",
-          "destination_workload_namespace", "destination_service", "destination_service_name",
-          "destination_app", "destination_version", "response_code"]
+BUCKETS = (
+    0.5,
+    1,
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10000,
+    30000,
+    60000,
+    300000,
+    600000,
+    1800000,
+    3600000,
+)
+LABELS = [
+    "reporter",
+    "source_workload",
+    "source_workload_namespace",
+    "destination_workload",
+    "destination_workload_namespace",
+    "destination_service",
+    "destination_service_name",
+    "destination_app",
+    "destination_version",
+    "response_code",
+]
 MAX_DELAY = 30.0
 
 
@@ -54,10 +82,16 @@ class Mesh:
     session: aiohttp.ClientSession | None = None
 
     def __post_init__(self) -> None:
-        self.requests = Counter("istio_requests_total", "Requests (simulated Istio telemetry)", LABELS,
-                                registry=self.registry)
-        self.duration = Histogram("istio_request_duration_milliseconds", "Request duration (ms)", LABELS[:-1]
-                                  + ["response_code"], buckets=BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "istio_requests_total", "Requests (simulated Istio telemetry)", LABELS, registry=self.registry
+        )
+        self.duration = Histogram(
+            "istio_request_duration_milliseconds",
+            "Request duration (ms)",
+            [*LABELS[:-1], "response_code"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
 
     # ---- resolution ----
 
@@ -80,8 +114,17 @@ class Mesh:
                 return vs
         return None
 
-    async def dispatch(self, host_header: str, namespace: str | None, method: str, path: str,
-                       headers: dict[str, str], body: bytes, *, source: str = "unknown") -> Reply:
+    async def dispatch(
+        self,
+        host_header: str,
+        namespace: str | None,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        *,
+        source: str = "unknown",
+    ) -> Reply:
         host = routing.parse_host(host_header, namespace)
         if host.namespace is not None:
             target = self.registrations.get((host.namespace, host.name))
@@ -99,19 +142,31 @@ class Mesh:
             dest_host = routing.parse_host(dest, vs_ns)
             return await self.serve_service(dest_host.namespace or vs_ns, dest_host.name, path, source)
         if host.namespace is None:
-            return Reply(502, f"mesh: unknown host {host_header!r} (no namespace, no VirtualService)\n".encode(),
-                         "text/plain")
+            return Reply(
+                502,
+                f"mesh: unknown host {host_header!r} (no namespace, no VirtualService)\n".encode(),
+                "text/plain",
+            )
         if self.service(host.namespace, host.name) is None:
-            return Reply(502, f"mesh: no Service {host.name}.{host.namespace} in the bed\n".encode(), "text/plain")
+            return Reply(
+                502, f"mesh: no Service {host.name}.{host.namespace} in the bed\n".encode(), "text/plain"
+            )
         return await self.serve_service(host.namespace, host.name, path, source)
 
-    async def forward(self, target: str, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+    async def forward(
+        self, target: str, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> Reply:
         assert self.session is not None
         hop = {"host", "connection", "proxy-connection", "keep-alive", "transfer-encoding", "content-length"}
         fwd = {k: v for k, v in headers.items() if k.lower() not in hop}
         try:
-            async with self.session.request(method, f"http://{target}{path}", headers=fwd, data=body,
-                                            timeout=aiohttp.ClientTimeout(total=120)) as resp:
+            async with self.session.request(
+                method,
+                f"http://{target}{path}",
+                headers=fwd,
+                data=body,
+                timeout=aiohttp.ClientTimeout(total=120),
+            ) as resp:
                 data = await resp.read()
                 return Reply(resp.status, data, resp.headers.get("Content-Type", "text/plain"))
         except (aiohttp.ClientError, TimeoutError) as err:
@@ -126,8 +181,9 @@ class Mesh:
             return Reply(503, b"no healthy upstream\n", "text/plain")
         return await self.serve_workload(svc, deployment, path, source)
 
-    async def serve_workload(self, svc: dict[str, Any], deployment: dict[str, Any], path: str,
-                             source: str) -> Reply:
+    async def serve_workload(
+        self, svc: dict[str, Any], deployment: dict[str, Any], path: str, source: str
+    ) -> Reply:
         started = time.monotonic()
         ns = deployment["metadata"]["namespace"]
         workload = deployment["metadata"]["name"]
@@ -139,19 +195,28 @@ class Mesh:
             reply = await self.podinfo(path, workload, version, error_pct, latency_ms)
         elapsed_ms = (time.monotonic() - started) * 1000
         labels = dict(
-            reporter="destination", source_workload=source, source_workload_namespace=ns,
-            destination_workload=workload, destination_workload_namespace=ns,
+            reporter="destination",
+            source_workload=source,
+            source_workload_namespace=ns,
+            destination_workload=workload,
+            destination_workload_namespace=ns,
             destination_service=f"{svc['metadata']['name']}.{ns}.svc.cluster.local",
             destination_service_name=svc["metadata"]["name"],
-            destination_app=str(((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels", {})
-                                .get("app", workload)),
-            destination_version=version, response_code=str(reply.status),
+            destination_app=str(
+                ((deployment.get("spec") or {}).get("selector") or {})
+                .get("matchLabels", {})
+                .get("app", workload)
+            ),
+            destination_version=version,
+            response_code=str(reply.status),
         )
         self.requests.labels(**labels).inc()
         self.duration.labels(**labels).observe(elapsed_ms)
         return reply
 
-    async def podinfo(self, path: str, workload: str, version: str, error_pct: float, latency_ms: float) -> Reply:
+    async def podinfo(
+        self, path: str, workload: str, version: str, error_pct: float, latency_ms: float
+    ) -> Reply:
         if latency_ms > 0:
             await asyncio.sleep(min(latency_ms / 1000, MAX_DELAY))
         if error_pct > 0 and self.rng.random() * 100 < error_pct:
@@ -170,8 +235,16 @@ class Mesh:
             return Reply(200, b'{"status": "OK"}')
         if parts == ["token"]:
             return Reply(200, orjson.dumps({"token": f"bed-token-{workload}", "expiresAt": "never"}))
-        return Reply(200, orjson.dumps({"hostname": f"{workload}-sim", "version": version,
-                                        "message": f"greetings from podinfo v{version}"}))
+        return Reply(
+            200,
+            orjson.dumps(
+                {
+                    "hostname": f"{workload}-sim",
+                    "version": version,
+                    "message": f"greetings from podinfo v{version}",
+                }
+            ),
+        )
 
     # ---- background traffic ----
 
@@ -212,23 +285,30 @@ def data_plane_handler(mesh: Mesh, namespace: str | None, own: bool) -> Any:
         if own and (host.startswith("127.0.0.1") or host.startswith("localhost") or not host):
             return await control(mesh, request)
         body = await request.read()
-        reply = await mesh.dispatch(host, namespace, request.method, request.path_qs, _headers(request), body,
-                                    source="bed-client")
-        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type.split(";")[0])
+        reply = await mesh.dispatch(
+            host, namespace, request.method, request.path_qs, _headers(request), body, source="bed-client"
+        )
+        return web.Response(
+            status=reply.status, body=reply.body, content_type=reply.content_type.split(";")[0]
+        )
+
     return handle
 
 
 async def control(mesh: Mesh, request: web.Request) -> web.StreamResponse:
     path = request.path
     if path == "/metrics":
-        return web.Response(body=generate_latest(mesh.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=generate_latest(mesh.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
     if path == "/_bed/healthz":
         return web.Response(text="OK")
     if path == "/_bed/routes":
         routes = {
             f"{vs['metadata']['name']}.{vs['metadata']['namespace']}": [
                 [(d.get("destination") or {}).get("host"), d.get("weight")]
-                for route in (vs.get("spec") or {}).get("http") or [] for d in route.get("route") or []
+                for route in (vs.get("spec") or {}).get("http") or []
+                for d in route.get("route") or []
             ]
             for vs in mesh.store.items(r.VIRTUAL_SERVICE.kind)
         }
@@ -260,7 +340,7 @@ async def serve(mesh: Mesh, port: int, namespace: str | None, own: bool) -> int:
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     mesh.runners.append(runner)
-    server = site._server  # noqa: SLF001 (the bound port when 0 was asked for)
+    server = site._server
     sockets = getattr(server, "sockets", None) or []
     return int(sockets[0].getsockname()[1]) if sockets else port
 
@@ -274,8 +354,9 @@ async def open_proxy(mesh: Mesh, namespace: str) -> int:
 async def main(kubeconfig: str, port: int, background_rps: float) -> None:
     client = await KubeClient.from_config(kubeconfig, user_agent="bed-mesh")
     store = Store()
-    informers = Informers(client, store, resources=[r.VIRTUAL_SERVICE, r.SERVICE, r.DEPLOYMENT],
-                          registry=CollectorRegistry())
+    informers = Informers(
+        client, store, resources=[r.VIRTUAL_SERVICE, r.SERVICE, r.DEPLOYMENT], registry=CollectorRegistry()
+    )
     mesh = Mesh(store=store, own_port=port, background_rps=background_rps)
     async with aiohttp.ClientSession() as session:
         mesh.session = session

@@ -51,8 +51,11 @@ def workload_for_service(service: JSON, deployments: Sequence[JSON]) -> JSON | N
     """The Deployment whose pod template labels match the Service's selector (first by name)."""
     selector = (service.get("spec") or {}).get("selector") or {}
     found = [
-        d for d in deployments
-        if selector_matches(selector, (((d.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels"))
+        d
+        for d in deployments
+        if selector_matches(
+            selector, (((d.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
+        )
     ]
     found.sort(key=lambda d: str(d["metadata"]["name"]))
     return found[0] if found else None
@@ -124,7 +127,9 @@ def vs_hosts(vs: JSON) -> list[str]:
 
 def workload_behaviour(deployment: JSON) -> tuple[str, float, float]:
     """(version, error percent, added latency ms) from the pod template's first container."""
-    containers = ((((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")) or []
+    containers = (
+        (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")
+    ) or []
     if not containers:
         return "", 0.0, 0.0
     c = containers[0]
