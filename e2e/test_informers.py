@@ -254,6 +254,43 @@ async def test_forced_410_relists_and_drops_objects_deleted_meanwhile(
     await until(lambda: names(store, "Canary", namespace) == {"c", "d"}, 10, "watch after relist")
 
 
+PODTEMPLATE = Resource("", "v1", "podtemplates", "PodTemplate")
+
+
+def podtemplate(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": name},
+            "template": {"metadata": {"labels": {"a": "b"}},
+                         "spec": {"containers": [{"name": "c", "image": "x"}]}}}
+
+
+async def test_outage_past_etcd_compaction_leads_to_410_and_relist(
+    bed: Any, namespace: str, admin: KubeClient, start_informers: Factory
+) -> None:
+    """The informer's own resourceVersion is compacted away while it is disconnected (the bed keeps no
+    watch cache for PodTemplates, so the resumed watch reaches etcd): 410 on reconnect, relist, and the
+    objects deleted during the outage are gone from the cache."""
+    if not hasattr(bed, "compact_etcd"):
+        pytest.fail("this test compacts the bed's etcd; run it on the local bed")
+    for name in ("a", "b"):
+        await admin.create(PODTEMPLATE, namespace, podtemplate(name))
+    proxy = TcpProxy("", 0)
+    informers, store, client = await start_informers((PODTEMPLATE,), namespace, proxy=proxy)
+    inf = informers["PodTemplate"]
+    assert names(store, "PodTemplate", namespace) == {"a", "b"}
+    resume_rv = inf.resource_version
+    proxy.cut()
+    await until(lambda: count(client, "canaryd_watch_restarts_total", resource="podtemplates", reason="error")
+                >= 1, 10, "the informer to notice the outage")
+    await admin.delete(PODTEMPLATE, namespace, "b")
+    await admin.create(PODTEMPLATE, namespace, podtemplate("c"))
+    assert int(bed.compact_etcd()) > int(resume_rv or 0)
+    assert inf.resource_version == resume_rv  # it will resume from a compacted version
+    proxy.resume()
+    await until(lambda: inf.lists == 2, 20, "a relist after 410")
+    assert count(client, "canaryd_watch_restarts_total", resource="podtemplates", reason="gone") >= 1
+    assert names(store, "PodTemplate", namespace) == {"a", "c"}
+
+
 async def test_reconnect_after_outage_catches_up(
     namespace: str, admin: KubeClient, start_informers: Factory
 ) -> None:
