@@ -62,10 +62,14 @@ class Store:
         return {kind: self.count(kind) for kind in self._kinds}
 
     def upsert(self, kind: str, obj: dict[str, Any]) -> None:
-        """Insert or replace; subscribers are told unless the resourceVersion is unchanged."""
+        """Insert or replace; subscribers are told unless the resourceVersion is unchanged. A version
+        older than the cached one is ignored: a writer may have put the server's newer answer here
+        (write-through) before the watch delivers the events leading up to it."""
         ns, name = key_of(obj)
         objs = self._kinds.setdefault(kind, {}).setdefault(ns, {})
         old = objs.get(name)
+        if old is not None and _older(obj, old):
+            return
         objs[name] = obj
         if old is None or _rv(old) != _rv(obj) or not _rv(obj):
             self._notify(kind, ns, name)
@@ -106,3 +110,11 @@ class Store:
 
 def _rv(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _older(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """True when both versions are etcd revisions (decimal) and ``new``'s is lower. Same uid only: a
+    re-created object is always newer, but a different uid never counts as stale."""
+    a, b = _rv(new), _rv(old)
+    same = (new.get("metadata") or {}).get("uid") == (old.get("metadata") or {}).get("uid")
+    return same and a.isdigit() and b.isdigit() and int(a) < int(b)

@@ -68,3 +68,17 @@ def test_unsubscribe() -> None:
     off()
     s.upsert("Service", obj("y", "1"))
     assert seen == ["x"]
+
+
+def test_stale_versions_do_not_overwrite_newer_write_through() -> None:
+    s = Store()
+    seen = recorder(s)
+    s.upsert("Deployment", obj("d", "20"))  # the server's answer to our write, put in by the writer
+    s.upsert("Deployment", obj("d", "15"))  # the watch catching up with an older event
+    assert s.get("Deployment", "a", "d") == obj("d", "20")
+    s.upsert("Deployment", obj("d", "21"))
+    assert s.get("Deployment", "a", "d") == obj("d", "21")
+    assert len(seen) == 2
+    other = {"metadata": {**obj("d", "3")["metadata"], "uid": "another"}}
+    s.upsert("Deployment", other)  # a different object under the same name is never "stale"
+    assert s.get("Deployment", "a", "d") == other
