@@ -1,6 +1,7 @@
-"""``python -m e2e up|down|status [--dir D]``: the test bed from the command line.
+"""``python -m e2e up|down|status|url NAME [--dir D]``: the test bed from the command line.
 
-``up`` prints the admin kubeconfig path on stdout (progress goes to stderr) and writes ``D/bed.json``."""
+``up`` prints the admin kubeconfig path on stdout (progress goes to stderr) and writes ``D/bed.json``;
+``url prometheus`` (or mesh, api, etcd, kubeconfig, audit_log) prints one address for scripts."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from e2e.bed.versions import checkout_root
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m e2e", description="canaryd's e2e test bed")
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "url"])
+    parser.add_argument("name", nargs="?", help="for url: prometheus, mesh, api, etcd, kubeconfig, audit_log")
     parser.add_argument("--dir", type=Path, default=checkout_root() / ".bed",
                         help="bed directory (default: .bed/ in the checkout)")
     parser.add_argument("--no-mesh", action="store_true", help="up: do not start the mesh simulator")
@@ -30,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
             t = bed.state["timings"]
             print(f"bed up in {t['total']}s ({bed.dir / 'bed.json'}); kubeconfig:", file=sys.stderr)
             print(bed.kubeconfig)
+        elif args.command == "url":
+            keys = {"prometheus": "prometheus_url", "mesh": "mesh_url", "api": "api_url", "etcd": "etcd_url"}
+            value = bed.describe().get(keys.get(args.name or "", args.name or ""))
+            if not value:
+                print(f"no {args.name!r} in {bed.state_path} (is the bed up? names: {', '.join(keys)}, "
+                      "kubeconfig, audit_log, prometheus_query_log)", file=sys.stderr)
+                return 1
+            print(value)
         elif args.command == "down":
             bed.down()
             print(f"bed in {bed.dir} is down", file=sys.stderr)

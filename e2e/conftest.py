@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from e2e.bed import Bed, BedError
+from e2e.bed.bed import reap_orphans
 from e2e.bed.cluster import Cluster
 from e2e.bed.external import external_from_env
-from e2e.bed.waiting import wait_for
+from e2e.bed.waiting import wait_for as wait_for  # re-exported: tests import it from here too
 
 E2E_DIR = Path(__file__).parent
 
@@ -51,8 +51,9 @@ def bed(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         yield reused
         return
     logging.getLogger("e2e.bed").setLevel(logging.INFO)
-    new = Bed(tempfile.mkdtemp(prefix="canaryd-bed-"))
-    new.up()
+    for orphan in reap_orphans():
+        logging.getLogger("e2e.bed").warning("ended the bed of a killed test run in %s", orphan)
+    new = Bed.temporary()
     try:
         yield new
     finally:

@@ -5,9 +5,12 @@ Istio's CRDs, version round trips, the audit log of a token-authenticated client
 from __future__ import annotations
 
 import json
+import os
 import ssl
+import subprocess
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,6 +18,7 @@ import pytest
 
 from canaryd.kube.resources import DEPLOYMENT
 from e2e.bed import NEVER_READY, AuditEvent, Bed
+from e2e.bed.bed import reap_orphans
 from e2e.bed.cluster import Cluster
 from e2e.bed.procs import alive
 from e2e.bed.waiting import wait_for
@@ -22,8 +26,16 @@ from e2e.bed.waiting import wait_for
 pytestmark = pytest.mark.e2e
 
 
+PODINFO = "ghcr.io/stefanprodan/podinfo"
+
+
 def deployment(name: str, replicas: int, image: str, *, never_ready: bool = False) -> dict[str, Any]:
+    """A podinfo Deployment; ``never_ready`` marks its pods for the bed's kwok stage and, for a real
+    cluster, gives them a readiness probe that cannot pass."""
     labels = {"app": name, **({NEVER_READY: "true"} if never_ready else {})}
+    container: dict[str, Any] = {"name": name, "image": image, "ports": [{"containerPort": 9898}]}
+    if never_ready:
+        container["readinessProbe"] = {"tcpSocket": {"port": 1}, "periodSeconds": 5}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -32,8 +44,7 @@ def deployment(name: str, replicas: int, image: str, *, never_ready: bool = Fals
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": labels},
-                         "spec": {"containers": [{"name": name, "image": image,
-                                                  "ports": [{"containerPort": 9898}]}]}},
+                         "spec": {"containers": [container]}},
         },
     }
 
@@ -65,7 +76,7 @@ def pods_of(bed: Cluster, ns: str, app: str) -> list[dict[str, Any]]:
 
 
 async def test_deployment_gets_replicaset_and_three_ready_pods(bed: Cluster, namespace: str) -> None:
-    bed.apply(deployment("web", 3, "ghcr.io/stefanprodan/podinfo:6.0.0"), namespace)
+    bed.apply(deployment("web", 3, f"{PODINFO}:6.0.0"), namespace)
     dep = await deployment_when(bed, namespace, "web", lambda d: available(d, 3), 60,
                                 "Deployment web available with 3 replicas")
     cond = condition(dep, "Available")
@@ -88,16 +99,16 @@ async def test_deployment_gets_replicaset_and_three_ready_pods(bed: Cluster, nam
 
 
 async def test_set_image_rolls_out_and_status_follows(bed: Cluster, namespace: str) -> None:
-    bed.apply(deployment("web", 3, "podinfo:6.0.0"), namespace)
+    bed.apply(deployment("web", 3, f"{PODINFO}:6.0.0"), namespace)
     await wait_for(lambda: available(bed.kubectl_json("-n", namespace, "get", "deploy", "web"), 3), 60,
                    "first rollout")
     first = bed.kubectl_json("-n", namespace, "get", "deploy", "web")
     assert first["metadata"]["generation"] == 1
 
-    bed.kubectl("-n", namespace, "set", "image", "deployment/web", "web=podinfo:6.0.1")
+    bed.kubectl("-n", namespace, "set", "image", "deployment/web", f"web={PODINFO}:6.0.1")
     dep = await deployment_when(bed, namespace, "web",
                                 lambda d: available(d, 3) and d["metadata"]["generation"] == 2, 60,
-                                "rolling update to podinfo:6.0.1")
+                                "rolling update to podinfo 6.0.1")
     assert dep["status"]["observedGeneration"] == 2
     assert dep["status"]["updatedReplicas"] == 3
     progressing = condition(dep, "Progressing")
@@ -107,12 +118,12 @@ async def test_set_image_rolls_out_and_status_follows(bed: Cluster, namespace: s
         items = bed.kubectl_json("-n", namespace, "get", "replicasets")["items"]
         by_image = {rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs["spec"]["replicas"]
                     for rs in items}
-        return by_image if by_image == {"podinfo:6.0.0": 0, "podinfo:6.0.1": 3} else None
+        return by_image if by_image == {f"{PODINFO}:6.0.0": 0, f"{PODINFO}:6.0.1": 3} else None
 
     await wait_for(replica_sets, 30, "old ReplicaSet scaled to 0, new one to 3")
     images = {p["spec"]["containers"][0]["image"] for p in pods_of(bed, namespace, "web")
               if "deletionTimestamp" not in p["metadata"]}
-    assert images == {"podinfo:6.0.1"}
+    assert images == {f"{PODINFO}:6.0.1"}
     rollout = bed.kubectl("-n", namespace, "rollout", "status", "deployment/web", "--timeout=30s")
     assert "successfully rolled out" in rollout.stdout
 
@@ -160,7 +171,7 @@ async def test_watch_from_compacted_resource_version_is_410_gone(bed: Cluster, n
 
 
 async def test_never_ready_marked_deployment_never_becomes_available(bed: Cluster, namespace: str) -> None:
-    bed.apply(deployment("bad", 2, "podinfo:6.0.0", never_ready=True), namespace)
+    bed.apply(deployment("bad", 2, f"{PODINFO}:6.0.0", never_ready=True), namespace)
 
     def running_not_ready() -> bool:
         pods = pods_of(bed, namespace, "bad")
@@ -171,7 +182,7 @@ async def test_never_ready_marked_deployment_never_becomes_available(bed: Cluste
     await wait_for(running_not_ready, 60, "2 pods Running with Ready=False")
     # a control Deployment created after it becomes available: kwok has handled later pods by then,
     # and the marked pods must still be NotReady
-    bed.apply(deployment("good", 1, "podinfo:6.0.0"), namespace)
+    bed.apply(deployment("good", 1, f"{PODINFO}:6.0.0"), namespace)
     await wait_for(lambda: available(bed.kubectl_json("-n", namespace, "get", "deploy", "good"), 1), 60,
                    "control Deployment available")
 
@@ -279,19 +290,18 @@ async def test_virtualservice_round_trips_through_all_served_versions(bed: Clust
 
 
 @pytest.fixture
-def own_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Bed]]:
+def own_bed() -> Iterator[Callable[..., Bed]]:
     """Extra beds for tests that stop components (the session's bed keeps running); torn down after."""
     made: list[Bed] = []
 
     def make(**kwargs: bool) -> Bed:
-        b = Bed(tmp_path_factory.mktemp("own-bed"))
+        b = Bed.temporary(**kwargs)
         made.append(b)
-        b.up(**kwargs)
         return b
 
     yield make
     for b in made:
-        b.down(keep_logs=False)
+        Bed(b.dir).down(keep_logs=False)  # re-read from disk: the test may have restarted it
 
 
 def api_ready(b: Bed) -> bool:
@@ -302,9 +312,9 @@ def api_ready(b: Bed) -> bool:
         return False
 
 
-async def test_controls_restart_apiserver_and_prometheus_and_recover_a_killed_run(
+def test_controls_restart_apiserver_and_prometheus_and_recover_a_killed_run(
         bed: Cluster, own_bed: Callable[..., Bed]) -> None:
-    b = own_bed(mesh=False, prometheus=True)
+    b = own_bed(mesh=True, prometheus=True)
     assert b.dir != getattr(bed, "dir", None)
     b.kubectl("create", "namespace", "keep-me")
     port = b.state["ports"]["apiserver"]
@@ -323,12 +333,56 @@ async def test_controls_restart_apiserver_and_prometheus_and_recover_a_killed_ru
     b.start("prometheus")
     assert b.prometheus_url == prom and b.procs.running("prometheus")
 
+    mesh = b.mesh_url
+    assert mesh is not None
+    b.stop("mesh", kill=True)
+    assert not b.procs.running("mesh")
+    b.start("mesh")
+    with urllib.request.urlopen(f"{mesh}/_bed/healthz", timeout=5) as resp:
+        assert resp.status == 200 and b.mesh_url == mesh
+
     # a killed run: a new process finds the old bed's pid files, ends those processes and starts afresh
     old = b.procs.pids()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
     again = Bed(b.dir)
-    again.up(mesh=False, prometheus=False)
+    again.up(mesh=False, prometheus=False, owner=gone.pid)  # its owner is already dead
     assert not any(alive(pid) for pid in old.values()), old
     assert api_ready(again)
     missing = again.kubectl("get", "namespace", "keep-me", check=False)
     assert missing.returncode != 0  # a fresh etcd
-    again.down(keep_logs=False)
+    etcd_data = Path(again.state["etcd_data"])
+    assert etcd_data.exists()
+
+    # the next test session reaps beds whose owner died: processes ended, tmpfs data and dir removed
+    new_pids = again.procs.pids()
+    assert b.dir in reap_orphans(b.dir.parent)
+    assert not any(alive(pid) for pid in new_pids.values()), new_pids
+    assert not etcd_data.exists() and not b.dir.exists()
+
+
+async def test_prometheus_scrapes_the_mesh_every_second_and_logs_queries(bed: Cluster) -> None:
+    if not isinstance(bed, Bed):
+        pytest.fail("this test reads the bed's Prometheus config and query log")
+    assert bed.prometheus_url and bed.mesh_url
+    query = 'up{job="mesh"} == 1 # bed-smoke-' + os.urandom(4).hex()
+
+    async with aiohttp.ClientSession() as session:
+        async def target_up() -> list[Any] | None:
+            async with session.get(f"{bed.prometheus_url}/api/v1/query", params={"query": query}) as r:
+                body = await r.json()
+            return list(body["data"]["result"]) or None
+
+        result = await wait_for(target_up, 20, "Prometheus scraping the mesh simulator")
+        assert result[0]["metric"]["instance"] == bed.mesh_url.removeprefix("http://")
+        async with session.get(f"{bed.prometheus_url}/api/v1/targets") as r:
+            targets = (await r.json())["data"]["activeTargets"]
+    mesh = [t for t in targets if t["labels"]["job"] == "mesh"]
+    assert len(mesh) == 1 and mesh[0]["scrapeInterval"] == "1s" and mesh[0]["health"] == "up"
+
+    def logged() -> list[dict[str, Any]]:
+        lines = bed.prometheus_query_log.read_text().splitlines() if bed.prometheus_query_log.exists() else []
+        return [e for e in map(json.loads, lines) if e.get("params", {}).get("query") == query]
+
+    entries = await wait_for(logged, 10, "the query in Prometheus's query log")
+    assert entries[0]["httpRequest"]["path"] == "/api/v1/query"

@@ -14,6 +14,7 @@ import os
 import shutil
 import ssl
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -30,7 +31,7 @@ from e2e.bed.binaries import Binaries, ensure_binaries
 from e2e.bed.cluster import Cluster
 from e2e.bed.errors import BedError
 from e2e.bed.pki import Pki, make_pki
-from e2e.bed.procs import Procs, free_port, port_is_free, rss_bytes, tail
+from e2e.bed.procs import Procs, alive, free_port, port_is_free, rss_bytes, start_time, tail
 
 log = logging.getLogger("e2e.bed")
 
@@ -42,6 +43,26 @@ DEFAULT_UNCACHED = ("podtemplates",)
 ADMIN_AGENT = "canaryd-bed"
 # SIGTERM grace before SIGKILL: the API server otherwise waits a long time for its open watches to end
 GRACE = {"apiserver": 5.0}
+TEMP_PREFIX = "canaryd-bed-"
+
+
+def reap_orphans(root: Path | None = None) -> list[Path]:
+    """Ends the beds whose owner process is gone (a test run killed before its teardown) and removes
+    their dirs, so they hold no memory or tmpfs space; returns the dirs reaped."""
+    reaped: list[Path] = []
+    for d in sorted(Path(root or tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*")):
+        try:
+            owner = json.loads((d / "bed.json").read_text()).get("owner")
+        except (OSError, ValueError):
+            continue
+        if not owner:
+            continue
+        pid, started = owner
+        if alive(pid) and start_time(pid) == started:
+            continue
+        Bed(d).down(keep_logs=False)
+        reaped.append(d)
+    return reaped
 
 
 def _get(url: str, ctx: ssl.SSLContext | None = None, timeout: float = 2.0) -> tuple[int, str]:
@@ -82,7 +103,7 @@ class Bed(Cluster):
 
     @property
     def kubeconfig(self) -> str:
-        return str(self.dir / "admin.kubeconfig")
+        return str(self.dir / "kubeconfig")
 
     @property
     def api_url(self) -> str:
@@ -167,8 +188,17 @@ class Bed(Cluster):
         return {name: self.procs.running(name) for name in ORDER if self.procs.record(name) is not None}
 
     # ---- whole bed -------------------------------------------------------------------------------
-    def up(self, *, mesh: bool = True, prometheus: bool = True) -> None:
-        """Cleans what a previous run left in ``dir``, then starts everything in order, waiting for each."""
+    @classmethod
+    def temporary(cls, *, mesh: bool = True, prometheus: bool = True, **kwargs: Any) -> Bed:
+        """A bed in a new temp dir owned by this process: ``reap_orphans()`` ends it if this process dies
+        without tearing it down (a killed test run)."""
+        bed = cls(tempfile.mkdtemp(prefix=TEMP_PREFIX), **kwargs)
+        bed.up(mesh=mesh, prometheus=prometheus, owner=os.getpid())
+        return bed
+
+    def up(self, *, mesh: bool = True, prometheus: bool = True, owner: int | None = None) -> None:
+        """Cleans what a previous run left in ``dir``, then starts everything in order, waiting for each.
+        ``owner``: the pid whose death makes this bed an orphan (None: it lives until ``down``)."""
         t0 = time.monotonic()
         self._clean_previous()
         bins = ensure_binaries()
@@ -188,6 +218,7 @@ class Bed(Cluster):
             "mesh_enabled": False,
             "prometheus_enabled": False,
             "timings": {},
+            "owner": [owner, start_time(owner)] if owner else None,
         }
         self._save()
         try:

@@ -6,13 +6,23 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
-async def wait_for(predicate: Callable[[], T | Awaitable[T | None] | None], timeout: float, what: str, *,  # noqa: ASYNC109
-                   interval: float = 0.1, ignore: tuple[type[BaseException], ...] = ()) -> T:
+@overload
+async def wait_for(predicate: Callable[[], Awaitable[T | None]], timeout: float, what: str, *,  # noqa: ASYNC109
+                   interval: float = ..., ignore: tuple[type[BaseException], ...] = ...) -> T: ...
+
+
+@overload
+async def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, *,  # noqa: ASYNC109
+                   interval: float = ..., ignore: tuple[type[BaseException], ...] = ...) -> T: ...
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float, what: str, *,  # noqa: ASYNC109
+                   interval: float = 0.1, ignore: tuple[type[BaseException], ...] = ()) -> Any:
     """Returns the first truthy value of ``predicate()`` (sync or async); AssertionError naming ``what`` after
     ``timeout`` seconds. Exceptions of the types in ``ignore`` count as "not yet"; others propagate."""
     deadline = time.monotonic() + timeout
