@@ -113,6 +113,7 @@ async def start_informers(bed: Any) -> AsyncIterator[Factory]:
         *,
         proxy: TcpProxy | None = None,
         watch_timeout: int = 300,
+        user_agent: str = "e2e-informers",
     ) -> tuple[Informers, Store, KubeClient]:
         config = load_kubeconfig(bed.kubeconfig)
         if proxy is not None:
@@ -121,7 +122,7 @@ async def start_informers(bed: Any) -> AsyncIterator[Factory]:
             await proxy.start()
             proxies.append(proxy)
             config.base_url = f"https://127.0.0.1:{proxy.listen_port}"
-        client = KubeClient(config, user_agent="e2e-informers")
+        client = KubeClient(config, user_agent=user_agent)
         store = Store()
         informers = Informers(client, store, resources, namespace, watch_timeout=watch_timeout,
                               healthy_after=5.0, backoff=lambda: Backoff(initial=0.05, cap=0.5))
@@ -194,6 +195,33 @@ async def test_default_informers_all_sync_cluster_wide(start_informers: Factory)
     assert informers.synced
     assert set(informers.counts()) == {res.kind for res in DEFAULT_RESOURCES}
     assert store.count("ConfigMap") > 0  # kube-root-ca.crt and friends exist in every namespace
+
+
+async def test_steady_state_sends_no_get_or_list_per_the_audit_log(
+    bed: Any, namespace: str, admin: KubeClient, start_informers: Factory
+) -> None:
+    """After the initial lists, the informers only watch, however much changes (the API server's own
+    audit log is the witness, not canaryd's counters)."""
+    if not hasattr(bed, "audit_events"):
+        pytest.fail("this test reads the bed's audit log; run it on the local bed")
+    agent = f"e2e-informers-{uuid.uuid4().hex[:8]}"
+    _, store, _ = await start_informers(DEFAULT_RESOURCES, namespace, user_agent=agent)
+    for i in range(5):
+        await admin.create(CONFIGMAP, namespace, configmap(f"c{i}", {"i": str(i)}))
+        await admin.create(CANARY, namespace, canary(f"k{i}"))
+    for i in range(5):
+        await admin.patch(CONFIGMAP, namespace, f"c{i}", {"data": {"i": "changed"}})
+        await admin.delete(CANARY, namespace, f"k{i}")
+    await until(lambda: not store.items("Canary", namespace) and all(
+        o["checksum"] == config_checksum({"i": "changed"}) for o in store.items("ConfigMap", namespace)
+        if o["metadata"]["name"].startswith("c")) and len(store.items("ConfigMap", namespace)) >= 5,
+        15, "the cache to follow 20 changes")
+    events = bed.audit_events(user_agent_prefix=agent, stage=None)
+    requests = {e.raw.get("auditID"): e for e in events}
+    verbs = sorted({e.verb for e in requests.values()})
+    assert verbs == ["list", "watch"], verbs
+    lists = sorted(e.resource for e in requests.values() if e.verb == "list")
+    assert lists == sorted(res.plural for res in DEFAULT_RESOURCES)  # one list per kind, at start
 
 
 async def test_secret_data_never_reaches_the_store(
