@@ -17,10 +17,10 @@ import aiohttp
 import pytest
 
 from canaryd.kube.resources import DEPLOYMENT
-from e2e.bed import NEVER_READY, AuditEvent, Bed
+from e2e.bed import NEVER_READY, AuditEvent, Bed, BedError
 from e2e.bed.bed import reap_orphans
 from e2e.bed.cluster import Cluster
-from e2e.bed.procs import alive
+from e2e.bed.procs import Procs, alive
 from e2e.bed.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -294,8 +294,8 @@ def own_bed() -> Iterator[Callable[..., Bed]]:
     """Extra beds for tests that stop components (the session's bed keeps running); torn down after."""
     made: list[Bed] = []
 
-    def make(**kwargs: bool) -> Bed:
-        b = Bed.temporary(**kwargs)
+    def make(*, mesh: bool = True, prometheus: bool = True) -> Bed:
+        b = Bed.temporary(mesh=mesh, prometheus=prometheus)
         made.append(b)
         return b
 
@@ -386,3 +386,14 @@ async def test_prometheus_scrapes_the_mesh_every_second_and_logs_queries(bed: Cl
 
     entries = await wait_for(logged, 10, "the query in Prometheus's query log")
     assert entries[0]["httpRequest"]["path"] == "/api/v1/query"
+
+
+def test_a_component_dying_at_start_is_named_with_its_log_and_leaves_nothing_running(tmp_path: Path) -> None:
+    with pytest.raises(BedError) as err:
+        Bed.temporary(mesh=False, prometheus=False, root=tmp_path, extra_apiserver_args=["--no-such-flag=1"])
+    assert err.value.component == "apiserver"
+    assert "exited" in err.value.why and "no-such-flag" in err.value.details
+    (bed_dir,) = tmp_path.iterdir()
+    etcd = Procs(bed_dir).record("etcd")
+    assert etcd is None or not etcd.matches()
+    assert "etcd" in (bed_dir / "bed.json").read_text()  # it had been started, and was ended by pid

@@ -189,10 +189,11 @@ class Bed(Cluster):
 
     # ---- whole bed -------------------------------------------------------------------------------
     @classmethod
-    def temporary(cls, *, mesh: bool = True, prometheus: bool = True, **kwargs: Any) -> Bed:
-        """A bed in a new temp dir owned by this process: ``reap_orphans()`` ends it if this process dies
-        without tearing it down (a killed test run)."""
-        bed = cls(tempfile.mkdtemp(prefix=TEMP_PREFIX), **kwargs)
+    def temporary(cls, *, mesh: bool = True, prometheus: bool = True, root: Path | None = None,
+                  **kwargs: Any) -> Bed:
+        """A bed in a new temp dir (under ``root``) owned by this process: ``reap_orphans()`` ends it if this
+        process dies without tearing it down (a killed test run)."""
+        bed = cls(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=root), **kwargs)
         bed.up(mesh=mesh, prometheus=prometheus, owner=os.getpid())
         return bed
 
