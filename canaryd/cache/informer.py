@@ -116,7 +116,8 @@ class Informer:
             else:
                 exc = cycle.exception()
                 if exc is None:
-                    reason = "expired"  # the server ended the stream at timeoutSeconds
+                    reason = "expired"  # the server ended the stream (at timeoutSeconds, normally)
+                    delay = 0.0 if healthy else self.backoff.next()  # no hot loop on instant closes
                 elif isinstance(exc, Gone):
                     reason = "gone"
                     self.resource_version = None
