@@ -73,7 +73,8 @@ def namespace(bed: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test, deleted after it (without waiting for the deletion to finish)."""
     name = _ns_name(request.node.name)
     bed.kubectl("create", "namespace", name)
-    bed.kubectl("label", "namespace", name, "bed.canaryd.io/e2e=true")
+    # istio-injection: sidecars when the suite runs on kind + Istio; no effect on the bed
+    bed.kubectl("label", "namespace", name, "bed.canaryd.io/e2e=true", "istio-injection=enabled")
     try:
         yield name
     finally:
