@@ -458,7 +458,10 @@ def _step(b: _Builder) -> None:
         b.emit(f"Starting canary analysis for {b.t}")
         failed = _first_failure(first)
         if failed is not None:
-            _fail_step(b, f"Halt {b.c} advancement pre-rollout check {failed.name} failed {failed.message}")
+            # beyond Flagger (#1663): a failing pre-rollout hook is worth an alert of its own
+            _fail_step(b, f"Halt {b.c} advancement pre-rollout check {failed.name} failed {failed.message}",
+                       alert="warn",
+                       alert_message=f"Pre-rollout check {failed.name} failed: {failed.message}")
             return
         b.act(*messages.hook_passed_events("pre-rollout", first))
     else:
@@ -483,9 +486,9 @@ def _halt_text(b: _Builder, check: CheckResult) -> str:
     return check.message or f"Halt {b.c} advancement {check.name} {check.verdict}"
 
 
-def _fail_step(b: _Builder, text: str) -> None:
+def _fail_step(b: _Builder, text: str, *, alert: str = "", alert_message: str = "") -> None:
     failed = b.st.failed_checks + 1
-    b.emit(text, warning=True)
+    b.emit(text, warning=True, alert=alert, alert_message=alert_message)
     b.set(failed_checks=failed, message=text, next_step_at=b.next_anchor())
     if failed >= b.spec.analysis.threshold:
         _rollback(b, Emit(f"Rolling back {b.c} failed checks threshold reached {failed}", warning=True,

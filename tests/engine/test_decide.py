@@ -515,3 +515,39 @@ def test_decide_is_cheap() -> None:
         decide(SPEC, st, sn, Inputs(now=100.0))
     per_call = (time.perf_counter() - started) / n
     assert per_call < 500e-6, f"{per_call * 1e6:.1f} µs per call"
+
+
+# ---- alerts beyond Flagger (#1663) ----
+
+
+def alerts(d: Decision) -> list[tuple[str, str]]:
+    return [(a.alert, a.alert_message) for a in d.actions if isinstance(a, Emit) and a.alert]
+
+
+def test_failing_pre_rollout_hook_alerts_each_time_and_at_the_threshold() -> None:
+    spec = tutorial_canary(threshold=2, webhooks=[{"name": "db-migrate", "url": "http://x/", "type": "pre-rollout"}])
+    hooks = {"pre-rollout": (HookResult("db-migrate", False, "Forbidden"),)}
+    d = run(spec, progressing(waiting_since=0.0), snap(), 5.0, hooks=hooks)
+    assert "Halt podinfo.test advancement pre-rollout check db-migrate failed Forbidden" in events(d)
+    assert alerts(d) == [("warn", "Pre-rollout check db-migrate failed: Forbidden")]
+    assert d.status is not None and d.status.failed_checks == 1
+    d = run(spec, d.status, snap(), 35.0, hooks=hooks)
+    assert alerts(d) == [("warn", "Pre-rollout check db-migrate failed: Forbidden"),
+                         ("error", "Failed checks threshold reached 2")]
+    assert d.status is not None and d.status.phase == Phase.FAILED
+
+
+def test_passing_pre_rollout_hook_and_failing_rollout_hook_do_not_alert() -> None:
+    spec = tutorial_canary(webhooks=[{"name": "db-migrate", "url": "http://x/", "type": "pre-rollout"}])
+    assert alerts(run(spec, progressing(waiting_since=0.0), snap(), 5.0)) == []
+    hooks = {"rollout": (HookResult("load-test", False, "Forbidden"),)}
+    assert alerts(run(SPEC, progressing(canary_weight=5, next_step_at=10.0), snap(routes=(95, 5)), 10.0,
+                      hooks=hooks)) == []
+
+
+def test_progress_deadline_rollback_alerts_as_error() -> None:
+    stuck = snap(target=dep(available=0))
+    d = run(SPEC, progressing(waiting_since=0.0), stuck, 60.0)
+    msg = ("canary deployment podinfo.test not ready: waiting for rollout to finish: 0 of 2 (readyThreshold 100%) "
+           "updated replicas are available")
+    assert alerts(d) == [("error", f"Progress deadline exceeded {msg}")]
