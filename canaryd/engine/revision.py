@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from canaryd.model.checksum import config_checksum as config_checksum  # re-exported: one definition
+
 HASH_PREFIX = "cd1:"
 PRIMARY_SUFFIX = "-primary"
 TRACKABLE_SECRET_TYPES = ("Opaque", "kubernetes.io/basic-auth", "kubernetes.io/ssh-auth", "kubernetes.io/tls")
@@ -37,56 +39,6 @@ def pod_template_hash(template: Mapping[str, Any]) -> str:
 def is_own_hash(h: str) -> bool:
     """True for hashes canaryd computed (anything else came from Flagger or a hand edit)."""
     return h.startswith(HASH_PREFIX)
-
-
-# ---- Flagger's config checksum ----
-
-
-def config_checksum(data: Mapping[str, Any] | None) -> str:
-    """Hex of the first 8 bytes of sha256 of Go's ``json.Marshal(data)`` (``.data`` of a ConfigMap or
-    Secret; Secret values are the base64 strings as served). ``None`` marshals as ``null``."""
-    return hashlib.sha256(go_json_marshal(data).encode("utf-8")).hexdigest()[:16]
-
-
-def go_json_marshal(v: Any) -> str:
-    """Go ``encoding/json`` output for str-keyed maps, strings, numbers, bools and null: sorted keys,
-    no spaces, HTML-safe escaping (``<`` ``>`` ``&`` as ``\\u003c`` …), U+2028/U+2029 escaped."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return _go_string(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return orjson.dumps(v).decode()
-    if isinstance(v, Mapping):
-        keys = sorted((str(k) for k in v), key=lambda k: k.encode("utf-8", "surrogatepass"))
-        return "{" + ",".join(f"{_go_string(k)}:{go_json_marshal(v[k])}" for k in keys) + "}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(go_json_marshal(x) for x in v) + "]"
-    return _go_string(str(v))
-
-
-_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
-
-
-def _go_string(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        c = ord(ch)
-        esc = _SHORT_ESCAPES.get(ch)
-        if esc is not None:
-            out.append(esc)
-        elif c < 0x20 or ch in "<>&" or c in (0x2028, 0x2029):
-            out.append(f"\\u{c:04x}")
-        elif 0xD800 <= c <= 0xDFFF:  # lone surrogate: Go writes the replacement character
-            out.append("\\ufffd")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 # ---- which configs a pod uses ----

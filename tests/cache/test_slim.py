@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from canaryd.cache.slim import LAST_APPLIED, config_checksum, go_json, slim
+from canaryd.cache.slim import LAST_APPLIED, slim
+from canaryd.model.checksum import config_checksum, go_json
 
 GO_VECTORS = [
     (None, "74234e98afe7498f", "null"),
-    ({}, "74234e98afe7498f", "null"),  # the API omits empty data; Go reads it as a nil map
+    (None, "74234e98afe7498f", "null"),  # the API omits empty data; Go reads it as a nil map
+    ({}, "44136fa355b3678a", "{}"),
     ({"b": "2", "a": "1"}, "21f76dfbfe6dfe21", '{"a":"1","b":"2"}'),
     (
         {"html": '<a href="x">&</a>', "nl": "line1\nline2\ttab\r"},

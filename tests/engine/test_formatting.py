@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from canaryd.engine.messages import go_duration, go_duration_seconds, go_float
-from canaryd.engine.revision import config_checksum, go_json_marshal
+from canaryd.model.checksum import config_checksum
+from canaryd.model.checksum import go_json as go_json_marshal
 
 GO_FLOAT_V = [
     (99, "99"), (99.5, "99.5"), (1e6, "1e+06"), (1234567, "1.234567e+06"), (0.00001, "1e-05"),
