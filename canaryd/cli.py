@@ -79,7 +79,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="User-Agent of API requests, as the audit log shows it (env CANARYD_USER_AGENT)",
     )
     run.add_argument("--cluster-name", default=env("CANARYD_CLUSTER_NAME", ""), help="shown in alerts")
+    _alert_flags(run)
     return p
+
+
+def _alert_flags(run: argparse.ArgumentParser) -> None:
+    """Flagger's global notifier and event webhook flags (used when a Canary lists no alerts)."""
+    env = os.environ.get
+    run.add_argument("--slack-url", default=env("SLACK_URL", ""), help="Slack webhook (env SLACK_URL)")
+    run.add_argument("--slack-token", default=env("SLACK_TOKEN", ""), help="bearer token (env SLACK_TOKEN)")
+    run.add_argument("--slack-proxy-url", default=env("SLACK_PROXY_URL", ""), help="env SLACK_PROXY_URL")
+    run.add_argument("--slack-user", default=env("SLACK_USER", "flagger"), help="env SLACK_USER")
+    run.add_argument("--slack-channel", default=env("SLACK_CHANNEL", "general"), help="env SLACK_CHANNEL")
+    run.add_argument("--msteams-url", default=env("MSTEAMS_URL", ""),
+                     help="MS Teams webhook, wins over Slack (env MSTEAMS_URL)")
+    run.add_argument("--msteams-proxy-url", default=env("MSTEAMS_PROXY_URL", ""),
+                     help="env MSTEAMS_PROXY_URL")
+    run.add_argument("--event-webhook", default=env("EVENT_WEBHOOK_URL", ""),
+                     help="every Event is also POSTed here when a Canary has no event webhook "
+                     "(env EVENT_WEBHOOK_URL)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -94,6 +112,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         port=args.port,
         host=args.host,
         cluster_name=args.cluster_name,
+        slack_url=args.slack_url,
+        slack_token=args.slack_token,
+        slack_proxy_url=args.slack_proxy_url,
+        slack_user=args.slack_user,
+        slack_channel=args.slack_channel,
+        msteams_url=args.msteams_url,
+        msteams_proxy_url=args.msteams_proxy_url,
+        event_webhook=args.event_webhook,
         user_agent=args.user_agent,
         crash_points=os.environ.get("CANARYD_CRASH_AT", ""),
     )

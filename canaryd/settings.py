@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -18,5 +18,15 @@ class Settings:
     host: str = "0.0.0.0"
     user_agent: str = "canaryd/0.1.0"
     cluster_name: str = ""
+    # alerts without AlertProviders and event webhooks (notify/); URLs and tokens are credentials:
+    # kept out of repr so a logged Settings never shows them
+    slack_url: str = field(default="", repr=False)
+    slack_token: str = field(default="", repr=False)
+    slack_proxy_url: str = field(default="", repr=False)
+    slack_user: str = "flagger"
+    slack_channel: str = "general"
+    msteams_url: str = field(default="", repr=False)
+    msteams_proxy_url: str = field(default="", repr=False)
+    event_webhook: str = field(default="", repr=False)
     # fault injection for the durability tests: exit hard at a named point (see runtime/crash.py)
     crash_points: str = ""  # CANARYD_CRASH_AT syntax

@@ -18,6 +18,8 @@ from canaryd.cache.store import Store
 from canaryd.kube import resources as r
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import NotFound
+from canaryd.notify.destinations import GlobalNotifier
+from canaryd.notify.notifier import Notifier
 from canaryd.runtime.context import Context
 from canaryd.runtime.crash import CrashPoints, parse_crash_points
 from canaryd.runtime.http import build_app, start_http
@@ -35,6 +37,7 @@ WATCHED = (
     r.VIRTUAL_SERVICE,
     r.DESTINATION_RULE,
     r.METRIC_TEMPLATE,
+    r.ALERT_PROVIDER,
 )
 
 
@@ -64,6 +67,7 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
     runner = await start_http(build_app(metrics.registry, ready), settings.host, settings.port)
     logger.info(f"Starting canaryd on port {settings.port}, metrics server {settings.metrics_server}")
     async with aiohttp.ClientSession(trust_env=True) as http:
+        notifier = _notifier(settings, store, client, http, logger, metrics)
         ctx = Context(
             settings=settings,
             client=client,
@@ -77,7 +81,9 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
                 templates=lambda ns, name: store.get(r.METRIC_TEMPLATE.kind, ns, name),
                 secrets=_secret_reader(client),
             ),
+            notifier=notifier,
         )
+        notifier.start()
         supervisor = Supervisor(ctx)
         store.subscribe(supervisor.on_change)
         await informers.start()
@@ -86,6 +92,7 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
         except TimeoutError:
             logger.error("caches did not sync within 120s")
             await informers.stop()
+            await notifier.stop()
             await client.close()
             await runner.cleanup()
             return 1
@@ -94,10 +101,40 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
         await stop.wait()
         logger.info("stopping: cancelling canary tasks")
         await supervisor.stop()
+        await notifier.stop()
         await informers.stop()
     await client.close()
     await runner.cleanup()
     return 0
+
+
+def _notifier(
+    settings: Settings,
+    store: Store,
+    client: KubeClient,
+    http: aiohttp.ClientSession,
+    logger: logging.Logger,
+    metrics: Metrics,
+) -> Notifier:
+    """Alerts go to AlertProviders from the cache (their Secrets read on demand) or the global flags."""
+    return Notifier(
+        http,
+        logger,
+        providers=lambda ns, name: store.get(r.ALERT_PROVIDER.kind, ns, name),
+        secrets=_secret_reader(client),
+        global_notifier=GlobalNotifier(
+            slack_url=settings.slack_url,
+            slack_token=settings.slack_token,
+            slack_proxy=settings.slack_proxy_url,
+            slack_user=settings.slack_user,
+            slack_channel=settings.slack_channel,
+            msteams_url=settings.msteams_url,
+            msteams_proxy=settings.msteams_proxy_url,
+        ),
+        event_webhook=settings.event_webhook,
+        cluster_name=settings.cluster_name,
+        registry=metrics.registry,
+    )
 
 
 def _secret_reader(client: KubeClient) -> Any:

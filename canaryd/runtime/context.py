@@ -11,6 +11,7 @@ from canaryd.actuators.events import EventRecorder
 from canaryd.analysis.checks import CheckRegistry
 from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
+from canaryd.notify.notifier import Notifier
 from canaryd.runtime.crash import CrashPoints
 from canaryd.runtime.metrics import Metrics
 from canaryd.settings import Settings
@@ -27,3 +28,4 @@ class Context:
     http: aiohttp.ClientSession  # Prometheus, webhooks, alerts (trust_env: HTTP_PROXY honoured)
     events: EventRecorder
     checks: CheckRegistry  # builtin, inline and MetricTemplate checks (templates read from the cache)
+    notifier: Notifier  # alerts and event webhooks, sent in the background

@@ -131,8 +131,13 @@ class Effects:
         except Exception as err:  # reporting must not take the task down
             self.log.error(f"writing status failed: {err}")
 
-    async def event(self, canary: dict[str, Any], message: str, *, warning: bool = False) -> None:
+    async def event(
+        self, canary: dict[str, Any], message: str, *, warning: bool = False, spec: CanarySpec | None = None
+    ) -> None:
+        """Record the Event and forward it to event webhooks (in the background)."""
         await self.ctx.events.record(canary, message, warning=warning)
+        checksum = webhook_checksum(status_from_dict(canary.get("status") or {}))
+        self.ctx.notifier.event(canary, spec, message, warning=warning, checksum=checksum)
 
     async def apply(
         self, canary: dict[str, Any], spec: CanarySpec, status: CanaryStatus, action: Action
@@ -162,16 +167,19 @@ class Effects:
                 run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.uid}/{status.last_applied_spec}")
                 await workloads.promote(c.client, c.store, spec, c.settings, self.log, flagger_id=str(run_id))
             elif isinstance(action, Emit):
-                await self.event(canary, action.message, warning=action.warning)
+                await self.event(canary, action.message, warning=action.warning, spec=spec)
+                if action.alert:
+                    self.ctx.notifier.alert(spec, action.alert, action.alert_message or action.message)
             elif isinstance(action, RunHooks):
                 phase = status.phase.value if status.phase else ""
                 for result in await self.run_hooks(spec, status, action.hook_type, phase=phase):
                     if result.passed:
-                        await self.event(canary, f"Post-rollout check {result.name} passed")
+                        await self.event(canary, f"Post-rollout check {result.name} passed", spec=spec)
                     else:
                         await self.event(
-                            canary, f"Post-rollout hook {result.name} failed {result.message}", warning=True
+                            canary, f"Post-rollout hook {result.name} failed {result.message}", warning=True,
+                            spec=spec,
                         )
         except Exception as err:
-            await self.event(canary, str(err), warning=True)
+            await self.event(canary, str(err), warning=True, spec=spec)
             raise

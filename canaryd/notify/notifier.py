@@ -1,0 +1,216 @@
+"""Background delivery of alerts and event webhooks.
+
+Callers never wait on a receiver: ``alert()`` and ``event()`` put a job on one of a fixed number of
+lanes (bounded queues, one worker task each) and return. A destination always maps to the same lane,
+so its messages arrive in the order they were produced; a slow receiver holds up only its own lane.
+When a lane is full the job is dropped and logged. Failures are logged with the destination's
+``scheme://host`` only, never its path (where chat services keep the credential) or token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter
+
+from canaryd.analysis.webhooks import call_webhook
+from canaryd.model.spec import AlertSpec, CanarySpec
+from canaryd.notify import payloads
+from canaryd.notify.destinations import (
+    Destination,
+    GlobalNotifier,
+    ProviderLookup,
+    ResolveError,
+    SecretLookup,
+    resolve,
+    subscribed,
+)
+from canaryd.notify.events import event_body, event_hooks
+from canaryd.notify.rules import alert_fields
+from canaryd.notify.sender import post_json, safe_url, scrub
+
+Job = Callable[[], Awaitable[None]]
+
+LANES = 4
+QUEUE_SIZE = 500
+JOB_TIMEOUT = 60.0  # a job's own timeouts are shorter; this only guards against a stuck lane
+
+
+class Notifier:
+    """Sends alerts and event webhooks for all canaries of the process."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        logger: logging.Logger,
+        *,
+        providers: ProviderLookup,
+        secrets: SecretLookup,
+        global_notifier: GlobalNotifier | None = None,
+        event_webhook: str = "",
+        cluster_name: str = "",
+        registry: CollectorRegistry | None = None,
+        lanes: int = LANES,
+        queue_size: int = QUEUE_SIZE,
+    ) -> None:
+        self._session = session
+        self._log = logger
+        self._providers = providers
+        self._secrets = secrets
+        self._global = (global_notifier or GlobalNotifier()).destination()
+        self._event_webhook = event_webhook
+        self._cluster = cluster_name
+        self._queues: list[asyncio.Queue[Job]] = [
+            asyncio.Queue(maxsize=queue_size) for _ in range(max(1, lanes))
+        ]
+        self._workers: list[asyncio.Task[None]] = []
+        self._pending = 0
+        self.sent = Counter(
+            "canaryd_notifications",
+            "Alerts and event webhooks by kind (alert, event) and result (sent, failed, dropped)",
+            ["kind", "result"],
+            registry=registry or CollectorRegistry(),
+        )
+
+    # ---- lifecycle ----
+
+    def start(self) -> None:
+        if not self._workers:
+            self._workers = [
+                asyncio.create_task(self._work(q), name=f"notify-{i}") for i, q in enumerate(self._queues)
+            ]
+
+    async def stop(self, drain_seconds: float = 2.0) -> None:
+        """Give queued messages a moment to go out, then stop the workers."""
+        if self._workers:
+            try:
+                await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._queues)), drain_seconds)
+            except TimeoutError:
+                self._log.warning("stopping with notifications still queued")
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+
+    def idle(self) -> bool:
+        """No job queued or running (for tests)."""
+        return self._pending == 0
+
+    # ---- producers (never block) ----
+
+    def alert(self, spec: CanarySpec, severity: str, message: str) -> None:
+        """Send ``message`` to the Canary's subscribed AlertProviders, or to the global notifier when
+        the Canary lists no alerts."""
+        if not severity or not message:
+            return
+        alert = payloads.Alert(spec.key, message, severity, alert_fields(spec, message, self._cluster))
+        if not spec.analysis.alerts:
+            if self._global is not None:
+                dest = self._global
+                self._put("alert", dest.label, spec.key, lambda: self._send(alert, dest))
+            return
+        for entry in subscribed(spec, severity):
+            ns = entry.provider_namespace or spec.namespace
+            self._put(
+                "alert",
+                f"provider/{ns}/{entry.provider_name}",
+                spec.key,
+                self._provider_job(entry, spec.namespace, alert),
+            )
+
+    def event(
+        self,
+        canary: dict[str, Any],
+        spec: CanarySpec | None,
+        message: str,
+        *,
+        warning: bool,
+        checksum: str,
+    ) -> None:
+        """Forward a recorded Event to the Canary's ``event`` webhooks (or the global one)."""
+        hooks = event_hooks(spec.analysis.webhooks if spec else (), self._event_webhook)
+        if not hooks:
+            return
+        meta = canary.get("metadata") or {}
+        name, namespace = str(meta.get("name", "")), str(meta.get("namespace", ""))
+        phase = str((canary.get("status") or {}).get("phase") or "")
+        now_ms = int(time.time() * 1000)
+        for hook in hooks:
+            body = event_body(
+                hook,
+                name=name,
+                namespace=namespace,
+                phase=phase,
+                checksum=checksum,
+                message=message,
+                warning=warning,
+                timestamp_ms=now_ms,
+            )
+
+            async def job(hook: Any = hook, body: dict[str, Any] = body) -> None:
+                result = await call_webhook(self._session, hook, body)
+                if result.passed:
+                    self.sent.labels(kind="event", result="sent").inc()
+                    return
+                self.sent.labels(kind="event", result="failed").inc()
+                self._log.error(
+                    f"error sending event to webhook: {scrub(result.message, hook.url)}",
+                    extra={"canary": f"{name}.{namespace}", "webhook": hook.name, "url": safe_url(hook.url)},
+                )
+
+            self._put("event", f"hook/{hook.url}", f"{name}.{namespace}", job)
+
+    # ---- internals ----
+
+    def _put(self, kind: str, lane_key: str, canary: str, job: Job) -> None:
+        queue = self._queues[zlib.crc32(lane_key.encode()) % len(self._queues)]
+        try:
+            queue.put_nowait(job)
+            self._pending += 1
+        except asyncio.QueueFull:
+            self.sent.labels(kind=kind, result="dropped").inc()
+            self._log.warning(f"notification queue full, dropping {kind}", extra={"canary": canary})
+
+    def _provider_job(self, entry: AlertSpec, namespace: str, alert: payloads.Alert) -> Job:
+        async def job() -> None:
+            try:
+                dest = await resolve(entry, namespace, self._providers, self._secrets)
+            except ResolveError as err:
+                self.sent.labels(kind="alert", result="failed").inc()
+                self._log.error(
+                    f"alert {entry.name or entry.provider_name} not sent: {err}",
+                    extra={"canary": alert.canary},
+                )
+                return
+            await self._send(alert, dest)
+
+        return job
+
+    async def _send(self, alert: payloads.Alert, dest: Destination) -> None:
+        body = payloads.body(dest.provider, alert, channel=dest.channel, username=dest.username)
+        url = payloads.endpoint(dest.provider, dest.address)
+        error = await post_json(self._session, url, body, token=dest.token, proxy=dest.proxy)
+        if error is None:
+            self.sent.labels(kind="alert", result="sent").inc()
+            return
+        self.sent.labels(kind="alert", result="failed").inc()
+        self._log.error(error, extra={"canary": alert.canary, "notifier": dest.label, "url": safe_url(url)})
+
+    async def _work(self, queue: asyncio.Queue[Job]) -> None:
+        while True:
+            job = await queue.get()
+            try:
+                await asyncio.wait_for(job(), JOB_TIMEOUT)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # a lane must outlive any one message
+                self._log.error(f"notification failed: {type(err).__name__}")
+            finally:
+                self._pending -= 1
+                queue.task_done()

@@ -1,0 +1,81 @@
+"""One POST of a notification: JSON body, optional bearer token and proxy, a hard timeout.
+
+Returns an error text instead of raising. Webhook URLs of chat services carry their credential in the
+path, so error texts name only ``scheme://host[:port]`` and have the URL, its path and the token
+scrubbed out of anything the HTTP library says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+TIMEOUT_SECONDS = 5.0
+_MAX_BODY = 512
+_REDACTED = "<redacted>"
+
+
+def safe_url(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, without user info, path or query."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid URL>"
+    if not parts.scheme or not host:
+        return "<invalid URL>"
+    return f"{parts.scheme}://{host}{port}"
+
+
+def scrub(text: str, *secrets: str) -> str:
+    """``text`` with every secret, and the path, query and user info of each URL among them, removed."""
+    pieces: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        pieces.add(secret)
+        try:
+            parts = urlsplit(secret)
+        except ValueError:
+            continue
+        pieces.update(p for p in (parts.path, parts.query, parts.username, parts.password) if p)
+        pieces.update(seg for seg in parts.path.split("/") if len(seg) >= 4)
+    for piece in sorted(pieces, key=len, reverse=True):
+        if len(piece) >= 4 and piece not in ("http", "https"):
+            text = text.replace(piece, _REDACTED)
+    return text
+
+
+async def post_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: dict[str, Any],
+    *,
+    token: str = "",
+    proxy: str = "",
+    timeout_seconds: float = TIMEOUT_SECONDS,
+) -> str | None:
+    """POST ``body``; None on a 2xx answer, else the reason (credentials scrubbed)."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        async with session.post(
+            url,
+            json=body,
+            headers=headers,
+            proxy=proxy or None,
+            timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+        ) as resp:
+            if 200 <= resp.status < 300:
+                return None
+            text = (await resp.content.read(_MAX_BODY)).decode("utf-8", "replace").strip()
+            reason = f"sending notification bad response {resp.status}: {text}"
+    except TimeoutError:
+        reason = f"sending notification failed: timed out after {timeout_seconds:g}s"
+    except (aiohttp.ClientError, ValueError) as err:
+        reason = f"sending notification failed: {type(err).__name__}: {err}"
+    return scrub(reason, url, token, proxy)
