@@ -32,6 +32,9 @@ def safe_url(url: str) -> str:
 
 def scrub(text: str, *secrets: str) -> str:
     """``text`` with every secret, and the path, query and user info of each URL among them, removed."""
+    for secret in secrets:
+        if "://" in secret:
+            text = text.replace(secret, safe_url(secret))
     pieces: set[str] = set()
     for secret in secrets:
         if not secret:
