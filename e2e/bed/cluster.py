@@ -69,7 +69,7 @@ class Cluster:
         """Creates the ServiceAccount if needed, gets a token from the TokenRequest API (``kubectl create
         token``) and writes a kubeconfig that authenticates with it; returns its path."""
         made = self.kubectl("-n", namespace, "create", "serviceaccount", name, check=False)
-        if made.returncode != 0 and "AlreadyExists" not in made.stderr:
+        if made.returncode != 0 and not any(t in made.stderr for t in ("AlreadyExists", "already exists")):
             raise BedError("serviceaccount", f"cannot create {namespace}/{name}: {made.stderr.strip()}")
         token = self.kubectl("-n", namespace, "create", "token", name, f"--duration={duration}").stdout
         token = token.strip()
