@@ -13,10 +13,8 @@ import logging
 import os
 import shutil
 import ssl
-import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from e2e.bed import files, versions
+from e2e.bed import components, files, versions
 from e2e.bed.audit import AuditEvent, read_events
 from e2e.bed.binaries import Binaries, ensure_binaries
 from e2e.bed.cluster import Cluster
@@ -63,23 +61,6 @@ def reap_orphans(root: Path | None = None) -> list[Path]:
         Bed(d).down(keep_logs=False)
         reaped.append(d)
     return reaped
-
-
-def _get(url: str, ctx: ssl.SSLContext | None = None, timeout: float = 2.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, context=ctx, timeout=timeout) as resp:
-            return resp.status, resp.read().decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
-    except (OSError, ValueError) as exc:
-        return 0, str(exc)
-
-
-def _insecure() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class Bed(Cluster):
@@ -258,7 +239,7 @@ class Bed(Cluster):
             previous = Bed(self.dir)
             previous.down()
             for sub in ("run", "logs", "pki", "prometheus-data", "sa", "kubectl-cache", "kwok-home",
-                        "controller-manager-certs", "scheduler-certs"):
+                        "controller-manager-certs", "scheduler-certs", "apiserver-certs"):
                 shutil.rmtree(self.dir / sub, ignore_errors=True)
             for f in ("bed.json", "audit.log", "prometheus-query.log"):
                 (self.dir / f).unlink(missing_ok=True)
@@ -298,14 +279,14 @@ class Bed(Cluster):
             return
         t0 = time.monotonic()
         self.procs.stop(name)  # a stale pid file of a dead process
-        if name == "mesh" and not self._mesh_available():
+        if name == "mesh" and not components.mesh_available():
             log.warning("mesh simulator: e2e/mesh/__main__.py does not exist yet; not starting it "
                         "(mesh_url is None)")
             return
         port = self.state["ports"].get(name)
         if port is not None and not port_is_free(port):
             raise BedError(name, f"port 127.0.0.1:{port} is taken by another process")
-        args, env, cwd = self._command(name)
+        args, env, cwd = components.command(self, name)
         self.procs.start(name, args, env=env, cwd=cwd)
         self._wait_ready(name)
         if name == "mesh":
@@ -323,94 +304,8 @@ class Bed(Cluster):
             raise ValueError(f"unknown component {name!r}; one of {ORDER}")
         self.procs.stop(name, timeout=0.0 if kill else GRACE.get(name, 15.0))
 
-    def _mesh_available(self) -> bool:
-        return (versions.checkout_root() / "e2e" / "mesh" / "__main__.py").exists()
-
-    def _command(self, name: str) -> tuple[list[str], dict[str, str] | None, Path | None]:
-        b, p, ports, d = self.bins(), self.pki, self.state["ports"], self.dir
-        if name == "etcd":
-            peer = f"http://127.0.0.1:{ports['etcd_peer']}"
-            return [str(b.etcd), "--name=bed", f"--data-dir={self.state['etcd_data']}",
-                    f"--listen-client-urls={self.etcd_url}", f"--advertise-client-urls={self.etcd_url}",
-                    f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-                    f"--initial-cluster=bed={peer}", "--unsafe-no-fsync=true",
-                    "--quota-backend-bytes=2147483648", "--log-level=warn",
-                    ], None, d
-        if name == "apiserver":
-            cache = ",".join(f"{r}#0" for r in self.state.get("uncached", []))
-            return [str(b.kube_apiserver), f"--etcd-servers={self.etcd_url}",
-                    "--bind-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
-                    "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
-                    f"--tls-cert-file={p.server_crt}", f"--tls-private-key-file={p.server_key}",
-                    f"--client-ca-file={p.ca_crt}",
-                    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                    f"--service-account-key-file={p.sa_pub}",
-                    f"--service-account-signing-key-file={p.sa_key}",
-                    "--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=RBAC",
-                    "--disable-admission-plugins=ServiceAccount", "--allow-privileged=true",
-                    "--enable-priority-and-fairness=false", "--profiling=false",
-                    f"--audit-policy-file={d / 'audit-policy.yaml'}", f"--audit-log-path={self.audit_log}",
-                    "--audit-log-format=json", "--audit-log-mode=blocking", "--audit-log-maxsize=0",
-                    f"--cert-dir={d / 'apiserver-certs'}",
-                    *([f"--watch-cache-sizes={cache}"] if cache else []),
-                    "--v=1", *self.state.get("extra_apiserver_args", [])], None, d
-        if name in ("controller-manager", "scheduler"):
-            common = [f"--kubeconfig={self.kubeconfig}", f"--authentication-kubeconfig={self.kubeconfig}",
-                      f"--authorization-kubeconfig={self.kubeconfig}",
-                      "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
-                      "--bind-address=127.0.0.1", f"--secure-port={ports[name]}", "--leader-elect=false",
-                      f"--cert-dir={d / (name + '-certs')}", "--v=1"]
-            if name == "scheduler":
-                return [str(b.kube_scheduler), *common], None, d
-            return [str(b.kube_controller_manager), *common, "--controllers=*",
-                    "--use-service-account-credentials=false",
-                    f"--service-account-private-key-file={p.sa_key}", f"--root-ca-file={p.ca_crt}",
-                    "--horizontal-pod-autoscaler-sync-period=5s"], None, d
-        if name == "kwok":
-            stages = b.kwok_module_dir / "kustomize" / "stage"
-            home = d / "kwok-home"  # kwok reads ~/.kwok/kwok.yaml: keep the user's out of the bed
-            home.mkdir(exist_ok=True)
-            return [str(b.kwok), f"--kubeconfig={self.kubeconfig}",
-                    f"--config={stages / 'node' / 'fast'}",
-                    f"--config={stages / 'node' / 'heartbeat-with-lease'}",
-                    f"--config={files.STAGES}", "--manage-all-nodes=true", "--node-lease-duration-seconds=40",
-                    "--node-ip=127.0.0.1", "--cidr=10.0.0.0/16"], {**os.environ, "HOME": str(home)}, d
-        if name == "mesh":
-            root = versions.checkout_root()
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                x for x in (str(root), os.environ.get("PYTHONPATH", "")) if x)}
-            for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-                env.pop(var, None)
-            return [sys.executable, "-m", "e2e.mesh", "--kubeconfig", self.kubeconfig,
-                    "--port", str(ports["mesh"])], env, root
-        # prometheus
-        files.write_prometheus_config(d / "prometheus.yml",
-                                      mesh_port=ports["mesh"] if self._mesh_available() else None,
-                                      query_log=self.prometheus_query_log)
-        return [str(b.prometheus), f"--config.file={d / 'prometheus.yml'}",
-                f"--storage.tsdb.path={d / 'prometheus-data'}",
-                f"--web.listen-address=127.0.0.1:{ports['prometheus']}", "--web.enable-lifecycle",
-                "--storage.tsdb.retention.time=6h", "--log.level=warn"], None, d
-
-    def _ready(self, name: str) -> bool:
-        ports = self.state["ports"]
-        if name == "etcd":
-            code, body = _get(f"{self.etcd_url}/health")
-            return code == 200 and '"true"' in body
-        if name == "apiserver":
-            code, _ = _get(f"{self.api_url}/readyz", ssl.create_default_context(cafile=str(self.pki.ca_crt)))
-            return code == 200
-        if name in ("controller-manager", "scheduler"):
-            code, _ = _get(f"https://127.0.0.1:{ports[name]}/healthz", _insecure())
-            return code == 200
-        if name == "kwok":
-            return True  # kwok has no health endpoint: the node turning Ready proves it works
-        if name == "mesh":
-            return _get(f"http://127.0.0.1:{ports['mesh']}/_bed/healthz")[0] == 200
-        return _get(f"http://127.0.0.1:{ports['prometheus']}/-/ready")[0] == 200
-
     def _wait_ready(self, name: str, timeout: float = 90.0) -> None:
-        self.wait(name, lambda: self._ready(name), timeout, "ready")
+        self.wait(name, lambda: components.ready(self, name), timeout, "ready")
 
     def wait(self, name: str, check: Callable[[], bool], timeout: float, what: str) -> None:
         """Polls ``check`` until true; fails fast, with the log tail, if component ``name`` dies meanwhile."""
