@@ -1,0 +1,108 @@
+"""Alerts end to end: canaryd (under its own ServiceAccount) notifies a Slack-compatible receiver on
+loopback, reached through the mesh simulator's proxy as ``http://slack.<ns>/…``, of a promoted run and
+of a failed run, in order; AlertProviders with a secretRef and severity filters; a receiver that fails
+or never answers does not slow a run; and the Slack URL and token never show up in canaryd's logs,
+Events, Canary status or /metrics.
+
+Substitutions the bed forces: the receiver is a local aiohttp server standing in for hooks.slack.com
+(registered behind an in-cluster name); podinfo pods are kwok pods served by the simulator, and a failing
+revision is one whose pod template sets the simulator's BED_ERROR_PERCENT=100."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from canaryd.kube.client import KubeClient
+from e2e.canaries import canary, create, event_messages, podinfo, set_image, status, wait_phase
+from e2e.bed.waiting import wait_for
+from e2e.mesh.control import MeshControl
+from e2e.operator import Operator
+from e2e.receivers import Receiver
+
+SENTINEL_URL = "S3NT1NEL-url-part-7f3a"
+SENTINEL_TOKEN = "S3NT1NEL-token-9c1e"
+
+PROMOTED = ["New Deployment detected, initialization completed.",
+            "New revision detected, progressing canary analysis.",
+            "Canary analysis completed successfully, promotion finished."]
+
+
+@pytest.fixture
+async def admin(bed: Any) -> AsyncIterator[KubeClient]:
+    client = await bed.admin_client()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def receiver(bed: Any, namespace: str) -> AsyncIterator[Receiver]:
+    """A Slack-compatible receiver behind ``http://slack.<namespace>/``."""
+    r = await Receiver().start()
+    await MeshControl(bed.mesh_url).register(namespace, "slack", f"127.0.0.1:{r.port}")
+    yield r
+    await r.stop()
+
+
+def slack_texts(r: Receiver, path: str) -> list[str]:
+    return [b["attachments"][0]["text"] for b in r.bodies(path)]
+
+
+async def wait_texts(r: Receiver, path: str, count: int, what: str, timeout: float = 30.0) -> list[str]:
+    got: list[str] = await wait_for(lambda: len(r.bodies(path)) >= count and slack_texts(r, path), timeout, what)
+    return got
+
+
+async def test_global_slack_gets_a_promoted_and_a_failed_run_in_order_without_leaking_credentials(
+        bed: Any, namespace: str, operator_factory: Callable[..., Operator], admin: KubeClient,
+        receiver: Receiver) -> None:
+    hook = f"/services/T0/B0/{SENTINEL_URL}"
+    op = operator_factory(namespace, env={
+        "SLACK_URL": f"http://slack.{namespace}{hook}", "SLACK_TOKEN": SENTINEL_TOKEN,
+        "SLACK_CHANNEL": "deploys", "CANARYD_CLUSTER_NAME": "bed",
+        "EVENT_WEBHOOK_URL": f"http://slack.{namespace}/events"})
+    await create(admin, namespace, podinfo(namespace), canary(namespace))
+    await wait_phase(admin, namespace, "Initialized")
+    await set_image(admin, namespace, "6.0.1")
+    await wait_phase(admin, namespace, "Succeeded")
+    texts = await wait_texts(receiver, hook, 3, "the promoted run's three alerts")
+    assert texts == PROMOTED
+
+    await set_image(admin, namespace, "6.0.2", env={"BED_ERROR_PERCENT": "100"})
+    await wait_phase(admin, namespace, "Failed")
+    texts = await wait_texts(receiver, hook, 5, "the failed run's alerts")
+    assert texts == [*PROMOTED, "New revision detected, progressing canary analysis.",
+                     "Failed checks threshold reached 5"]
+
+    first = receiver.bodies(hook)[0]
+    assert (first["channel"], first["username"]) == ("deploys", "flagger")
+    fields = {f["title"]: f["value"] for f in first["attachments"][0]["fields"]}
+    assert fields == {"Cluster": "bed", "Target": f"Deployment/podinfo.{namespace}",
+                      "Failed checks threshold": "5", "Progress deadline": "60s",
+                      "Traffic routing": "Weight step: 10 max: 50"}
+    assert [b["attachments"][0]["color"] for b in receiver.bodies(hook)] == ["good"] * 4 + ["danger"]
+    assert all(r.headers.get("Authorization") == f"Bearer {SENTINEL_TOKEN}"
+               for r in receiver.received if r.path == hook)
+
+    # every Event also went to the global event webhook, with Flagger's payload
+    events = await event_messages(admin, namespace)
+    forwarded = await wait_for(lambda: [b["metadata"]["eventMessage"] for b in receiver.bodies("/events")]
+                               if len(receiver.bodies("/events")) >= len(set(events)) else None, 30,
+                               "every Event forwarded to EVENT_WEBHOOK_URL")
+    assert set(events) <= set(forwarded)
+    promo = next(b for b in receiver.bodies("/events")
+                 if b["metadata"]["eventMessage"] == f"Promotion completed! Scaling down podinfo.{namespace}")
+    assert promo["name"] == "podinfo" and promo["namespace"] == namespace and promo["checksum"]
+    assert promo["metadata"]["eventType"] == "Normal" and promo["metadata"]["timestamp"].isdigit()
+
+    # the credentials are nowhere canaryd writes
+    canary_obj = json.dumps(await status(admin, namespace))
+    everywhere = {"logs": "\n".join(json.dumps(x) for x in op.logs()), "events": "\n".join(events),
+                  "status": canary_obj, "metrics": op.metrics_text()}
+    for where, text in everywhere.items():
+        assert SENTINEL_URL not in text and SENTINEL_TOKEN not in text, where
+    assert 'canaryd_notifications_total{kind="alert",result="sent"} 5.0' in everywhere["metrics"]
