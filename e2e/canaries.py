@@ -6,9 +6,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from canaryd.kube import resources as r
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import NotFound
-from canaryd.kube import resources as r
 from canaryd.kube.resources import CANARY, DEPLOYMENT, EVENT
 from e2e.bed.waiting import wait_for
 
@@ -25,7 +25,8 @@ def podinfo(namespace: str, tag: str = "6.0.0", env: dict[str, str] | None = Non
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "podinfo", "namespace": namespace, "labels": {"app": "podinfo"}},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "podinfo"}},
-                 "template": {"metadata": {"labels": {"app": "podinfo"}}, "spec": {"containers": [container]}}},
+                 "template": {"metadata": {"labels": {"app": "podinfo"}},
+                              "spec": {"containers": [container]}}},
     }
 
 
@@ -73,13 +74,14 @@ async def status(client: KubeClient, namespace: str, name: str = "podinfo") -> d
     return dict(obj.get("status") or {})
 
 
-async def wait_phase(client: KubeClient, namespace: str, *phases: str, timeout: float = 90.0) -> dict[str, Any]:
+async def wait_phase(client: KubeClient, namespace: str, *phases: str,
+                     seconds: float = 90.0) -> dict[str, Any]:
     """Wait until the Canary's phase is one of ``phases``; returns its status."""
     async def reached() -> dict[str, Any] | None:
         st = await status(client, namespace)
         return st if st.get("phase") in phases else None
 
-    got: dict[str, Any] = await wait_for(reached, timeout, f"canary {namespace}/podinfo phase in {phases}",
+    got: dict[str, Any] = await wait_for(reached, seconds, f"canary {namespace}/podinfo phase in {phases}",
                                          interval=0.2)
     return got
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from canaryd.kube.client import KubeClient
-from e2e.canaries import canary, create, event_messages, podinfo, set_image, status, wait_phase
 from e2e.bed.waiting import wait_for
+from e2e.canaries import canary, create, event_messages, podinfo, set_image, status, wait_phase
 from e2e.mesh.control import MeshControl
 from e2e.operator import Operator
 from e2e.receivers import Receiver
@@ -52,8 +53,11 @@ def slack_texts(r: Receiver, path: str) -> list[str]:
     return [b["attachments"][0]["text"] for b in r.bodies(path)]
 
 
-async def wait_texts(r: Receiver, path: str, count: int, what: str, timeout: float = 30.0) -> list[str]:
-    got: list[str] = await wait_for(lambda: len(r.bodies(path)) >= count and slack_texts(r, path), timeout, what)
+async def wait_texts(r: Receiver, path: str, count: int, what: str, seconds: float = 30.0) -> list[str]:
+    def enough() -> list[str] | None:
+        return slack_texts(r, path) if len(r.bodies(path)) >= count else None
+
+    got: list[str] = await wait_for(enough, seconds, what)
     return got
 
 
@@ -106,3 +110,79 @@ async def test_global_slack_gets_a_promoted_and_a_failed_run_in_order_without_le
     for where, text in everywhere.items():
         assert SENTINEL_URL not in text and SENTINEL_TOKEN not in text, where
     assert 'canaryd_notifications_total{kind="alert",result="sent"} 5.0' in everywhere["metrics"]
+
+
+def provider(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "flagger.app/v1beta1", "kind": "AlertProvider",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+async def test_alert_providers_with_secret_ref_severity_filters_and_broken_receivers(
+        bed: Any, namespace: str, operator_factory: Callable[..., Operator], admin: KubeClient,
+        receiver: Receiver) -> None:
+    hook = f"/hooks/{SENTINEL_URL}"
+    receiver.hang("/never-answers")
+    receiver.answer("/broken", 500, "invalid_token")
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "slack", "namespace": namespace},
+              "data": {"address": base64.b64encode(f"http://slack.{namespace}{hook}".encode()).decode(),
+                       "token": base64.b64encode(SENTINEL_TOKEN.encode()).decode()}}
+    alerts = [
+        {"name": "all", "severity": "info", "providerRef": {"name": "on-call"}},
+        {"name": "errors", "severity": "error", "providerRef": {"name": "teams"}},
+        {"name": "slow", "providerRef": {"name": "slow"}},  # empty severity: everything
+        {"name": "broken", "severity": "warn", "providerRef": {"name": "broken"}},
+        {"name": "absent", "severity": "error", "providerRef": {"name": "no-such-provider"}},
+    ]
+    op = operator_factory(namespace)
+    await create(admin, namespace, secret,
+                 provider(namespace, "on-call", type="slack", channel="on-call", secretRef={"name": "slack"}),
+                 provider(namespace, "teams", type="msteams", address=f"http://slack.{namespace}/teams"),
+                 provider(namespace, "slow", type="slack", address=f"http://slack.{namespace}/never-answers"),
+                 provider(namespace, "broken", type="rocket", address=f"http://slack.{namespace}/broken"),
+                 podinfo(namespace), canary(namespace, alerts=alerts))
+    await wait_phase(admin, namespace, "Initialized")
+    await set_image(admin, namespace, "6.0.1", env={"BED_ERROR_PERCENT": "100"})
+    started = await wait_phase(admin, namespace, "Progressing")
+    assert started
+    await wait_phase(admin, namespace, "Failed")
+
+    texts = await wait_texts(receiver, hook, 3, "the on-call provider's alerts")
+    assert texts == ["New Deployment detected, initialization completed.",
+                     "New revision detected, progressing canary analysis.",
+                     "Failed checks threshold reached 5"]
+    on_call = receiver.bodies(hook)[0]
+    assert (on_call["channel"], on_call["username"]) == ("on-call", "flagger")
+    assert {r.headers.get("Authorization") for r in receiver.received if r.path == hook} == {
+        f"Bearer {SENTINEL_TOKEN}"}
+    teams = await wait_for(lambda: receiver.bodies("/teams"), 10, "the error alert on MS Teams")
+    assert [t["sections"][0]["activityTitle"] for t in teams] == ["Failed checks threshold reached 5"]
+    assert teams[0]["themeColor"] == "FF0000"
+    # warn+error only: the rocket provider got just the error, and answered 500
+    broken = [b["attachments"][0]["text"] for b in receiver.bodies("/broken")]
+    assert broken == ["Failed checks threshold reached 5"]
+
+    def logged(needle: str) -> bool:
+        return any(needle in m for m in op.messages())
+
+    await wait_for(lambda: logged("sending notification bad response 500: invalid_token"), 10,
+                   "the 500 logged")
+    await wait_for(lambda: logged("sending notification failed: timed out after 5s"), 15,
+                   "the timeout logged")
+    await wait_for(lambda: logged("AlertProvider no-such-provider." + namespace + " not found"), 10,
+                   "the missing provider logged")
+    line = next(x for x in op.logs() if "bad response 500" in str(x.get("msg")))
+    assert line["url"] == f"http://slack.{namespace}" and line["canary"] == f"podinfo.{namespace}"
+
+    # a receiver that never answers (5 s timeout) did not hold up the run: the alert for "New revision"
+    # went out on a background lane while the task scaled up the canary and started the analysis
+    def at(prefix: str) -> datetime:
+        ts = next(x["ts"] for x in op.logs() if str(x.get("msg", "")).startswith(prefix))
+        return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+    gap = (at("Starting canary analysis") - at("New revision detected! Scaling up")).total_seconds()
+    assert gap < 3.0, gap
+    events = await event_messages(admin, namespace)
+    assert events.count(f"Rolling back podinfo.{namespace} failed checks threshold reached 5") == 1
+    everything = "\n".join(json.dumps(x) for x in op.logs()) + "\n".join(events) + op.metrics_text()
+    everything += json.dumps(await status(admin, namespace))
+    assert SENTINEL_URL not in everything and SENTINEL_TOKEN not in everything

@@ -1,10 +1,12 @@
 """Background delivery of alerts and event webhooks.
 
-Callers never wait on a receiver: ``alert()`` and ``event()`` put a job on one of a fixed number of
-lanes (bounded queues, one worker task each) and return. A destination always maps to the same lane,
-so its messages arrive in the order they were produced; a slow receiver holds up only its own lane.
-When a lane is full the job is dropped and logged. Failures are logged with the destination's
-``scheme://host`` only, never its path (where chat services keep the credential) or token.
+Callers never wait on a receiver: ``alert()`` and ``event()`` put a job on the destination's lane (a
+bounded queue with one worker task) and return. Each destination has its own lane, so its messages
+arrive in the order they were produced and a receiver that never answers holds up only itself. Lanes
+are capped (``max_lanes``); past the cap new destinations share the existing lanes by hash, so the
+number of tasks never grows without bound. When a lane is full the job is dropped and logged.
+Failures are logged with the destination's ``scheme://host`` only, never its path (where chat
+services keep the credential) or token.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from canaryd.notify.sender import post_json, safe_url, scrub
 
 Job = Callable[[], Awaitable[None]]
 
-LANES = 4
+MAX_LANES = 64
 QUEUE_SIZE = 500
 JOB_TIMEOUT = 60.0  # a job's own timeouts are shorter; this only guards against a stuck lane
 
@@ -56,7 +58,7 @@ class Notifier:
         event_webhook: str = "",
         cluster_name: str = "",
         registry: CollectorRegistry | None = None,
-        lanes: int = LANES,
+        max_lanes: int = MAX_LANES,
         queue_size: int = QUEUE_SIZE,
     ) -> None:
         self._session = session
@@ -66,10 +68,11 @@ class Notifier:
         self._global = (global_notifier or GlobalNotifier()).destination()
         self._event_webhook = event_webhook
         self._cluster = cluster_name
-        self._queues: list[asyncio.Queue[Job]] = [
-            asyncio.Queue(maxsize=queue_size) for _ in range(max(1, lanes))
-        ]
+        self._max_lanes = max(1, max_lanes)
+        self._queue_size = queue_size
+        self._lanes: dict[str, asyncio.Queue[Job]] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self._started = False
         self._pending = 0
         self.sent = Counter(
             "canaryd_notifications",
@@ -81,22 +84,41 @@ class Notifier:
     # ---- lifecycle ----
 
     def start(self) -> None:
-        if not self._workers:
-            self._workers = [
-                asyncio.create_task(self._work(q), name=f"notify-{i}") for i, q in enumerate(self._queues)
-            ]
+        if not self._started:
+            self._started = True
+            for queue in self._lanes.values():
+                self._spawn(queue)
+
+    def _spawn(self, queue: asyncio.Queue[Job]) -> None:
+        self._workers.append(asyncio.create_task(self._work(queue), name=f"notify-{len(self._workers)}"))
+
+    def _lane(self, key: str) -> asyncio.Queue[Job]:
+        queue = self._lanes.get(key)
+        if queue is not None:
+            return queue
+        if len(self._lanes) >= self._max_lanes:
+            lanes = list(self._lanes.values())
+            return lanes[zlib.crc32(key.encode()) % len(lanes)]
+        queue = asyncio.Queue(maxsize=self._queue_size)
+        self._lanes[key] = queue
+        if self._started:
+            self._spawn(queue)
+        return queue
 
     async def stop(self, drain_seconds: float = 2.0) -> None:
         """Give queued messages a moment to go out, then stop the workers."""
         if self._workers:
             try:
-                await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._queues)), drain_seconds)
+                await asyncio.wait_for(
+                    asyncio.gather(*(q.join() for q in self._lanes.values())), drain_seconds
+                )
             except TimeoutError:
                 self._log.warning("stopping with notifications still queued")
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
+        self._started = False
 
     def idle(self) -> bool:
         """No job queued or running (for tests)."""
@@ -169,7 +191,7 @@ class Notifier:
     # ---- internals ----
 
     def _put(self, kind: str, lane_key: str, canary: str, job: Job) -> None:
-        queue = self._queues[zlib.crc32(lane_key.encode()) % len(self._queues)]
+        queue = self._lane(lane_key)
         try:
             queue.put_nowait(job)
             self._pending += 1
