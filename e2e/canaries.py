@@ -10,28 +10,34 @@ from canaryd.kube import resources as r
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import NotFound
 from canaryd.kube.resources import CANARY, DEPLOYMENT, EVENT
+from e2e.bed import NEVER_READY
 from e2e.bed.waiting import wait_for
 
 IMAGE = "ghcr.io/stefanprodan/podinfo"
 
 
-def podinfo(namespace: str, tag: str = "6.0.0", env: dict[str, str] | None = None) -> dict[str, Any]:
-    """podinfo as the tutorial deploys it; ``env`` sets the simulator's behaviour (BED_ERROR_PERCENT…)."""
+def podinfo(namespace: str, tag: str = "6.0.0", env: dict[str, str] | None = None, *,
+            never_ready: bool = False) -> dict[str, Any]:
+    """podinfo as the tutorial deploys it; ``env`` sets the simulator's behaviour (BED_ERROR_PERCENT…);
+    ``never_ready`` pods stay unready (the bed's kwok stage; a failing probe on a real cluster)."""
     container: dict[str, Any] = {"name": "podinfod", "image": f"{IMAGE}:{tag}",
                                  "ports": [{"name": "http", "containerPort": 9898, "protocol": "TCP"}]}
     if env:
         container["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    labels = {"app": "podinfo", **({NEVER_READY: "true"} if never_ready else {})}
+    if never_ready:
+        container["readinessProbe"] = {"tcpSocket": {"port": 1}, "periodSeconds": 5}
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "podinfo", "namespace": namespace, "labels": {"app": "podinfo"}},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "podinfo"}},
-                 "template": {"metadata": {"labels": {"app": "podinfo"}},
+                 "template": {"metadata": {"labels": labels},
                               "spec": {"containers": [container]}}},
     }
 
 
 def canary(namespace: str, *, webhooks: list[dict[str, Any]] | None = None,
-           alerts: list[dict[str, Any]] | None = None, **analysis: Any) -> dict[str, Any]:
+           alerts: list[dict[str, Any]] | None = None, deadline: int = 60, **analysis: Any) -> dict[str, Any]:
     """A v1beta1 Canary with 1 s steps and the two builtin checks over 10 s windows."""
     spec_analysis: dict[str, Any] = {
         "interval": "1s", "threshold": 5, "stepWeight": 10, "maxWeight": 50,
@@ -49,7 +55,7 @@ def canary(namespace: str, *, webhooks: list[dict[str, Any]] | None = None,
         "apiVersion": "flagger.app/v1beta1", "kind": "Canary",
         "metadata": {"name": "podinfo", "namespace": namespace},
         "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
-                 "progressDeadlineSeconds": 60, "service": {"port": 9898}, "analysis": spec_analysis},
+                 "progressDeadlineSeconds": deadline, "service": {"port": 9898}, "analysis": spec_analysis},
     }
 
 
@@ -59,9 +65,10 @@ async def create(client: KubeClient, namespace: str, *objects: dict[str, Any]) -
         await client.create(kinds[obj["kind"]], namespace, copy.deepcopy(obj))
 
 
-async def set_image(client: KubeClient, namespace: str, tag: str, env: dict[str, str] | None = None) -> None:
+async def set_image(client: KubeClient, namespace: str, tag: str, env: dict[str, str] | None = None, *,
+                    never_ready: bool = False) -> None:
     """A new revision of the target: image tag (and the simulator's behaviour env)."""
-    body = podinfo(namespace, tag, env)
+    body = podinfo(namespace, tag, env, never_ready=never_ready)
     patch = {"spec": {"template": body["spec"]["template"]}}
     await client.patch(DEPLOYMENT, namespace, "podinfo", patch, patch_type="strategic")
 

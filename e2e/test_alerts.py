@@ -186,3 +186,21 @@ async def test_alert_providers_with_secret_ref_severity_filters_and_broken_recei
     everything = "\n".join(json.dumps(x) for x in op.logs()) + "\n".join(events) + op.metrics_text()
     everything += json.dumps(await status(admin, namespace))
     assert SENTINEL_URL not in everything and SENTINEL_TOKEN not in everything
+
+
+async def test_progress_deadline_rollback_is_alerted(
+        namespace: str, operator_factory: Callable[..., Operator], admin: KubeClient,
+        receiver: Receiver) -> None:
+    """Beyond Flagger (#1663): a run rolled back for its progress deadline sends an error alert."""
+    operator_factory(namespace, env={"SLACK_URL": f"http://slack.{namespace}/deadline"})
+    await create(admin, namespace, podinfo(namespace), canary(namespace, deadline=5))
+    await wait_phase(admin, namespace, "Initialized")
+    await set_image(admin, namespace, "6.0.1", never_ready=True)
+    await wait_phase(admin, namespace, "Failed", seconds=30)
+    texts = await wait_texts(receiver, "/deadline", 3, "the deadline alert")
+    assert texts[:2] == ["New Deployment detected, initialization completed.",
+                         "New revision detected, progressing canary analysis."]
+    assert texts[2] == (f"Progress deadline exceeded canary deployment podinfo.{namespace} not ready: "
+                        "waiting for rollout to finish: 0 of 1 (readyThreshold 100%) updated replicas are "
+                        "available")
+    assert receiver.bodies("/deadline")[2]["attachments"][0]["color"] == "danger"
