@@ -94,10 +94,11 @@ async def test_global_slack_gets_a_promoted_and_a_failed_run_in_order_without_le
 
     # every Event also went to the global event webhook, with Flagger's payload
     events = await event_messages(admin, namespace)
-    forwarded = await wait_for(lambda: [b["metadata"]["eventMessage"] for b in receiver.bodies("/events")]
-                               if len(receiver.bodies("/events")) >= len(set(events)) else None, 30,
-                               "every Event forwarded to EVENT_WEBHOOK_URL")
-    assert set(events) <= set(forwarded)
+    def forwarded() -> set[str] | None:
+        got = {b["metadata"]["eventMessage"] for b in receiver.bodies("/events")}
+        return got if set(events) <= got else None
+
+    await wait_for(forwarded, 30, "every Event forwarded to EVENT_WEBHOOK_URL")
     promo = next(b for b in receiver.bodies("/events")
                  if b["metadata"]["eventMessage"] == f"Promotion completed! Scaling down podinfo.{namespace}")
     assert promo["name"] == "podinfo" and promo["namespace"] == namespace and promo["checksum"]
