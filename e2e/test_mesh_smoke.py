@@ -422,6 +422,34 @@ async def test_unavailable_destination_answers_503(bed: Cluster, namespace: str)
     )  # no destination proxy without pods
 
 
+async def test_series_of_deleted_workloads_go_away(bed: Cluster, namespace: str) -> None:
+    await _setup_app(bed, namespace, 100, 0)
+    mesh = _mesh(bed)
+    await _get_many(f"{mesh}/", 3, {"Host": f"podinfo-canary.{namespace}"})
+    await _get_many(f"{mesh}/", 3, {"Host": f"podinfo-primary.{namespace}"})
+    assert (
+        _count(await _scrape(mesh), destination_workload="podinfo", destination_workload_namespace=namespace)
+        >= 3
+    )
+    bed.kubectl("-n", namespace, "delete", "deploy", "podinfo")
+
+    async def gone() -> bool:
+        return (
+            f'destination_workload="podinfo",destination_workload_namespace="{namespace}"'
+            not in await _scrape(mesh)
+        )
+
+    await wait_for(gone, 20, "the deleted workload's series dropped")
+    assert (
+        _count(
+            await _scrape(mesh),
+            destination_workload="podinfo-primary",
+            destination_workload_namespace=namespace,
+        )
+        >= 3
+    )
+
+
 @pytest.fixture
 def restartable_bed() -> Iterator[Bed]:
     """A bed of its own (no Prometheus): this test stops its API server."""

@@ -213,13 +213,30 @@ class Mesh:
         targets.update(self.background_overrides)
         return {k: v for k, v in targets.items() if v > 0}
 
-    async def background_loop(self, tick: float = 0.2) -> None:
+    def prune(self) -> int:
+        """Forget the metrics of Deployments that were deleted (a workload named ``unknown`` stays while
+        its namespace has Services)."""
+        index = self.index
+
+        def exists(namespace: str, workload: str) -> bool:
+            if workload == UNKNOWN:
+                return any(ns == namespace for ns, _ in index.services)
+            return any(d["metadata"]["name"] == workload for d in index.deployments.get(namespace, []))
+
+        return self.metrics.prune(exists)
+
+    async def background_loop(self, tick: float = 0.2, prune_every: float = 5.0) -> None:
         """Steady GET / to each target, spread over the second; each request is its own bounded task, so a
-        slow release (BED_LATENCY_MS) does not slow the rate."""
+        slow release (BED_LATENCY_MS) does not slow the rate. Every ``prune_every`` s, metrics of deleted
+        workloads are dropped."""
         credit: dict[Key, float] = {}
         get_root = RequestView("GET", "/", "", {"user-agent": "bed-background"})
+        next_prune = time.monotonic() + prune_every
         while True:
             await asyncio.sleep(tick)
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + prune_every
+                self.prune()
             targets = self.background_targets()
             for key in list(credit):
                 if key not in targets:

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from e2e.mesh import kubeconfig
 from e2e.mesh.app import Mesh
@@ -99,7 +99,7 @@ class Server:
     async def control(self, request: web.Request) -> web.StreamResponse:
         path, method = request.path, request.method
         if path == "/metrics":
-            body = generate_latest(self.mesh.metrics.registry)
+            body = self.mesh.metrics.render()
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
         if path == "/_bed/healthz":
             return web.Response(text="OK\n")

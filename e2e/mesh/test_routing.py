@@ -295,3 +295,45 @@ def test_index_resolves_hosts_and_apex() -> None:
         assert view.virtual_service_for(index, host, ns) is vs, host
     for host, ns in (("podinfo", None), ("podinfo", "other"), ("podinfo-canary", "test")):
         assert view.virtual_service_for(index, host, ns) is None, host
+
+
+def test_fast_exposition_equals_prometheus_client_and_prunes() -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from e2e.mesh.metrics import IstioMetrics, RequestLabels
+
+    def labels(workload: str, code: str, ns: str = "test") -> RequestLabels:
+        svc = f"{workload}.{ns}.svc.cluster.local"
+        return RequestLabels(
+            "destination", "bed-client", ns, workload, ns, svc, workload, "podinfo", 'v"1\\', code
+        )
+
+    m = IstioMetrics()
+    for ms, workload, code in (
+        (0.5, "podinfo", "200"),
+        (0.51, "podinfo", "200"),
+        (260, "podinfo", "500"),
+        (7_200_000, "podinfo-primary", "200"),
+        (3, "podinfo", "200"),
+    ):
+        m.record(labels(workload, code), ms)
+
+    def samples(text: bytes) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        return {
+            (s.name, tuple(sorted(s.labels.items())), s.value)
+            for f in text_string_to_metric_families(text.decode())
+            for s in f.samples
+        }
+
+    fast = samples(m.render())
+    assert fast == samples(generate_latest(m.registry))
+    ok = dict(labels("podinfo", "200").__dict__)
+    assert ("istio_requests_total", tuple(sorted(ok.items())), 3.0) in fast
+    for le, n in (("0.5", 1.0), ("1.0", 2.0), ("5.0", 3.0), ("+Inf", 3.0)):
+        key = tuple(sorted({**ok, "le": le}.items()))
+        assert ("istio_request_duration_milliseconds_bucket", key, n) in fast
+    assert m.prune(lambda ns, workload: workload != "podinfo") == 2
+    assert {s[1] for s in samples(m.render()) if s[0] == "istio_requests_total"} == {
+        tuple(sorted(labels("podinfo-primary", "200").__dict__.items()))
+    }
