@@ -1,0 +1,305 @@
+"""The 2019 tutorial, end to end (issue 3, scenarios a–c): the v1alpha3 Canary with only its intervals
+shortened and the namespace adapted, driven by canaryd running under its own ServiceAccount.
+
+a. a new image is promoted: weights 5 … 50 in order, Flagger's Event sequence, the Promoted condition,
+   the exact builtin PromQL in Prometheus's query log;
+b. the new revision answers 500s → Failed after exactly ``threshold`` failed checks, primary untouched;
+c. the new revision answers slowly → Failed with ``request duration … > 500ms`` Halt Events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from canaryd.kube.client import KubeClient
+from canaryd.kube.resources import CANARY, DEPLOYMENT, HPA, VIRTUAL_SERVICE
+from e2e.bed.waiting import wait_for
+from e2e.canaries import event_messages, podinfo, set_image, wait_phase
+from e2e.mesh.control import MeshControl
+from e2e.operator import Operator
+from e2e.receivers import Receiver
+
+THRESHOLD = 4
+
+
+def tutorial_canary(ns: str, *, threshold: int = 10) -> dict[str, Any]:
+    """The tutorial's Canary (flagger.app/v1alpha3, canaryAnalysis, legacy metric names); intervals
+    shortened (30s → 1s steps over 10s metric windows) and the load tester's namespace adapted."""
+    return {
+        "apiVersion": "flagger.app/v1alpha3",
+        "kind": "Canary",
+        "metadata": {"name": "podinfo", "namespace": ns},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+            "progressDeadlineSeconds": 60,
+            "autoscalerRef": {"apiVersion": "autoscaling/v2beta1", "kind": "HorizontalPodAutoscaler",
+                              "name": "podinfo"},
+            "service": {"port": 9898, "gateways": ["public-gateway.istio-system.svc.cluster.local"],
+                        "hosts": ["app.istio.example.com"]},
+            "canaryAnalysis": {
+                "interval": "1s",
+                "threshold": threshold,
+                "maxWeight": 50,
+                "stepWeight": 5,
+                "metrics": [
+                    {"name": "istio_requests_total", "threshold": 99, "interval": "10s"},
+                    {"name": "istio_request_duration_seconds_bucket", "threshold": 500, "interval": "10s"},
+                ],
+                "webhooks": [{"name": "load-test", "url": f"http://flagger-loadtester.{ns}/", "timeout": "5s",
+                              "metadata": {"cmd": f"hey -z 1m -q 10 -c 2 http://podinfo.{ns}:9898/"}}],
+            },
+        },
+    }
+
+
+def hpa(ns: str) -> dict[str, Any]:
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "podinfo", "namespace": ns},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+                     "minReplicas": 2, "maxReplicas": 4,
+                     "metrics": [{"type": "Resource", "resource": {
+                         "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]}}
+
+
+@pytest.fixture
+async def admin(bed: Any) -> AsyncIterator[KubeClient]:
+    client = await bed.admin_client(user_agent="e2e-tutorial")
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def loadtester(bed: Any, namespace: str) -> AsyncIterator[Receiver]:
+    """What stands behind ``http://flagger-loadtester.<ns>/``: a receiver that accepts the command (202)."""
+    r = Receiver()
+    await r.start()
+    r.answer("/", 202, "command accepted")
+    await MeshControl(str(bed.mesh_url)).register(namespace, "flagger-loadtester", f"127.0.0.1:{r.port}")
+    try:
+        yield r
+    finally:
+        await r.stop()
+
+
+async def initialized(admin: KubeClient, bed: Any, ns: str, threshold: int = 10) -> None:
+    await admin.create(DEPLOYMENT, ns, podinfo(ns))
+    await admin.create(HPA, ns, hpa(ns))
+    bed.apply(tutorial_canary(ns, threshold=threshold), ns)
+    await wait_phase(admin, ns, "Initialized", seconds=90)
+
+
+def canary_weights(vs: dict[str, Any]) -> tuple[int, ...]:
+    return tuple(int(d.get("weight", 0)) for route in vs["spec"].get("http", [])
+                 for d in route.get("route", []) if d["destination"]["host"].endswith("-canary"))
+
+
+class Recorder:
+    """Watches the VirtualService and the Canary, recording every weight and Promoted status seen."""
+
+    def __init__(self, client: KubeClient, ns: str) -> None:
+        self.client, self.ns = client, ns
+        self.weights: list[int] = []
+        self.promoted: list[str] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _watch(self, res: Any, on: Any) -> None:
+        items, rv = await self.client.list(res, self.ns)
+        for obj in items:
+            on(obj)
+        while True:
+            async for kind, obj in self.client.watch(res, self.ns, rv, timeout_seconds=60):
+                if kind == "BOOKMARK":
+                    rv = obj["metadata"]["resourceVersion"]
+                    continue
+                rv = obj["metadata"]["resourceVersion"]
+                if kind != "DELETED":
+                    on(obj)
+
+    def _vs(self, vs: dict[str, Any]) -> None:
+        if vs["metadata"]["name"] != "podinfo":
+            return
+        weights = canary_weights(vs)
+        w = weights[0] if weights else 0
+        if not self.weights or self.weights[-1] != w:
+            self.weights.append(w)
+
+    def _canary(self, c: dict[str, Any]) -> None:
+        cond = next((x for x in (c.get("status") or {}).get("conditions") or [] if x.get("type") == "Promoted"),
+                    None)
+        s = str(cond.get("status")) if cond else "none"
+        if not self.promoted or self.promoted[-1] != s:
+            self.promoted.append(s)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._watch(VIRTUAL_SERVICE, self._vs)),
+                       asyncio.create_task(self._watch(CANARY, self._canary))]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+
+
+def is_subsequence(expected: list[str], got: list[str]) -> bool:
+    it = iter(got)
+    return all(any(g == e for g in it) for e in expected)
+
+
+async def primary_image(admin: KubeClient, ns: str) -> str:
+    d = await admin.get(DEPLOYMENT, ns, "podinfo-primary")
+    return str(d["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+async def test_a_tutorial_promotes_a_new_image(bed: Any, namespace: str, admin: KubeClient,
+                                               operator: Operator, loadtester: Receiver) -> None:
+    ns = namespace
+    await initialized(admin, bed, ns)
+
+    # generated objects: selectors, owners, the target scaled to zero
+    canary_obj = await admin.get(CANARY, ns, "podinfo")
+    uid = canary_obj["metadata"]["uid"]
+    for kind, name in (("deploy", "podinfo-primary"), ("svc", "podinfo"), ("svc", "podinfo-primary"),
+                       ("svc", "podinfo-canary"), ("vs", "podinfo"), ("hpa", "podinfo-primary"),
+                       ("dr", "podinfo-primary"), ("dr", "podinfo-canary")):
+        obj = bed.kubectl_json("-n", ns, "get", kind, name, "-o", "json")
+        owners = obj["metadata"].get("ownerReferences") or []
+        assert [o["uid"] for o in owners if o.get("controller")] == [uid], (kind, name)
+    selectors = {name: bed.kubectl_json("-n", ns, "get", "svc", name, "-o", "json")["spec"]["selector"]
+                 for name in ("podinfo", "podinfo-primary", "podinfo-canary")}
+    assert selectors == {"podinfo": {"app": "podinfo-primary"}, "podinfo-primary": {"app": "podinfo-primary"},
+                         "podinfo-canary": {"app": "podinfo"}}
+    target = await admin.get(DEPLOYMENT, ns, "podinfo")
+    assert target["spec"]["replicas"] == 0
+    vs = await admin.get(VIRTUAL_SERVICE, ns, "podinfo")
+    assert vs["spec"]["hosts"] == ["app.istio.example.com", "podinfo"]
+    assert vs["spec"]["gateways"] == ["public-gateway.istio-system.svc.cluster.local"]
+    out = bed.kubectl("-n", ns, "get", "canaries").stdout.split()
+    assert out[:4] == ["NAME", "STATUS", "WEIGHT", "LASTTRANSITIONTIME"] and "Initialized" in out
+
+    recorder = Recorder(admin, ns)
+    recorder.start()
+    try:
+        await wait_for(lambda: recorder.weights == [0] and recorder.promoted == ["True"], 10, "recorder primed")
+        bed.kubectl("-n", ns, "set", "image", "deploy/podinfo", "podinfod=ghcr.io/stefanprodan/podinfo:6.0.1")
+        await wait_phase(admin, ns, "Succeeded", seconds=120)
+        await wait_for(lambda: recorder.weights[-1:] == [0] and recorder.promoted[-1:] == ["True"], 10,
+                       "final weights and condition seen")
+    finally:
+        await recorder.stop()
+
+    assert recorder.weights == [0, *range(5, 55, 5), 0], recorder.weights
+    assert recorder.promoted[0] == "True" and recorder.promoted[-1] == "True"
+    assert "True" not in recorder.promoted[1:-1] and len(recorder.promoted) >= 3, recorder.promoted
+    assert await primary_image(admin, ns) == "ghcr.io/stefanprodan/podinfo:6.0.1"
+    target = await admin.get(DEPLOYMENT, ns, "podinfo")
+    assert target["spec"]["replicas"] == 0
+
+    key = f"podinfo.{ns}"
+    expected = [f"Initialization done! {key}", f"New revision detected! Scaling up {key}",
+                f"Starting canary analysis for {key}",
+                *[f"Advance {key} canary weight {w}" for w in range(5, 55, 5)],
+                f"Copying {key} template spec to podinfo-primary.{ns}", "Routing all traffic to primary",
+                f"Promotion completed! Scaling down {key}"]
+
+    async def all_events() -> list[str] | None:
+        got = await event_messages(admin, ns)
+        return got if is_subsequence(expected, got) else None
+
+    got = await wait_for(all_events, 20, "Flagger's Event sequence")
+    assert not [m for m in got if m.startswith("Rolling back")]
+
+    # the load-test webhook got Flagger's payload
+    body = loadtester.bodies("/")[0]
+    assert body["name"] == "podinfo" and body["namespace"] == ns and body["phase"] == "Progressing"
+    assert body["metadata"] == {"cmd": f"hey -z 1m -q 10 -c 2 http://podinfo.{ns}:9898/"}
+
+    # Prometheus received exactly Flagger's builtin queries (flagger-behaviour.md §5.1)
+    success = (f' sum( rate( istio_requests_total{{ reporter="destination", destination_workload_namespace="{ns}",'
+               f' destination_workload=~"podinfo", response_code!~"5.*" }}[10s] ) ) / sum( rate('
+               f' istio_requests_total{{ reporter="destination", destination_workload_namespace="{ns}",'
+               f' destination_workload=~"podinfo" }}[10s] ) ) * 100')
+    duration = (f' histogram_quantile( 0.99, sum( rate( istio_request_duration_milliseconds_bucket{{'
+                f' reporter="destination", destination_workload_namespace="{ns}", destination_workload=~"podinfo"'
+                f' }}[10s] ) ) by (le) )')
+    queries = {json.loads(line).get("params", {}).get("query")
+               for line in bed.prometheus_query_log.read_text().splitlines() if line.strip()}
+    assert success in queries and duration in queries
+
+
+@contextlib.asynccontextmanager
+async def canary_traffic(bed: Any, ns: str, path: str, rps: float = 10.0) -> AsyncIterator[None]:
+    """The tutorial's fault injection: ``curl http://podinfo-canary:9898<path>`` in a loop (bounded:
+    at most ``rps`` requests a second, for as long as the block runs, through the mesh on loopback)."""
+
+    async def loop() -> None:
+        async with aiohttp.ClientSession() as s:
+            while True:
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with s.get(f"{bed.mesh_url}{path}", headers={"Host": f"podinfo-canary.{ns}:9898"},
+                                     timeout=aiohttp.ClientTimeout(total=5)):
+                        pass
+                await asyncio.sleep(1 / rps)
+
+    tasks = [asyncio.create_task(loop()) for _ in range(3)]
+    try:
+        yield
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+
+async def _failing_run(bed: Any, ns: str, admin: KubeClient, path: str) -> list[str]:
+    await initialized(admin, bed, ns, threshold=THRESHOLD)
+    async with canary_traffic(bed, ns, path):
+        await set_image(admin, ns, "6.0.1")
+        await wait_phase(admin, ns, "Failed", seconds=120)
+    key = f"podinfo.{ns}"
+
+    async def rolled_back() -> list[dict[str, Any]] | None:
+        items, _ = await admin.list(r_event(), ns)
+        msgs = [str(e.get("message")) for e in items]
+        return items if f"Canary failed! Scaling down {key}" in msgs else None
+
+    events = await wait_for(rolled_back, 20, "the rollback Events")
+    halts = [e for e in events if str(e.get("message", "")).startswith(("Halt ", "Halt advancement"))]
+    assert sum(int(e.get("count") or 1) for e in halts) == THRESHOLD, [(e["message"], e.get("count")) for e in halts]
+    msgs = [str(e.get("message")) for e in events]
+    assert f"Rolling back {key} failed checks threshold reached {THRESHOLD}" in msgs
+    vs = await admin.get(VIRTUAL_SERVICE, ns, "podinfo")
+    assert canary_weights(vs) == (0,)
+    target = await admin.get(DEPLOYMENT, ns, "podinfo")
+    assert target["spec"]["replicas"] == 0
+    assert await primary_image(admin, ns) == "ghcr.io/stefanprodan/podinfo:6.0.0"
+    return [str(e.get("message")) for e in halts]
+
+
+def r_event() -> Any:
+    from canaryd.kube.resources import EVENT
+
+    return EVENT
+
+
+async def test_b_errors_roll_back_after_threshold(bed: Any, namespace: str, admin: KubeClient,
+                                                  operator: Operator, loadtester: Receiver) -> None:
+    halts = await _failing_run(bed, namespace, admin, "/status/500")
+    assert any("success rate" in m and "< 99%" in m for m in halts), halts
+
+
+async def test_c_latency_rolls_back_with_duration_halts(bed: Any, namespace: str, admin: KubeClient,
+                                                        operator: Operator, loadtester: Receiver) -> None:
+    halts = await _failing_run(bed, namespace, admin, "/delay/1")
+    assert any("request duration" in m and "> 500ms" in m for m in halts), halts
