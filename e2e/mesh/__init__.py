@@ -43,7 +43,10 @@ Metrics (``GET http://127.0.0.1:P/metrics``, Prometheus scrapes it every second)
 
 Background traffic
     Each apex host (a Service named by a VirtualService's hosts) gets ``--background-rps`` GET / per second
-    (default 5, 0 = off), dispatched in-process (no sockets), each request a task, at most 256 in flight.
+    (default 20, 0 = off), dispatched in-process (no sockets), each request a task, at most 256 in flight.
+    Why 20 and not 5: the e2e canaries analyse every 1 s over 10 s windows with threshold 5; at a 10 % step
+    5 rps gives the canary 0.5 rps, so its series appear only after several failed "no values" checks and
+    runs roll back at random. 20 rps costs ≈ 0.2 % of a core per apex host (measured).
 
 Control API (JSON; on port P with a loopback Host: ``127.0.0.1:P``/``localhost:P``; client: ``MeshControl``)
     * ``GET /_bed/healthz`` → 200 ``OK``; ``GET /_bed/status`` → watch counters, proxies, registrations,

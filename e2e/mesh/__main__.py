@@ -17,8 +17,8 @@ parser.add_argument(
 parser.add_argument(
     "--background-rps",
     type=float,
-    default=5.0,
-    help="background GET / per apex host per second (default 5; 0 = off)",
+    default=20.0,
+    help="background GET / per apex host per second (default 20; 0 = off)",
 )
 parser.add_argument(
     "--proxy-port",

@@ -37,7 +37,7 @@ class Mesh:
         self,
         source: Source,
         *,
-        background_rps: float = 5.0,
+        background_rps: float = 20.0,
         rng: random.Random | None = None,
         max_inflight: int = 256,
     ) -> None:
