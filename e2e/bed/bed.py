@@ -97,7 +97,7 @@ class Bed(Cluster):
     @property
     def prometheus_url(self) -> str | None:
         port = self.state["ports"].get("prometheus")
-        return f"http://127.0.0.1:{port}" if port else None
+        return f"http://127.0.0.1:{port}" if port and self.state.get("prometheus_enabled") else None
 
     @property
     def mesh_url(self) -> str | None:
@@ -258,7 +258,7 @@ class Bed(Cluster):
                 "kubeconfig": self.kubeconfig,
                 "api_url": self.api_url,
                 "etcd_url": self.etcd_url,
-                "prometheus_url": self.prometheus_url if self.state.get("prometheus_enabled") else None,
+                "prometheus_url": self.prometheus_url,
                 "mesh_url": self.mesh_url,
                 "audit_log": str(self.audit_log),
                 "prometheus_query_log": str(self.prometheus_query_log),
