@@ -80,7 +80,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--cluster-name", default=env("CANARYD_CLUSTER_NAME", ""), help="shown in alerts")
     _alert_flags(run)
+    _leader_flags(run)
     return p
+
+
+def _duration(text: str) -> float:
+    """A Go duration (``15s``, ``1m``) or plain seconds, for argparse."""
+    from canaryd.model.durations import DurationError, parse_go_duration
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_go_duration(text)
+    except DurationError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _leader_flags(run: argparse.ArgumentParser) -> None:
+    """Leader election between replicas (a coordination.k8s.io/v1 Lease named canaryd-leader)."""
+    env = os.environ.get
+    run.add_argument("--leader-elect", default=_env_bool("CANARYD_LEADER_ELECT", False),
+                     action=argparse.BooleanOptionalAction,
+                     help="only the replica holding the lease drives canaries (env CANARYD_LEADER_ELECT)")
+    run.add_argument("--leader-election-namespace", default=env("CANARYD_LEADER_ELECTION_NAMESPACE") or None,
+                     help="namespace of the Lease (env CANARYD_LEADER_ELECTION_NAMESPACE; default: the "
+                     "pod's namespace, POD_NAMESPACE or the ServiceAccount's, else canaryd-system)")
+    run.add_argument("--leader-election-id", default=env("CANARYD_LEADER_ELECTION_ID", ""),
+                     help="this replica's identity (env CANARYD_LEADER_ELECTION_ID; default: hostname "
+                     "plus a random suffix)")
+    run.add_argument("--lease-duration", type=_duration, default=env("CANARYD_LEASE_DURATION", "15s"),
+                     help="a standby takes an unrenewed lease after this long (env CANARYD_LEASE_DURATION)")
+    run.add_argument("--renew-deadline", type=_duration, default=env("CANARYD_RENEW_DEADLINE", "10s"),
+                     help="the leader stops all canary work when it could not renew for this long "
+                     "(env CANARYD_RENEW_DEADLINE)")
+    run.add_argument("--retry-period", type=_duration, default=env("CANARYD_RETRY_PERIOD", "2s"),
+                     help="between lease attempts (env CANARYD_RETRY_PERIOD)")
 
 
 def _alert_flags(run: argparse.ArgumentParser) -> None:
@@ -101,6 +137,8 @@ def _alert_flags(run: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    from canaryd.runtime.leader import default_namespace
+
     return Settings(
         kubeconfig=args.kubeconfig,
         namespace=args.namespace,
@@ -121,8 +159,22 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         msteams_proxy_url=args.msteams_proxy_url,
         event_webhook=args.event_webhook,
         user_agent=args.user_agent,
+        leader_elect=args.leader_elect,
+        leader_election_namespace=args.leader_election_namespace or default_namespace(),
+        leader_identity=args.leader_election_id,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
         crash_points=os.environ.get("CANARYD_CRASH_AT", ""),
     )
+
+
+def _leader_problem(settings: Settings) -> str:
+    from canaryd.runtime.leader import config_problem
+
+    if not settings.leader_elect:
+        return ""
+    return config_problem(settings.lease_duration, settings.renew_deadline, settings.retry_period)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from canaryd.runtime.logs import setup_logging
 
         settings = settings_from_args(args)
+        problem = _leader_problem(settings)
+        if problem:
+            print(f"canaryd: {problem}", file=sys.stderr)
+            return 2
         logger = setup_logging(settings.log_level)
         return asyncio.run(run(settings, logger))
     return 2

@@ -28,5 +28,12 @@ class Settings:
     msteams_url: str = field(default="", repr=False)
     msteams_proxy_url: str = field(default="", repr=False)
     event_webhook: str = field(default="", repr=False)
+    # leader election (runtime/leader.py): only the holder of the Lease drives canaries
+    leader_elect: bool = False
+    leader_election_namespace: str = "canaryd-system"
+    leader_identity: str = ""  # "" => hostname + random suffix
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
     # fault injection for the durability tests: exit hard at a named point (see runtime/crash.py)
     crash_points: str = ""  # CANARYD_CRASH_AT syntax

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +52,21 @@ class Operator:
     """One canaryd process; its JSON log lines are kept in a file for assertions."""
 
     def __init__(self, *, kubeconfig: str, namespace: str, prometheus_url: str, proxy: str | None,
-                 log_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+                 log_dir: Path, extra_env: dict[str, str] | None = None,
+                 extra_args: Sequence[str] = (), name: str = "") -> None:
+        """``name`` tells apart several processes for one namespace (log file and user agent);
+        ``extra_args`` go after the standard flags (e.g. ``--leader-elect``)."""
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.prometheus_url = prometheus_url
         self.proxy = proxy
-        self.log_path = log_dir / f"canaryd-{namespace}.log"
+        suffix = f"-{name}" if name else ""
+        self.log_path = log_dir / f"canaryd-{namespace}{suffix}.log"
         self.extra_env = dict(extra_env or {})
+        self.extra_args = list(extra_args)
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
-        self.user_agent = f"canaryd/e2e-{namespace}"
+        self.user_agent = f"canaryd/e2e-{namespace}{suffix}"
 
     def start(self, **env: str) -> Operator:
         """Start (again); ``env`` adds variables for this start only (e.g. CANARYD_CRASH_AT)."""
@@ -74,7 +80,7 @@ class Operator:
         cmd = [sys.executable, "-m", "canaryd", "run", "--kubeconfig", self.kubeconfig,
                "--namespace", self.namespace, "--metrics-server", self.prometheus_url,
                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "debug",
-               "--user-agent", self.user_agent]
+               "--user-agent", self.user_agent, *self.extra_args]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=full)
         log.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,11 @@ def operator_factory(
     process it started is stopped after the test."""
     started: list[Operator] = []
 
-    def make(namespace: str, *, start: bool = True, env: dict[str, str] | None = None) -> Operator:
+    def make(namespace: str, *, start: bool = True, env: dict[str, str] | None = None,
+             args: Sequence[str] = (), name: str = "") -> Operator:
         op = Operator(kubeconfig=canaryd_kubeconfig, namespace=namespace,
                       prometheus_url=str(bed.prometheus_url), proxy=mesh_proxy(bed.mesh_url, namespace),
-                      log_dir=tmp_path, extra_env=env)
+                      log_dir=tmp_path, extra_env=env, extra_args=args, name=name)
         started.append(op)
         if start:
             op.start()

@@ -23,6 +23,7 @@ from canaryd.notify.notifier import Notifier
 from canaryd.runtime.context import Context
 from canaryd.runtime.crash import CrashPoints, parse_crash_points
 from canaryd.runtime.http import build_app, start_http
+from canaryd.runtime.leader import Leadership
 from canaryd.runtime.metrics import Metrics
 from canaryd.runtime.supervisor import Supervisor
 from canaryd.settings import Settings
@@ -61,8 +62,11 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    leadership = Leadership(settings, client, logger, metrics.leader)
+
     def ready() -> tuple[bool, str]:
-        return (True, "OK") if informers.synced else (False, "caches not synced")
+        # /readyz: caches synced, and leader or standby
+        return leadership.ready() if informers.synced else (False, "caches not synced")
 
     runner = await start_http(build_app(metrics.registry, ready), settings.host, settings.port)
     logger.info(f"Starting canaryd on port {settings.port}, metrics server {settings.metrics_server}")
@@ -97,10 +101,10 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
             await runner.cleanup()
             return 1
         logger.info("caches synced, starting canary tasks")
-        supervisor.start()
+        leadership.start(supervisor.start, supervisor.stop)  # at once, or when the lease is won
         await stop.wait()
         logger.info("stopping: cancelling canary tasks")
-        await supervisor.stop()
+        await leadership.stop()  # tasks cancelled, then the lease released
         await notifier.stop()
         await informers.stop()
     await client.close()

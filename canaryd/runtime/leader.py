@@ -1,0 +1,415 @@
+"""Leader election with a ``coordination.k8s.io/v1`` Lease, so that of several replicas exactly one drives
+canaries while the others keep warm caches.
+
+Why it is safe (no split brain, Argo Rollouts #2117): a standby takes the lease only after it has seen
+the same lease record unchanged for ``lease_duration`` on its *own* monotonic clock (no trust in other
+machines' clocks), while the leader gives up all canary work as soon as it has gone ``renew_deadline``
+(< ``lease_duration``) without a successful renewal. Writes use the lease's resourceVersion, so of two
+replicas racing for it the API server lets exactly one win (the other gets 409).
+
+The decisions are pure functions (``judge``, ``renewal_lost``, ``lease_body``) tested with tables; the
+``LeaderElector`` only does the I/O and the timing around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from prometheus_client import Gauge
+
+from canaryd.kube import resources as r
+from canaryd.kube.client import KubeClient
+from canaryd.kube.errors import ApiError, Conflict, NotFound
+from canaryd.settings import Settings
+
+LEASE_NAME = "canaryd-leader"
+DEFAULT_NAMESPACE = "canaryd-system"
+SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+RELEASE_TIMEOUT = 5.0
+SHUTDOWN = "shutting down"
+
+
+@dataclass(frozen=True)
+class ElectionConfig:
+    """Where the lease is and the three timings of client-go's leader election (same meaning)."""
+
+    namespace: str
+    identity: str
+    name: str = LEASE_NAME
+    lease_duration: float = 15.0  # a standby waits this long on an unchanged record before taking it
+    renew_deadline: float = 10.0  # the leader steps down when it could not renew for this long
+    retry_period: float = 2.0  # between attempts (acquire and renew)
+
+    def __post_init__(self) -> None:
+        problem = config_problem(self.lease_duration, self.renew_deadline, self.retry_period)
+        if problem:
+            raise ValueError(problem)
+
+
+def config_problem(lease_duration: float, renew_deadline: float, retry_period: float) -> str:
+    """Why these timings cannot be safe ("" when they are): the leader must stop before a standby may
+    take over, and must get at least one retry within its deadline."""
+    if min(lease_duration, renew_deadline, retry_period) <= 0:
+        return "lease duration, renew deadline and retry period must be positive"
+    if renew_deadline >= lease_duration:
+        return (f"renew deadline ({renew_deadline:g}s) must be shorter than the lease duration "
+                f"({lease_duration:g}s), or a replica could act after another took the lease")
+    if retry_period >= renew_deadline:
+        return (f"retry period ({retry_period:g}s) must be shorter than the renew deadline "
+                f"({renew_deadline:g}s)")
+    return ""
+
+
+def default_identity() -> str:
+    """Hostname (the pod name in a cluster) plus a random suffix: a restarted pod is a new candidate."""
+    return f"{socket.gethostname()}_{secrets.token_hex(4)}"
+
+
+def default_namespace(env: Mapping[str, str] | None = None, sa_file: Path = SA_NAMESPACE_FILE) -> str:
+    """The pod's namespace (``POD_NAMESPACE``, else the ServiceAccount's namespace file), else
+    ``canaryd-system``."""
+    env = os.environ if env is None else env
+    if env.get("POD_NAMESPACE"):
+        return env["POD_NAMESPACE"]
+    try:
+        text = sa_file.read_text().strip()
+    except OSError:
+        text = ""
+    return text or DEFAULT_NAMESPACE
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """The parts of a Lease the election reads; two records are equal only if nothing was renewed."""
+
+    holder: str
+    duration: float  # leaseDurationSeconds, 0 when unset
+    renew_time: str
+    transitions: int
+    resource_version: str
+
+    @classmethod
+    def of(cls, lease: Mapping[str, Any]) -> LeaseRecord:
+        spec = lease.get("spec") or {}
+        return cls(
+            holder=str(spec.get("holderIdentity") or ""),
+            duration=float(spec.get("leaseDurationSeconds") or 0),
+            renew_time=str(spec.get("renewTime") or ""),
+            transitions=int(spec.get("leaseTransitions") or 0),
+            resource_version=str((lease.get("metadata") or {}).get("resourceVersion") or ""),
+        )
+
+
+class Verdict(Enum):
+    CREATE = "create"  # no lease yet
+    RENEW = "renew"  # we hold it
+    TAKE = "take"  # released, or its holder stopped renewing long enough ago
+    WAIT = "wait"  # someone else holds it
+
+
+def observed_since(previous: tuple[LeaseRecord, float] | None, record: LeaseRecord, now: float) -> float:
+    """The local (monotonic) time since which ``record`` has been seen unchanged."""
+    if previous is not None and previous[0] == record:
+        return previous[1]
+    return now
+
+
+def judge(record: LeaseRecord | None, *, identity: str, observed_at: float, now: float,
+          default_duration: float) -> Verdict:
+    """What a candidate may do with the lease it just read (``now`` and ``observed_at`` on its own
+    monotonic clock). The record's own duration wins over ours: its holder promised to renew within it
+    (and a released lease says 1 s)."""
+    if record is None:
+        return Verdict.CREATE
+    if record.holder == identity:
+        return Verdict.RENEW
+    if not record.holder:
+        return Verdict.TAKE
+    duration = record.duration if record.duration > 0 else default_duration
+    return Verdict.TAKE if now - observed_at >= duration else Verdict.WAIT
+
+
+def renewal_lost(last_renewed: float, now: float, renew_deadline: float) -> bool:
+    """A leader that has not renewed for ``renew_deadline`` must stop acting (monotonic clock)."""
+    return now - last_renewed >= renew_deadline
+
+
+def micro_time(at: datetime) -> str:
+    """Kubernetes MicroTime: RFC 3339 in UTC with microseconds."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def lease_body(config: ElectionConfig, current: Mapping[str, Any] | None, at: datetime) -> dict[str, Any]:
+    """The Lease to write to acquire or renew it as ``config.identity`` (``current`` None: create)."""
+    stamp = micro_time(at)
+    if current is None:
+        return {
+            "apiVersion": r.LEASE.api_version, "kind": r.LEASE.kind,
+            "metadata": {"name": config.name, "namespace": config.namespace},
+            "spec": {"holderIdentity": config.identity, "leaseDurationSeconds": _seconds(config),
+                     "acquireTime": stamp, "renewTime": stamp, "leaseTransitions": 0},
+        }
+    body = {k: v for k, v in current.items() if k != "status"}
+    spec = dict(current.get("spec") or {})
+    previous = LeaseRecord.of(current)
+    if previous.holder != config.identity:
+        spec["acquireTime"] = stamp
+        spec["leaseTransitions"] = previous.transitions + (1 if previous.holder else 0)
+    spec["holderIdentity"] = config.identity
+    spec["leaseDurationSeconds"] = _seconds(config)
+    spec["renewTime"] = stamp
+    body["spec"] = spec
+    return body
+
+
+def released_body(current: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    """The Lease with no holder and a 1 s duration: the next candidate takes it on its next attempt."""
+    body = dict(current)
+    spec = {k: v for k, v in (current.get("spec") or {}).items() if k != "holderIdentity"}
+    spec["leaseDurationSeconds"] = 1
+    spec["renewTime"] = micro_time(at)
+    body["spec"] = spec
+    return body
+
+
+def _seconds(config: ElectionConfig) -> int:
+    return max(1, round(config.lease_duration))
+
+
+class LeaderElector:
+    """Campaigns for the lease, calls ``on_start`` when it wins and awaits ``on_stop`` the moment it loses
+    (renew deadline passed or another holder seen), then campaigns again. ``stop()`` gives up for good:
+    canary work is stopped first, then the lease is released."""
+
+    def __init__(self, client: KubeClient, config: ElectionConfig, logger: logging.Logger, *,
+                 on_start: Callable[[], None], on_stop: Callable[[], Awaitable[None]],
+                 on_state: Callable[[bool], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.config = config
+        self._log = logger
+        self._on_start = on_start
+        self._on_stop = on_stop
+        self._on_state = on_state
+        self._clock = clock
+        self._lease: dict[str, Any] | None = None  # the last lease object we wrote or read
+        self._observed: tuple[LeaseRecord, float] | None = None
+        self._leading = False
+        self._task: asyncio.Task[None] | None = None
+        self.state = "starting"  # starting | standby | leader | stopped | failed
+
+    @property
+    def leading(self) -> bool:
+        return self._leading
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="leader election")
+
+    async def stop(self) -> None:
+        """SIGTERM: stop campaigning, stop canary work if leading, release the lease if we hold it."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._leading:
+            await self._step_down(SHUTDOWN)
+        else:
+            await self._on_stop()  # idempotent; covers a stop that interrupted a step-down
+        await self._release()
+        self.state = "stopped"
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._acquire()
+                self._leading = True
+                self.state = "leader"
+                if self._on_state:
+                    self._on_state(True)
+                self._log.info(f"became leader: lease {self._where()} held by {self.config.identity}",
+                               extra={"identity": self.config.identity})
+                self._on_start()
+                reason = await self._hold()
+                await self._step_down(reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # a bug here must not leave a leader acting without a lease
+            self._log.exception(f"leader election failed: {err}")
+            if self._leading:
+                await self._step_down(f"leader election failed: {err}")
+            self.state = "failed"
+
+    async def _step_down(self, reason: str) -> None:
+        """Stop all canary work at once (tasks cancelled), then become a standby."""
+        if not self._leading:
+            return
+        self._leading = False
+        self.state = "standby"
+        if self._on_state:
+            self._on_state(False)
+        level = logging.INFO if reason == SHUTDOWN else logging.WARNING
+        self._log.log(level, f"leadership ended ({reason}): stopping all canary work",
+                      extra={"identity": self.config.identity})
+        await self._on_stop()
+
+    async def _acquire(self) -> None:
+        """Try every retry period until this replica holds the lease."""
+        self.state = "standby"
+        announced = ""
+        while True:
+            try:
+                async with asyncio.timeout(self.config.renew_deadline):
+                    if await self._attempt():
+                        return
+            except (ApiError, aiohttp.ClientError, TimeoutError) as err:
+                self._log.warning(f"cannot read or take lease {self._where()}: {err or 'timed out'}")
+            holder = LeaseRecord.of(self._lease).holder if self._lease else ""
+            if holder and holder != announced:
+                self._log.info(f"standby: lease {self._where()} held by {holder}",
+                               extra={"identity": self.config.identity})
+                announced = holder
+            await asyncio.sleep(self.config.retry_period)
+
+    async def _hold(self) -> str:
+        """Renew every retry period; returns why leadership ended."""
+        last = self._clock()
+        while True:
+            await asyncio.sleep(self.config.retry_period)
+            while True:
+                now = self._clock()
+                if renewal_lost(last, now, self.config.renew_deadline):
+                    return f"could not renew lease {self._where()} within {self.config.renew_deadline:g}s"
+                remaining = last + self.config.renew_deadline - now
+                try:
+                    async with asyncio.timeout(remaining):
+                        held = await self._attempt()
+                except TimeoutError:
+                    return f"could not renew lease {self._where()} within {self.config.renew_deadline:g}s"
+                except (ApiError, aiohttp.ClientError) as err:
+                    self._log.warning(f"renewing lease {self._where()} failed: {err}")
+                    await asyncio.sleep(min(self.config.retry_period,
+                                            max(0.0, last + self.config.renew_deadline - self._clock())))
+                    continue
+                if not held:
+                    holder = LeaseRecord.of(self._lease).holder if self._lease else "nobody"
+                    return f"lease {self._where()} now held by {holder or 'nobody'}"
+                last = self._clock()
+                break
+
+    async def _attempt(self) -> bool:
+        """One acquire-or-renew round; True when this replica holds the lease afterwards."""
+        if self._leading and self._lease is not None:
+            try:  # the common case: one PUT with the version we wrote last
+                self._lease = await self.client.replace(
+                    r.LEASE, self.config.namespace, self.config.name,
+                    lease_body(self.config, self._lease, datetime.now(UTC)))
+                return True
+            except Conflict:
+                pass  # someone wrote it: read it and judge below
+        try:
+            current: dict[str, Any] | None = await self.client.get(r.LEASE, self.config.namespace,
+                                                                     self.config.name)
+        except NotFound:
+            current = None
+        self._lease = current
+        now = self._clock()
+        record = LeaseRecord.of(current) if current is not None else None
+        observed_at = now
+        if record is not None:
+            observed_at = observed_since(self._observed, record, now)
+            self._observed = (record, observed_at)
+        verdict = judge(record, identity=self.config.identity, observed_at=observed_at, now=now,
+                        default_duration=self.config.lease_duration)
+        if verdict is Verdict.WAIT:
+            return False
+        body = lease_body(self.config, current, datetime.now(UTC))
+        try:
+            if current is None:
+                self._lease = await self.client.create(r.LEASE, self.config.namespace, body)
+            else:
+                self._lease = await self.client.replace(r.LEASE, self.config.namespace,
+                                                        self.config.name, body)
+        except Conflict:
+            return False  # another replica won the race (409 on the resourceVersion or on create)
+        return True
+
+    async def _release(self) -> None:
+        """Clear the holder (if it is still us) so a standby takes over on its next attempt."""
+        if self._lease is None or LeaseRecord.of(self._lease).holder != self.config.identity:
+            return
+        try:
+            async with asyncio.timeout(RELEASE_TIMEOUT):
+                await self.client.replace(r.LEASE, self.config.namespace, self.config.name,
+                                          released_body(self._lease, datetime.now(UTC)))
+            self._log.info(f"released lease {self._where()}", extra={"identity": self.config.identity})
+        except (ApiError, aiohttp.ClientError, TimeoutError) as err:
+            self._log.warning(f"could not release lease {self._where()} ({err or 'timed out'}); "
+                              f"another replica takes over when it expires")
+
+    def _where(self) -> str:
+        return f"{self.config.namespace}/{self.config.name}"
+
+
+class Leadership:
+    """Who runs the canary supervisor in this process: the Lease's holder with ``--leader-elect``, else
+    always this process. Also the ``canaryd_leader`` gauge and the leadership half of ``/readyz``."""
+
+    def __init__(self, settings: Settings, client: KubeClient, logger: logging.Logger, gauge: Gauge) -> None:
+        self._settings = settings
+        self._client = client
+        self._log = logger
+        self._gauge = gauge
+        self._elector: LeaderElector | None = None
+        self._on_stop: Callable[[], Awaitable[None]] | None = None
+        self._state = "starting"
+        gauge.set(0)
+
+    def start(self, on_start: Callable[[], None], on_stop: Callable[[], Awaitable[None]]) -> None:
+        """Begin: start canary work now (no election) or when the lease is won."""
+        self._on_stop = on_stop
+        s = self._settings
+        if not s.leader_elect:
+            self._state = "leader"
+            self._gauge.set(1)
+            on_start()
+            return
+        config = ElectionConfig(namespace=s.leader_election_namespace,
+                                identity=s.leader_identity or default_identity(),
+                                lease_duration=s.lease_duration, renew_deadline=s.renew_deadline,
+                                retry_period=s.retry_period)
+        self._log.info(f"leader election on: lease {config.namespace}/{config.name} as {config.identity}",
+                       extra={"identity": config.identity})
+        self._elector = LeaderElector(self._client, config, self._log, on_start=on_start, on_stop=on_stop,
+                                      on_state=lambda leading: self._gauge.set(1 if leading else 0))
+        self._elector.start()
+
+    async def stop(self) -> None:
+        """SIGTERM: canary tasks cancelled, then the lease released (when elected)."""
+        if self._elector is not None:
+            await self._elector.stop()
+        elif self._on_stop is not None:
+            await self._on_stop()
+        self._state = "stopped"
+        self._gauge.set(0)
+
+    @property
+    def state(self) -> str:
+        return self._elector.state if self._elector is not None else self._state
+
+    def ready(self) -> tuple[bool, str]:
+        """Ready when leading or a healthy standby (not while starting, after a failure or stopped)."""
+        state = self.state
+        return (state in ("leader", "standby"), state)
