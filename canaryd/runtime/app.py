@@ -86,6 +86,7 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
                 secrets=_secret_reader(client),
             ),
             notifier=notifier,
+            may_act=leadership.may_act,
         )
         notifier.start()
         supervisor = Supervisor(ctx)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -29,3 +30,5 @@ class Context:
     events: EventRecorder
     checks: CheckRegistry  # builtin, inline and MetricTemplate checks (templates read from the cache)
     notifier: Notifier  # alerts and event webhooks, sent in the background
+    # leader election: False once this replica's lease may have passed to another (runtime/leader.py)
+    may_act: Callable[[], bool] = lambda: True

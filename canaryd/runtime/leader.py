@@ -208,12 +208,19 @@ class LeaderElector:
         self._lease: dict[str, Any] | None = None  # the last lease object we wrote or read
         self._observed: tuple[LeaseRecord, float] | None = None
         self._leading = False
+        self._renewed_at = 0.0  # monotonic time of the last successful acquire or renew
         self._task: asyncio.Task[None] | None = None
         self.state = "starting"  # starting | standby | leader | stopped | failed
 
     @property
     def leading(self) -> bool:
         return self._leading
+
+    def holds_lease(self) -> bool:
+        """True while leading and the last renewal is younger than the renew deadline. Checked by canary
+        tasks when they wake: after the process was paused (GC, SIGSTOP, a frozen VM) a task's timer can
+        fire before the elector's, and it must not act on a lease another replica may hold by now."""
+        return self._leading and not renewal_lost(self._renewed_at, self._clock(), self.config.renew_deadline)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="leader election")
@@ -285,7 +292,7 @@ class LeaderElector:
 
     async def _hold(self) -> str:
         """Renew every retry period; returns why leadership ended."""
-        last = self._clock()
+        last = self._renewed_at
         while True:
             await asyncio.sleep(self.config.retry_period)
             while True:
@@ -306,16 +313,20 @@ class LeaderElector:
                 if not held:
                     holder = LeaseRecord.of(self._lease).holder if self._lease else "nobody"
                     return f"lease {self._where()} now held by {holder or 'nobody'}"
-                last = self._clock()
+                last = self._renewed_at
                 break
 
     async def _attempt(self) -> bool:
-        """One acquire-or-renew round; True when this replica holds the lease afterwards."""
+        """One acquire-or-renew round; True when this replica holds the lease afterwards. On success
+        ``_renewed_at`` is the time the round *started*: never later than any other replica could have
+        seen the new record, so this replica's deadline always runs out before their lease duration."""
+        started = self._clock()
         if self._leading and self._lease is not None:
             try:  # the common case: one PUT with the version we wrote last
                 self._lease = await self.client.replace(
                     r.LEASE, self.config.namespace, self.config.name,
                     lease_body(self.config, self._lease, datetime.now(UTC)))
+                self._renewed_at = started
                 return True
             except Conflict:
                 pass  # someone wrote it: read it and judge below
@@ -344,6 +355,7 @@ class LeaderElector:
                                                         self.config.name, body)
         except Conflict:
             return False  # another replica won the race (409 on the resourceVersion or on create)
+        self._renewed_at = started
         return True
 
     async def _release(self) -> None:
@@ -408,6 +420,12 @@ class Leadership:
     @property
     def state(self) -> str:
         return self._elector.state if self._elector is not None else self._state
+
+    def may_act(self) -> bool:
+        """May canary tasks write now? Always without election; with it, only on a fresh lease."""
+        if self._elector is not None:
+            return self._elector.holds_lease()
+        return self._state == "leader"
 
     def ready(self) -> tuple[bool, str]:
         """Ready when leading or a healthy standby (not while starting, after a failure or stopped)."""

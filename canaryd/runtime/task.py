@@ -74,6 +74,8 @@ class CanaryTask:
         """Loop until the Canary disappears from the cache (the supervisor then cancels us anyway)."""
         while True:
             self._event.clear()
+            if not self.ctx.may_act():
+                return  # the lease may be another replica's by now; the supervisor is being stopped
             self.ctx.metrics.wakeups.labels(cause="wake").inc()
             try:
                 wake_at = await self.reconcile()
