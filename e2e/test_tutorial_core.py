@@ -303,3 +303,149 @@ async def test_c_latency_rolls_back_with_duration_halts(bed: Any, namespace: str
                                                         operator: Operator, loadtester: Receiver) -> None:
     halts = await _failing_run(bed, namespace, admin, "/delay/1")
     assert any("request duration" in m and "> 500ms" in m for m in halts), halts
+
+
+# ---- d–h: config changes, a second revision mid-run, a release that never gets ready, crashes, bad input ----
+
+async def _events(admin: KubeClient, ns: str) -> list[str]:
+    return await event_messages(admin, ns)
+
+
+async def test_d_configmap_change_starts_a_run_and_promotes_a_primary_copy(
+        bed: Any, namespace: str, admin: KubeClient, operator: Operator, loadtester: Receiver) -> None:
+    ns = namespace
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "podinfo-config", "namespace": ns},
+          "data": {"color": "blue"}}
+    bed.apply(cm, ns)
+    dep = podinfo(ns)
+    dep["spec"]["template"]["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "podinfo-config"}}]
+    dep["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [{"name": "config", "mountPath": "/etc/p"}]
+    await admin.create(DEPLOYMENT, ns, dep)
+    await admin.create(HPA, ns, hpa(ns))
+    bed.apply(tutorial_canary(ns), ns)
+    await wait_phase(admin, ns, "Initialized", seconds=90)
+    primary = bed.kubectl_json("-n", ns, "get", "deploy", "podinfo-primary", "-o", "json")
+    assert primary["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"] == "podinfo-config-primary"
+    copy = bed.kubectl_json("-n", ns, "get", "configmap", "podinfo-config-primary", "-o", "json")
+    assert copy["data"] == {"color": "blue"}
+
+    bed.kubectl("-n", ns, "patch", "configmap", "podinfo-config", "--type=merge", "-p",
+                json.dumps({"data": {"color": "green"}}))
+    await wait_phase(admin, ns, "Progressing", seconds=30)
+    await wait_phase(admin, ns, "Succeeded", seconds=120)
+    copy = bed.kubectl_json("-n", ns, "get", "configmap", "podinfo-config-primary", "-o", "json")
+    assert copy["data"] == {"color": "green"}
+    assert f"New revision detected! Scaling up podinfo.{ns}" in await _events(admin, ns)
+
+
+async def test_e_second_image_mid_run_restarts_the_analysis(
+        bed: Any, namespace: str, admin: KubeClient, operator: Operator, loadtester: Receiver) -> None:
+    ns = namespace
+    await initialized(admin, bed, ns)
+    recorder = Recorder(admin, ns)
+    recorder.start()
+    try:
+        await wait_for(lambda: recorder.weights == [0], 10, "recorder primed")
+        await set_image(admin, ns, "6.0.1")
+        await wait_for(lambda: bool(recorder.weights) and recorder.weights[-1] >= 15, 60, "weight 15 reached")
+        await set_image(admin, ns, "6.0.2")
+        await wait_phase(admin, ns, "Succeeded", seconds=120)
+        await wait_for(lambda: recorder.weights[-1:] == [0], 10, "final weight seen")
+    finally:
+        await recorder.stop()
+    drop = next(i for i in range(1, len(recorder.weights)) if recorder.weights[i] < recorder.weights[i - 1])
+    assert recorder.weights[drop] == 0, recorder.weights  # restarted at weight 0
+    assert recorder.weights[drop + 1:] == [*range(5, 55, 5), 0], recorder.weights
+    assert await primary_image(admin, ns) == "ghcr.io/stefanprodan/podinfo:6.0.2"
+    assert f"New revision detected! Restarting analysis for podinfo.{ns}" in await _events(admin, ns)
+
+
+async def test_f_release_that_never_gets_ready_is_rolled_back_at_the_deadline(
+        bed: Any, namespace: str, admin: KubeClient, operator: Operator, loadtester: Receiver) -> None:
+    ns = namespace
+    await initialized(admin, bed, ns)
+    c = await admin.get(CANARY, ns, "podinfo")
+    c["spec"]["progressDeadlineSeconds"] = 8
+    await admin.replace(CANARY, ns, "podinfo", c)
+    await set_image(admin, ns, "6.0.1", never_ready=True)
+    st = await wait_phase(admin, ns, "Failed", seconds=90)
+    assert st["canaryWeight"] == 0
+
+    async def deadline_event() -> str | None:
+        return next((m for m in await _events(admin, ns) if "progress deadline exceeded" in m), None)
+
+    text = await wait_for(deadline_event, 20, "the deadline rollback Event")
+    assert text.startswith(f"Rolling back podinfo.{ns} progress deadline exceeded")
+    assert await primary_image(admin, ns) == "ghcr.io/stefanprodan/podinfo:6.0.0"
+    target = await admin.get(DEPLOYMENT, ns, "podinfo")
+    assert target["spec"]["replicas"] == 0
+
+
+@pytest.mark.parametrize("point", ["after-status-write:6", "after-route-write:4"])
+async def test_g_sigkill_at_a_crash_point_and_restart_continues_the_run(
+        bed: Any, namespace: str, admin: KubeClient, operator_factory: Any, loadtester: Receiver,
+        point: str) -> None:
+    ns = namespace
+    op: Operator = operator_factory(ns, start=False)
+    op.start(CANARYD_CRASH_AT=point)
+    await initialized(admin, bed, ns)
+    recorder = Recorder(admin, ns)
+    recorder.start()
+    try:
+        await wait_for(lambda: recorder.weights == [0], 10, "recorder primed")
+        await set_image(admin, ns, "6.0.1")
+        code = await asyncio.to_thread(op.wait_exit, 90)
+        assert code == 137, f"canaryd did not die at {point} (exit {code})"
+        assert any(f"crash point {point.split(':')[0]} reached" in m for m in op.messages())
+        before = (await admin.get(CANARY, ns, "podinfo"))["status"]
+        op.start()  # no crash point this time
+        await wait_phase(admin, ns, "Succeeded", seconds=120)
+        await wait_for(lambda: recorder.weights[-1:] == [0], 10, "final weight seen")
+    finally:
+        await recorder.stop()
+    assert before["phase"] == "Progressing"
+    assert recorder.weights == [0, *range(5, 55, 5), 0], recorder.weights  # in order, none repeated
+    vs = await admin.get(VIRTUAL_SERVICE, ns, "podinfo")
+    final = (await admin.get(CANARY, ns, "podinfo"))["status"]
+    assert canary_weights(vs) == (final["canaryWeight"],) == (0,)
+    advances = [m for m in await _events(admin, ns) if m.startswith(f"Advance podinfo.{ns} canary weight")]
+    assert len(advances) == len(set(advances))
+
+
+async def test_h_an_invalid_canary_beside_a_valid_one(
+        bed: Any, namespace: str, admin: KubeClient, operator: Operator, loadtester: Receiver) -> None:
+    ns = namespace
+    broken = tutorial_canary(ns)
+    broken["metadata"]["name"] = "broken"
+    broken["spec"]["targetRef"]["name"] = "missing"
+    broken["spec"]["service"] = {"port": 9898}
+    broken["spec"].pop("autoscalerRef")
+    bed.apply(broken, ns)
+    await initialized(admin, bed, ns)
+
+    async def reported() -> dict[str, Any] | None:
+        st = (await admin.get(CANARY, ns, "broken")).get("status") or {}
+        return st if "missing" in str(st.get("message", "")) else None
+
+    st = await wait_for(reported, 30, "the invalid Canary's status message")
+    assert any(c.get("type") == "Valid" and c.get("status") == "False" for c in st.get("conditions") or [])
+    items, _ = await admin.list(r_event(), ns)
+    warnings = [e for e in items if e["involvedObject"]["name"] == "broken" and e.get("type") == "Warning"]
+    assert warnings and "missing" in warnings[0]["message"]
+
+    await set_image(admin, ns, "6.0.1")  # the valid one still runs
+    await wait_phase(admin, ns, "Succeeded", seconds=120)
+
+    # fixing the broken one (its target appears) recovers without a restart
+    fixed = podinfo(ns)
+    fixed["metadata"]["name"] = "missing"
+    fixed["spec"]["selector"]["matchLabels"] = {"app": "missing"}
+    fixed["spec"]["template"]["metadata"]["labels"] = {"app": "missing"}
+    await admin.create(DEPLOYMENT, ns, fixed)
+
+    async def broken_initialized() -> bool:
+        st = (await admin.get(CANARY, ns, "broken")).get("status") or {}
+        return st.get("phase") == "Initialized"
+
+    await wait_for(broken_initialized, 60, "the fixed Canary to initialize")
+    assert operator.running()
