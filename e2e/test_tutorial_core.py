@@ -449,3 +449,36 @@ async def test_h_an_invalid_canary_beside_a_valid_one(
 
     await wait_for(broken_initialized, 60, "the fixed Canary to initialize")
     assert operator.running()
+
+
+def _wakeups(op: Operator) -> float:
+    total = 0.0
+    for line in op.metrics_text().splitlines():
+        if line.startswith("canaryd_task_wakeups_total{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def test_steady_state_sends_no_reads_and_no_403(
+        bed: Any, namespace: str, admin: KubeClient, operator: Operator, loadtester: Receiver) -> None:
+    """Shown from the API server's audit log, not from canaryd's own counters: once a Canary is settled,
+    changes of the objects it depends on wake its task, and the task reads nothing from the API server."""
+    from e2e.operator import IDENTITY
+
+    ns = namespace
+    await initialized(admin, bed, ns)
+    await set_image(admin, ns, "6.0.1")
+    await wait_phase(admin, ns, "Succeeded", seconds=120)
+    mark = len(bed.audit_events(username=IDENTITY, user_agent_prefix=operator.user_agent))
+    before = _wakeups(operator)
+    for i in range(5):  # dependency changes that do not start a run: each wakes the task
+        bed.kubectl("-n", ns, "annotate", "--overwrite", "hpa", "podinfo", f"e2e/touch={i}")
+    await wait_for(lambda: _wakeups(operator) >= before + 5, 30, "the task woken by the changes")
+    after = bed.audit_events(username=IDENTITY, user_agent_prefix=operator.user_agent)[mark:]
+    reads = [(e.verb, e.resource, e.name) for e in after if e.verb in ("get", "list")]
+    assert reads == [], reads
+    everything = bed.audit_events(username=IDENTITY, user_agent_prefix=operator.user_agent)
+    assert everything, "the audit log shows canaryd's requests"
+    assert [e for e in everything if e.code == 403] == []
+    st = (await admin.get(CANARY, ns, "podinfo"))["status"]
+    assert st["phase"] == "Succeeded"
