@@ -3,7 +3,8 @@ user agent) share a Lease with short timings in the test's namespace. Exactly on
 server's audit log shows canary writes from one user agent at a time; a SIGKILLed leader is replaced
 within the lease duration (plus the standby's retry period) and the run continues without repeating a
 step; SIGTERM releases the lease, so the standby takes over without waiting for it to expire; a leader
-that was frozen past its renew deadline (SIGSTOP, as a long GC pause) does not write when it wakes."""
+that was frozen past its renew deadline (SIGSTOP, as a long GC pause) makes no further decision when it
+wakes (at most the one request it had in flight lands late)."""
 
 from __future__ import annotations
 
@@ -82,7 +83,9 @@ def canary_writes(bed: Any, namespace: str, op: Operator) -> list[AuditEvent]:
 
 
 def stamp(e: AuditEvent) -> float:
-    return datetime.fromisoformat(e.timestamp.replace("Z", "+00:00")).timestamp()
+    """When the API server received the request (a request sent just before a freeze may complete after)."""
+    raw = str(e.raw.get("requestReceivedTimestamp") or e.timestamp)
+    return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
 
 
 class WeightLog:
@@ -123,13 +126,19 @@ async def advance_events(client: KubeClient, namespace: str) -> list[tuple[str, 
     return [(str(e.get("message", "")), int(e.get("count") or 1)) for e in items]
 
 
-def assert_one_run_in_order(log: WeightLog, events: list[tuple[str, int]]) -> None:
-    weights = log.progressing_weights()
-    assert weights == sorted(weights), f"weights went back: {log.seen}"
-    assert weights and weights[-1] == 50, log.seen
+def assert_one_run_in_order(log: WeightLog, events: list[tuple[str, int]], *,
+                            every_event: bool = True) -> None:
+    """Weights 10…50 seen in order, each step's Event at most once, one run. ``every_event=False`` after a
+    SIGKILL or a freeze: a process stopped between a step's status write and its Event loses that Event
+    (the status carries the run on; Events are not replayed), but no step may be repeated."""
+    assert log.progressing_weights() == [10, 20, 30, 40, 50], f"weights seen: {log.seen}"
     advance = [(m, c) for m, c in events if m.startswith("Advance ")]
-    assert [m for m, _ in advance] == [f"Advance podinfo.{log.namespace} canary weight {w}"
-                                       for w in (10, 20, 30, 40, 50)], events
+    expected = [f"Advance podinfo.{log.namespace} canary weight {w}" for w in (10, 20, 30, 40, 50)]
+    got = [m for m, _ in advance]
+    if every_event:
+        assert got == expected, events
+    else:
+        assert got == [m for m in expected if m in got] and len(got) >= 4, events
     assert all(c == 1 for _, c in advance), f"a step was repeated: {advance}"
     starts = [(m, c) for m, c in events if m.startswith("New revision detected")]
     assert len(starts) == 1 and starts[0][1] == 1, f"the run was restarted: {events}"
@@ -178,7 +187,7 @@ async def test_killed_leader_is_replaced_within_the_lease_duration_and_the_run_c
         await wait_phase(admin, namespace, "Succeeded", seconds=60)
     print(f"\nSIGKILL → replica-b holds the lease after {took:.2f}s (lease {LEASE_S:g}s, retry {RETRY_S:g}s)")
     assert took <= LEASE_S + 2 * RETRY_S + 0.5, f"takeover took {took:.2f}s"
-    assert_one_run_in_order(log, await advance_events(admin, namespace))
+    assert_one_run_in_order(log, await advance_events(admin, namespace), every_event=False)
     writes_a, writes_b = canary_writes(bed, namespace, a), canary_writes(bed, namespace, b)
     assert writes_a and writes_b, "both replicas should have acted, one after the other"
     assert max(map(stamp, writes_a)) <= killed + 0.5 < min(map(stamp, writes_b)), (
@@ -214,7 +223,9 @@ async def test_leader_frozen_past_its_deadline_does_not_act_when_it_wakes(
         bed: Any, namespace: str, admin: KubeClient, operator_factory: Callable[..., Operator]) -> None:
     """Argo Rollouts #2117: a leader paused (here SIGSTOP) while the other replica took over must, on
     waking, stop its canary work before writing anything, and become a standby."""
-    a, _ = pair(operator_factory, namespace, timings())
+    # the retry period (the elector's sleep) longer than the step interval, so on waking a canary task's
+    # timer fires before the elector's: only the lease check in the task and the client's fence stop it
+    a, _ = pair(operator_factory, namespace, timings(retry=2.5))
     await wait_holder(admin, namespace, "replica-a", 10)
     with WeightLog(admin, namespace) as log:
         await start_run(admin, namespace, "1s")
@@ -228,20 +239,65 @@ async def test_leader_frozen_past_its_deadline_does_not_act_when_it_wakes(
         os.kill(a.proc.pid, signal.SIGSTOP)
         frozen = time.time()
         try:
-            await wait_holder(admin, namespace, "replica-b", LEASE_S + 4 * RETRY_S + 2)
-            # b advances the run while a sleeps with every canary timer expired
-            await wait_phase(admin, namespace, "Succeeded", seconds=60)
+            await wait_holder(admin, namespace, "replica-b", LEASE_S + 2 * 2.5 + 2)
+
+            async def b_advanced() -> bool:  # b two steps on, a's cache and timers two steps behind
+                st = await status(admin, namespace)
+                return st.get("phase") == "Progressing" and int(st.get("canaryWeight") or 0) >= 30
+
+            await wait_for(b_advanced, 30, "replica-b advancing the run to weight 30", interval=0.05)
         finally:
-            os.kill(a.proc.pid, signal.SIGCONT)
+            os.kill(a.proc.pid, signal.SIGCONT)  # wakes mid-run, every canary timer expired
         woke = time.time()
+        await wait_phase(admin, namespace, "Succeeded", seconds=60)
 
         def stepped_down() -> bool:
             return any("leadership ended" in m for m in a.messages())
 
         await wait_for(stepped_down, 10, "the woken replica stepping down")
-    late = [e for e in canary_writes(bed, namespace, a) if stamp(e) > frozen]
-    assert late == [], f"the frozen leader wrote after waking: {[(e.verb, e.resource) for e in late]}"
+    # Received after the freeze: at most the one request already in flight when SIGSTOP landed (aiohttp
+    # sends a body one loop turn after its headers; no client-side lease can recall a request already
+    # handed over, and the new leader repairs routes from status). Never a new decision: every step
+    # starts with a Canary status write, and none may come from the woken replica.
+    late = [e for e in canary_writes(bed, namespace, a) if stamp(e) > frozen + 0.5]
+    shown = [(e.verb, e.resource, e.subresource) for e in late]
+    assert len(late) <= 1, f"the frozen leader went on writing after waking: {shown}"
+    assert not [e for e in late if e.resource == "canaries"], f"the frozen leader started a step: {shown}"
     assert woke > frozen
     assert leader_gauge(a) == 0.0 and a.ready(), "the woken replica is a ready standby"
     assert await holder(admin, namespace) == "replica-b"
-    assert_one_run_in_order(log, await advance_events(admin, namespace))
+    assert_one_run_in_order(log, await advance_events(admin, namespace), every_event=False)
+
+
+async def test_client_fence_refuses_writes_before_they_reach_the_api_server(
+        bed: Any, namespace: str) -> None:
+    """The fence a stale leader's client applies: refused writes never reach the API server (audit log),
+    both when the lease is already stale before the request and when it goes stale while the request
+    waits for a connection (the check right before the headers are written); Lease writes still pass."""
+    from canaryd.kube.errors import Fenced
+    from canaryd.kube.resources import CONFIGMAP, Resource
+
+    ua = f"e2e-fence-{namespace}"
+    client = await bed.admin_client(user_agent=ua)
+    calls: list[str] = []
+    try:
+        client.write_guard = lambda res: res == LEASE
+        with pytest.raises(Fenced):
+            await client.create(CONFIGMAP, namespace, {"metadata": {"name": "before"}})
+
+        def stale_after_first_check(res: Resource) -> bool:
+            calls.append(res.plural)
+            return len(calls) == 1  # passes the check before the attempt, fails at the connection
+
+        client.write_guard = stale_after_first_check
+        with pytest.raises(Fenced):
+            await client.create(CONFIGMAP, namespace, {"metadata": {"name": "in-flight"}})
+        assert calls == ["configmaps", "configmaps"]
+        client.write_guard = lambda res: res == LEASE
+        await client.create(LEASE, namespace, {"metadata": {"name": "fenced-lease"},
+                                               "spec": {"holderIdentity": "x"}})
+    finally:
+        await client.close()
+    writes = [(e.verb, e.resource, e.name) for e in bed.audit_events(user_agent_prefix=ua)
+              if e.namespace == namespace]
+    assert writes == [("create", "leases", "fenced-lease")], writes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from canaryd.kube.config import ClusterConfig, load_incluster, load_kubeconfig
-from canaryd.kube.errors import ApiError, error_from_status
+from canaryd.kube.errors import ApiError, Fenced, error_from_status
 from canaryd.kube.resources import Resource
 
 PATCH_TYPES: Mapping[str, str] = {
@@ -27,6 +27,7 @@ PATCH_TYPES: Mapping[str, str] = {
     "apply": "application/apply-patch+yaml",  # a JSON body is valid YAML
 }
 FIELD_MANAGER = "canaryd"
+_WRITES = frozenset({"create", "update", "patch", "delete"})
 Items = list[dict[str, Any]]  # named so the method ``KubeClient.list`` does not shadow it
 
 
@@ -78,6 +79,10 @@ class KubeClient:
         self._max_retry_wait = max_retry_wait
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._session: aiohttp.ClientSession | None = None
+        # leader election's fence: consulted before every write (create/update/patch/delete); False
+        # refuses it with ``Fenced`` (runtime/leader.py lets only lease writes through once the lease is
+        # stale). None: every write allowed.
+        self.write_guard: Callable[[Resource], bool] | None = None
 
     @classmethod
     async def from_config(
@@ -96,7 +101,8 @@ class KubeClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self.config.ssl_context or False, limit=64)
-            self._session = aiohttp.ClientSession(self.config.base_url, connector=connector)
+            self._session = aiohttp.ClientSession(self.config.base_url, connector=connector,
+                                                  trace_configs=[_fence_trace()])
         return self._session
 
     async def close(self) -> None:
@@ -136,9 +142,17 @@ class KubeClient:
             retry=retry_if_exception(_transient),
             reraise=True,
         )
+        guard = self.write_guard if verb in _WRITES else None
+        fence: Callable[[], None] | None = None
+        if guard is not None:
+            def fence() -> None:
+                if not guard(res):
+                    raise Fenced(f"{verb} {label} refused: this replica no longer holds the leader lease")
         async for attempt in retrying:
             with attempt:
-                return await self._once(verb, method, label, path, params, data, content_type)
+                if fence is not None:  # each attempt: a retry may come after a pause
+                    fence()
+                return await self._once(verb, method, label, path, params, data, content_type, fence)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(
@@ -150,11 +164,13 @@ class KubeClient:
         params: Mapping[str, str] | None,
         data: bytes | None,
         content_type: str,
+        fence: Callable[[], None] | None = None,
     ) -> Any:
         headers = self._headers(content_type if data is not None else None)
         try:
             async with self.session.request(
-                method, path, params=params, data=data, headers=headers, timeout=self._timeout
+                method, path, params=params, data=data, headers=headers, timeout=self._timeout,
+                trace_request_ctx=fence,
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
@@ -303,6 +319,22 @@ class KubeClient:
             if not counted:
                 self.requests.labels(verb="watch", resource=res.plural, code="error").inc()
             raise
+
+
+def _fence_trace() -> aiohttp.TraceConfig:
+    """Checks a request's fence (its ``trace_request_ctx``) once it has a connection, right before the
+    headers are written with no event-loop turn in between: a process paused while waiting for a
+    connection does not send a write when it wakes if its lease went stale meanwhile."""
+
+    async def check(_: aiohttp.ClientSession, ctx: Any, __: Any) -> None:
+        fence = getattr(ctx, "trace_request_ctx", None)
+        if callable(fence):
+            fence()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_reuseconn.append(check)
+    trace.on_connection_create_end.append(check)
+    return trace
 
 
 async def iter_lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:

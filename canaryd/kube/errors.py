@@ -58,3 +58,8 @@ def error_from_status(status: int, body: Any, fallback_reason: str = "") -> ApiE
     elif isinstance(body, str | bytes):
         message = (body.decode("utf-8", "replace") if isinstance(body, bytes) else body).strip()[:2000]
     return _BY_STATUS.get(status, ApiError)(status, reason, message)
+
+
+class Fenced(Exception):
+    """A write refused before it was sent: this replica may no longer act (its leader-election lease may
+    belong to another replica by now). Not an ``ApiError``: callers must not treat it as a server answer."""

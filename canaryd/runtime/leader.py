@@ -40,6 +40,7 @@ DEFAULT_NAMESPACE = "canaryd-system"
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 RELEASE_TIMEOUT = 5.0
 SHUTDOWN = "shutting down"
+SHUTDOWN_GRACE = 10.0  # SIGTERM: canary tasks finish their current pass within this
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ class LeaderElector:
     canary work is stopped first, then the lease is released."""
 
     def __init__(self, client: KubeClient, config: ElectionConfig, logger: logging.Logger, *,
-                 on_start: Callable[[], None], on_stop: Callable[[], Awaitable[None]],
+                 on_start: Callable[[], None], on_stop: Callable[[float], Awaitable[None]],
                  on_state: Callable[[bool], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
@@ -225,16 +226,18 @@ class LeaderElector:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="leader election")
 
-    async def stop(self) -> None:
-        """SIGTERM: stop campaigning, stop canary work if leading, release the lease if we hold it."""
+    async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """SIGTERM: canary tasks finish their current pass (the lease is still renewed meanwhile), then
+        campaigning stops and the lease is released if we hold it."""
+        if self._leading:
+            await self._on_stop(grace)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._leading:
             await self._step_down(SHUTDOWN)
-        else:
-            await self._on_stop()  # idempotent; covers a stop that interrupted a step-down
+        await self._on_stop(0.0)  # idempotent; covers a stop that interrupted a step-down
         await self._release()
         self.state = "stopped"
 
@@ -270,7 +273,7 @@ class LeaderElector:
         level = logging.INFO if reason == SHUTDOWN else logging.WARNING
         self._log.log(level, f"leadership ended ({reason}): stopping all canary work",
                       extra={"identity": self.config.identity})
-        await self._on_stop()
+        await self._on_stop(0.0)  # at once: every task cancelled
 
     async def _acquire(self) -> None:
         """Try every retry period until this replica holds the lease."""
@@ -385,11 +388,11 @@ class Leadership:
         self._log = logger
         self._gauge = gauge
         self._elector: LeaderElector | None = None
-        self._on_stop: Callable[[], Awaitable[None]] | None = None
+        self._on_stop: Callable[[float], Awaitable[None]] | None = None
         self._state = "starting"
         gauge.set(0)
 
-    def start(self, on_start: Callable[[], None], on_stop: Callable[[], Awaitable[None]]) -> None:
+    def start(self, on_start: Callable[[], None], on_stop: Callable[[float], Awaitable[None]]) -> None:
         """Begin: start canary work now (no election) or when the lease is won."""
         self._on_stop = on_stop
         s = self._settings
@@ -404,16 +407,19 @@ class Leadership:
                                 retry_period=s.retry_period)
         self._log.info(f"leader election on: lease {config.namespace}/{config.name} as {config.identity}",
                        extra={"identity": config.identity})
+        # the fence: once the lease is stale no write but the lease's own leaves this process, even from
+        # a task that was half-way through a step when the process was paused
+        self._client.write_guard = lambda res: res == r.LEASE or self.may_act()
         self._elector = LeaderElector(self._client, config, self._log, on_start=on_start, on_stop=on_stop,
                                       on_state=lambda leading: self._gauge.set(1 if leading else 0))
         self._elector.start()
 
-    async def stop(self) -> None:
-        """SIGTERM: canary tasks cancelled, then the lease released (when elected)."""
+    async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """SIGTERM: canary tasks finish their pass (up to ``grace``), then the lease is released."""
         if self._elector is not None:
-            await self._elector.stop()
+            await self._elector.stop(grace)
         elif self._on_stop is not None:
-            await self._on_stop()
+            await self._on_stop(grace)
         self._state = "stopped"
         self._gauge.set(0)
 

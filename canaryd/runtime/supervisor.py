@@ -26,11 +26,18 @@ class Supervisor:
             self._ensure(meta["namespace"], meta["name"])
         self._update_gauges()
 
-    async def stop(self) -> None:
-        """Cancel every task (between steps: a task only awaits at I/O points) and wait for them."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop every task and wait for them. ``grace`` > 0 (SIGTERM): each task first finishes the pass it
+        is in, so a step is never cut between its status write and its actions (Events included), for up
+        to ``grace`` seconds; then, or at once (leadership lost), the rest are cancelled."""
         self._running = False
-        tasks = [t for _, t in self._tasks.values()]
+        entries = list(self._tasks.values())
         self._tasks.clear()
+        tasks = [t for _, t in entries]
+        if grace > 0 and tasks:
+            for canary_task, _ in entries:
+                canary_task.finish()
+            await asyncio.wait(tasks, timeout=grace)
         for t in tasks:
             t.cancel()
         for t in tasks:

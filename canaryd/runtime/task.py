@@ -53,11 +53,17 @@ class CanaryTask:
         self.name = name
         self.key = f"{name}.{namespace}"
         self._event = asyncio.Event()
+        self._finishing = False
         self._state = TaskState()
         self._log = logging.LoggerAdapter(ctx.logger, {"canary": self.key})
         self._effects = Effects(ctx, self._log)
 
     def wake(self) -> None:
+        self._event.set()
+
+    def finish(self) -> None:
+        """End after the current pass (graceful shutdown); wakes a sleeping task so it ends now."""
+        self._finishing = True
         self._event.set()
 
     def _current(self) -> dict[str, Any] | None:
@@ -74,14 +80,16 @@ class CanaryTask:
         """Loop until the Canary disappears from the cache (the supervisor then cancels us anyway)."""
         while True:
             self._event.clear()
-            if not self.ctx.may_act():
-                return  # the lease may be another replica's by now; the supervisor is being stopped
+            if self._finishing or not self.ctx.may_act():
+                return  # shutting down, or the lease may be another replica's by now
             self.ctx.metrics.wakeups.labels(cause="wake").inc()
             try:
                 wake_at = await self.reconcile()
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # one canary's bug must never stop the others
+                if not self.ctx.may_act():
+                    return  # writes fenced off: leadership ended, the supervisor is stopping us
                 self._log.exception(f"reconcile failed: {err}")
                 wake_at = time.time() + 5.0
             if wake_at is None and self._current() is None:
