@@ -29,7 +29,7 @@ from e2e.receivers import Receiver
 THRESHOLD = 4
 
 
-def tutorial_canary(ns: str, *, threshold: int = 10) -> dict[str, Any]:
+def tutorial_canary(ns: str, *, threshold: int = 10, interval: str = "1s") -> dict[str, Any]:
     """The tutorial's Canary (flagger.app/v1alpha3, canaryAnalysis, legacy metric names); intervals
     shortened (30s → 1s steps over 10s metric windows) and the load tester's namespace adapted."""
     return {
@@ -44,7 +44,7 @@ def tutorial_canary(ns: str, *, threshold: int = 10) -> dict[str, Any]:
             "service": {"port": 9898, "gateways": ["public-gateway.istio-system.svc.cluster.local"],
                         "hosts": ["app.istio.example.com"]},
             "canaryAnalysis": {
-                "interval": "1s",
+                "interval": interval,
                 "threshold": threshold,
                 "maxWeight": 50,
                 "stepWeight": 5,
@@ -90,10 +90,10 @@ async def loadtester(bed: Any, namespace: str) -> AsyncIterator[Receiver]:
         await r.stop()
 
 
-async def initialized(admin: KubeClient, bed: Any, ns: str, threshold: int = 10) -> None:
+async def initialized(admin: KubeClient, bed: Any, ns: str, threshold: int = 10, interval: str = "1s") -> None:
     await admin.create(DEPLOYMENT, ns, podinfo(ns))
     await admin.create(HPA, ns, hpa(ns))
-    bed.apply(tutorial_canary(ns, threshold=threshold), ns)
+    bed.apply(tutorial_canary(ns, threshold=threshold, interval=interval), ns)
     await wait_phase(admin, ns, "Initialized", seconds=90)
 
 
@@ -263,7 +263,9 @@ async def canary_traffic(bed: Any, ns: str, path: str, rps: float = 10.0) -> Asy
 
 
 async def _failing_run(bed: Any, ns: str, admin: KubeClient, path: str) -> list[str]:
-    await initialized(admin, bed, ns, threshold=THRESHOLD)
+    # 3 s steps: a new revision's error series needs two scrapes (1 s apart) before rate() has a value,
+    # so the later failed checks measure the injected fault rather than "no values"
+    await initialized(admin, bed, ns, threshold=THRESHOLD, interval="3s")
     async with canary_traffic(bed, ns, path):
         await set_image(admin, ns, "6.0.1")
         await wait_phase(admin, ns, "Failed", seconds=120)
