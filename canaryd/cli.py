@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cluster-name", default=env("CANARYD_CLUSTER_NAME", ""), help="shown in alerts")
     _alert_flags(run)
     _leader_flags(run)
+    demo = sub.add_parser("demo", help="the tutorial on a local test bed, live in the terminal "
+                          "(needs the repository checkout; the first start builds Kubernetes, ~13 min)")
+    demo.add_argument("--bed-dir", default=None, help="bed directory (default: .bed/ in the checkout); "
+                      "a running bed there is reused")
+    demo.add_argument("--namespace", default="test", help="namespace of the demo app (default: test)")
+    demo.add_argument("--down", action="store_true", help="stop the bed and canaryd started by the demo")
     return p
 
 
@@ -190,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         logger = setup_logging(settings.log_level)
         return asyncio.run(run(settings, logger))
+    if args.command == "demo":
+        from canaryd.demo.run import main as demo_main
+
+        return demo_main(args.bed_dir, args.namespace, args.down)
     return 2
 
 
