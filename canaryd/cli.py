@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "a running bed there is reused")
     demo.add_argument("--namespace", default="test", help="namespace of the demo app (default: test)")
     demo.add_argument("--down", action="store_true", help="stop the bed and canaryd started by the demo")
+    from canaryd.loadtester.cli import add_parser as add_loadtester  # sets handler=loadtester.cli.main
+
+    add_loadtester(sub)
     return p
 
 
@@ -200,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from canaryd.demo.run import main as demo_main
 
         return demo_main(args.bed_dir, args.namespace, args.down)
+    if args.command == "loadtester":
+        return int(args.handler(args))
     return 2
 
 
