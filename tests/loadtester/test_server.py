@@ -1,0 +1,284 @@
+"""The load tester's API on a real loopback server: tasks, refusals that never run, bash, the token, the
+namespace filter, gates, capacity and metrics. (Gates kept in a ConfigMap are tested on the bed, e2e.)"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import shlex
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+
+from canaryd.loadtester.gates import MemoryGates
+from canaryd.loadtester.metrics import LoadTesterMetrics
+from canaryd.loadtester.policy import CommandPolicy
+from canaryd.loadtester.runner import Runner
+from canaryd.loadtester.server import ApiConfig, LoadTesterApi
+from tests.loadtester.target import Target
+
+PY = sys.executable
+
+
+class Server:
+    def __init__(self, api: LoadTesterApi, runner: web.AppRunner) -> None:
+        self.api = api
+        self.web = runner
+        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    async def post(self, path: str, body: Any = None, *, raw: bytes | None = None,
+                   headers: dict[str, str] | None = None) -> tuple[int, str]:
+        data = raw if raw is not None else (b"" if body is None else orjson.dumps(body))
+        async with aiohttp.ClientSession() as s, s.post(self.url + path, data=data, headers=headers) as resp:
+            return resp.status, await resp.text()
+
+    async def close(self) -> None:
+        await self.api.runner.close()
+        await self.web.cleanup()
+
+
+Factory = Callable[..., Awaitable[Server]]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Factory]:
+    made: list[Server] = []
+
+    async def make(*, allowed: tuple[str, ...] = (), limit: float = 30.0, max_running: int = 8,
+                   **config: Any) -> Server:
+        log = logging.getLogger(f"test.loadtester.{len(made)}")
+        metrics = LoadTesterMetrics()
+        runner = Runner(timeout=limit, max_running=max_running, log=log, metrics=metrics)
+        api = LoadTesterApi(ApiConfig(**config), CommandPolicy(allowed=frozenset(allowed)), runner,
+                            MemoryGates(), metrics, log)
+        web_runner = web.AppRunner(api.app(), access_log=None)
+        await web_runner.setup()
+        await web.TCPSite(web_runner, "127.0.0.1", 0).start()
+        made.append(Server(api, web_runner))
+        return made[-1]
+
+    yield make
+    for s in made:
+        await s.close()
+
+
+async def until(predicate: Callable[[], Any], within: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def task(cmd: str, **meta: str) -> dict[str, Any]:
+    return {"name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "x",
+            "metadata": {"cmd": cmd, **meta}}
+
+
+def py(code: str) -> str:
+    """A command line running ``code`` with this Python (allowed by its path in the tests)."""
+    return f"{shlex.quote(PY)} -c {shlex.quote(code)}"
+
+
+def metric(text: str, prefix: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+async def test_cmd_is_asynchronous_and_not_started_twice(server: Factory, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    s = await server(allowed=(PY,))
+    marker = tmp_path / "started"
+    cmd = py(f"import pathlib, time; pathlib.Path({str(marker)!r}).touch(); time.sleep(30)")
+    began = time.monotonic()
+    assert await s.post("/", task(cmd)) == (202, "command started")
+    assert time.monotonic() - began < 1.0  # does not wait for the command
+    await until(marker.exists, what="the command to start")
+    caplog.set_level(logging.INFO)
+    status, text = await s.post("/", task(cmd))
+    assert (status, text) == (202, f"command skipped {cmd} is already running")
+    assert f"command skipped {cmd} is already running" in caplog.text
+    assert s.api.runner.active == 1
+    # the same command for another canary is another task
+    other = {**task(cmd), "name": "other"}
+    assert await s.post("/", other) == (202, "command started")
+    assert s.api.runner.active == 2
+    _, page = await _get(s, "/metrics")
+    assert metric(page, 'canaryd_loadtester_commands_total{result="started",type="cmd"}') == 2
+    assert metric(page, 'canaryd_loadtester_commands_total{result="skipped",type="cmd"}') == 1
+    assert metric(page, "canaryd_loadtester_commands_running") == 2
+
+
+async def test_finished_command_can_run_again(server: Factory, tmp_path: Path) -> None:
+    s = await server(allowed=(PY,))
+    log = tmp_path / "runs"
+    cmd = py(f"open({str(log)!r}, 'a').write('x')")
+    assert (await s.post("/", task(cmd)))[0] == 202
+    await until(lambda: log.exists() and log.read_text() == "x" and s.api.runner.active == 0)
+    assert await s.post("/", task(cmd)) == (202, "command started")
+    await until(lambda: log.read_text() == "xx")
+
+
+async def _get(s: Server, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as c, c.get(s.url + path, headers=headers) as resp:
+        return resp.status, await resp.text()
+
+
+@pytest.mark.parametrize(("body", "status", "text"), [
+    (b"{not json", 400, "error decoding payload"),
+    (b'{"name": "podinfo", "namespace": "test"}', 400, "metadata not found in payload"),
+    (b'{"metadata": {"type": "helm", "cmd": "x"}}', 400,
+     "task type helm is not supported; supported types: cmd, bash"),
+    (b'{"metadata": {"type": "X", "cmd": "x"}}', 400, "unknown task type X"),
+    (b'{"metadata": {"cmd": "hey -z 10 http://podinfo.test/"}}', 400, 'hey: invalid value "10" for flag -z'),
+])
+async def test_bad_requests(server: Factory, body: bytes, status: int, text: str) -> None:
+    s = await server()
+    got_status, got_text = await s.post("/", raw=body)
+    assert got_status == status and got_text.startswith(text), got_text
+
+
+@pytest.mark.parametrize("template", [
+    "touch {f}",                      # a program not on the allow-list
+    "/usr/bin/touch {f}",             # by path
+    "hey http://x/ ; touch {f}",      # shell syntax behind an allowed program
+    "hey http://x/ && touch {f}",
+    "sh -c 'touch {f}'",
+])
+async def test_refused_command_answers_403_and_never_runs(server: Factory, tmp_path: Path,
+                                                          template: str) -> None:
+    s = await server(allowed=(PY,))
+    victim = tmp_path / "created"
+    cmd = template.format(f=victim)
+    status, text = await s.post("/", task(cmd))
+    assert status == 403 and text.startswith("command refused: "), text
+    # an allowed command sent after it runs to completion; the refused one left no trace
+    done = tmp_path / "done"
+    assert (await s.post("/", task(py(f"open({str(done)!r}, 'w')"))))[0] == 202
+    await until(lambda: done.exists() and s.api.runner.active == 0, what="the allowed command")
+    assert not victim.exists()
+    _, page = await _get(s, "/metrics")
+    assert metric(page, 'canaryd_loadtester_commands_total{result="refused",type="cmd"}') == 1
+    assert metric(page, 'canaryd_loadtester_commands_total{result="started",type="cmd"}') == 1
+
+
+async def test_allow_listed_program_runs(server: Factory, tmp_path: Path) -> None:
+    """The positive control of the test above: once listed, the same command does create the file."""
+    s = await server(allowed=("touch",))
+    victim = tmp_path / "created"
+    assert await s.post("/", task(f"touch {victim}")) == (202, "command started")
+    await until(victim.exists, what="touch to run")
+
+
+async def test_bash_is_off_by_default(server: Factory, tmp_path: Path) -> None:
+    s = await server(allowed=("bash", "touch"))
+    victim = tmp_path / "created"
+    status, text = await s.post("/", task(f"touch {victim}", type="bash"))
+    assert status == 403 and "bash commands are disabled" in text and "--enable-bash" in text
+    assert s.api.runner.active == 0 and not victim.exists()
+
+
+async def test_bash_when_enabled(server: Factory) -> None:
+    s = await server(enable_bash=True)
+    assert await s.post("/", task("echo hello | tr a-z A-Z", type="bash", returnCmdOutput="true")) == \
+        (200, "HELLO\n")
+    assert await s.post("/", task("echo hello", type="bash")) == (200, "")
+    assert await s.post("/", task("echo out; echo err >&2; exit 3", type="bash")) == \
+        (500, "command echo out; echo err >&2; exit 3 failed: out\nerr\n: exit status 3")
+
+
+async def test_bash_timeout(server: Factory) -> None:
+    s = await server(enable_bash=True, limit=0.5)
+    began = time.monotonic()
+    status, text = await s.post("/", task("echo started; sleep 20", type="bash"))
+    assert time.monotonic() - began < 5
+    assert (status, text) == (500, "command echo started; sleep 20 failed: started\n: timed out after 500ms")
+
+
+async def test_log_cmd_output(server: Factory, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    s = await server(allowed=(PY,))
+    assert (await s.post("/", task(py("print('output-line-42')"), logCmdOutput="true")))[0] == 202
+    await until(lambda: any(getattr(r, "output", "") == "output-line-42\n" for r in caplog.records),
+                what="the output in the log")
+
+
+async def test_hey_through_the_api(server: Factory) -> None:
+    target = await Target().start()
+    try:
+        s = await server()
+        assert await s.post("/", task(f"hey -n 20 -c 2 {target.url}/")) == (202, "command started")
+        await until(lambda: len(target.seen) == 20 and s.api.runner.active == 0, 30, "20 requests")
+    finally:
+        await target.stop()
+
+
+async def test_bearer_token(server: Factory) -> None:
+    s = await server(token="s3cret")
+    assert await s.post("/gate/approve", task("x")) == (401, "Unauthorized")
+    assert await s.post("/gate/approve", task("x"), headers={"Authorization": "Bearer wrong"}) == \
+        (401, "Unauthorized")
+    assert await s.post("/gate/approve", task("x"), headers={"Authorization": "Bearer s3cret"}) == (200, "OK")
+    basic = "Basic " + base64.b64encode(b"token:s3cret").decode()
+    assert await s.post("/gate/approve", task("x"), headers={"Authorization": basic}) == (200, "OK")
+    # the way a webhook URL carries it: http://token:s3cret@host/
+    host = s.url.removeprefix("http://")
+    async with aiohttp.ClientSession() as c, c.post(f"http://token:s3cret@{host}/gate/halt") as resp:
+        assert resp.status == 403 and await resp.text() == "Forbidden"
+    assert (await s.post("/", task("hey http://x/")))[0] == 401
+    assert await _get(s, "/healthz") == (200, "OK")
+    assert (await _get(s, "/metrics"))[0] == 200
+
+
+async def test_namespace_regexp(server: Factory) -> None:
+    s = await server(namespace_regexp="^(test|prod)$")
+    assert await s.post("/gate/approve", task("x")) == (200, "OK")
+    other = {**task("hey http://x/"), "namespace": "dev"}
+    assert await s.post("/", other) == (403, "Forbidden")
+    assert await s.post("/gate/open", other) == (403, "Forbidden")
+    assert await s.post("/gate/approve", other) == (403, "Forbidden")
+    assert s.api.runner.active == 0
+
+
+async def test_gates(server: Factory) -> None:
+    s = await server()
+    canary = {"name": "podinfo", "namespace": "test"}
+    assert await s.post("/gate/approve") == (200, "OK")
+    assert await s.post("/gate/halt", canary) == (403, "Forbidden")
+    assert await s.post("/gate/check", canary) == (403, "Forbidden")
+    assert await s.post("/gate/open", canary) == (202, "gate podinfo.test opened")
+    assert await s.post("/gate/check", canary) == (200, "Approved")
+    assert await s.post("/gate/check", {**canary, "name": "other"}) == (403, "Forbidden")
+    assert await s.post("/rollback/check", canary) == (403, "Forbidden")  # a separate key
+    assert await s.post("/rollback/open", canary) == (202, "rollback rollback.podinfo.test opened")
+    assert await s.post("/rollback/check", canary) == (200, "Approved")
+    assert await s.post("/gate/close", canary) == (202, "gate podinfo.test closed")
+    assert await s.post("/gate/check", canary) == (403, "Forbidden")
+    assert await s.post("/rollback/close", canary) == (202, "rollback rollback.podinfo.test closed")
+    assert await s.post("/rollback/check", canary) == (403, "Forbidden")
+    assert await s.post("/gate/open", {"name": "podinfo"}) == (400, "name and namespace are required")
+    assert (await s.post("/gate/open", {"name": "a/b", "namespace": "t"}))[0] == 400
+    assert (await s.post("/gate/check", raw=b"{"))[0] == 400
+    _, page = await _get(s, "/metrics")
+    assert metric(page, 'canaryd_loadtester_gate_requests_total{action="check",code="200",gate="gate"}') == 1
+    assert metric(page, 'canaryd_loadtester_gate_requests_total{action="check",code="403",gate="gate"}') == 3
+
+
+async def test_bounded_concurrency(server: Factory) -> None:
+    s = await server(allowed=(PY,), max_running=1)
+    assert (await s.post("/", task(py("import time; time.sleep(30)"))))[0] == 202
+    status, text = await s.post("/", task(py("print(1)")))
+    assert status == 503 and "1 commands are running" in text
+
+
+async def test_missing_program_is_reported(server: Factory, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    s = await server(allowed=("no-such-program-xyz",))
+    assert (await s.post("/", task("no-such-program-xyz --flag")))[0] == 202
+    await until(lambda: 'exec: "no-such-program-xyz": executable file not found in $PATH' in caplog.text)
