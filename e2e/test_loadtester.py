@@ -1,0 +1,250 @@
+"""``canaryd loadtester`` on the bed: gates kept in a ConfigMap survive restarts (under the load tester's own
+ServiceAccount and the Role of ``manifests/loadtester``), concurrent writers lose nothing, and the
+tutorial's webhook works as written through the mesh simulator, with hey's requests counted by the
+simulator's Istio metrics.
+
+Substitutions the bed forces: the load tester runs as a local process registered with the mesh for Service
+``flagger-loadtester`` (the Deployment's pods are kwok's, they run nothing), and it reaches
+``podinfo.<ns>:9898`` through the simulator's proxy (``HTTP_PROXY``) instead of cluster DNS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from e2e.bed.waiting import wait_for
+from e2e.operator import mesh_proxy
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFESTS = ROOT / "manifests" / "loadtester"
+GATES = "canaryd-loadtester-gates"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LoadTester:
+    """One ``canaryd loadtester`` process on loopback; its log in a file."""
+
+    def __init__(self, *, kubeconfig: str, namespace: str, log_path: Path, proxy: str | None = None,
+                 args: tuple[str, ...] = ()) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.log_path = log_path
+        self.proxy = proxy
+        self.args = args
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> LoadTester:
+        self.launch()
+        await wait_for(self.healthy, 30, f"the load tester on port {self.port} to answer /healthz")
+        return self
+
+    def launch(self) -> None:
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        if self.proxy:
+            env.update(HTTP_PROXY=self.proxy, http_proxy=self.proxy,
+                       NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        cmd = [sys.executable, "-m", "canaryd", "loadtester", "--host", "127.0.0.1", "--port", str(self.port),
+               "--kubeconfig", self.kubeconfig, "--state-namespace", self.namespace, *self.args]
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+
+    def healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            tail = self.log_path.read_text()[-2000:]
+            raise AssertionError(f"load tester exited {self.proc.returncode}: {tail}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        return self.proc.returncode
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as s, s.post(self.url + path, json=body) as resp:
+            return resp.status, await resp.text()
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
+
+
+def install(bed: Any, namespace: str) -> str:
+    """``kubectl -n NS apply -k manifests/loadtester`` and a kubeconfig of its ServiceAccount."""
+    bed.kubectl("-n", namespace, "apply", "-k", str(MANIFESTS))
+    return str(bed.kubeconfig_for_serviceaccount(namespace, "flagger-loadtester"))
+
+
+def gate_data(bed: Any, namespace: str) -> dict[str, str]:
+    got = bed.kubectl("-n", namespace, "get", "configmap", GATES, "-o", "json", check=False)
+    if got.returncode != 0:
+        return {}
+    data: dict[str, str] = json.loads(got.stdout).get("data") or {}
+    return data
+
+
+async def test_gate_survives_restart(bed: Any, namespace: str, tmp_path: Path) -> None:
+    kubeconfig = install(bed, namespace)
+    tester = LoadTester(kubeconfig=kubeconfig, namespace=namespace, log_path=tmp_path / "lt.log")
+    await tester.start()
+    canary = {"name": "podinfo", "namespace": namespace, "phase": "Progressing", "checksum": "x"}
+    try:
+        assert await tester.post("/gate/check", canary) == (403, "Forbidden")
+        assert await tester.post("/gate/open", canary) == (202, f"gate podinfo.{namespace} opened")
+        assert await tester.post("/rollback/open", canary) == \
+            (202, f"rollback rollback.podinfo.{namespace} opened")
+        assert gate_data(bed, namespace) == {f"podinfo.{namespace}": "open",
+                                             f"rollback.podinfo.{namespace}": "open"}
+        assert tester.stop() == 0  # SIGTERM: a clean exit
+        tester = await tester.start()
+        assert await tester.post("/gate/check", canary) == (200, "Approved")
+        tester.stop(signal.SIGKILL)  # a crash loses nothing either
+        tester = await tester.start()
+        assert await tester.post("/rollback/check", canary) == (200, "Approved")
+        assert await tester.post("/gate/close", canary) == (202, f"gate podinfo.{namespace} closed")
+        assert await tester.post("/gate/check", canary) == (403, "Forbidden")
+        assert await tester.post("/rollback/check", canary) == (200, "Approved")
+        assert gate_data(bed, namespace) == {f"rollback.podinfo.{namespace}": "open"}
+    finally:
+        tester.stop()
+
+
+async def test_concurrent_writers_lose_no_gate(bed: Any, namespace: str, tmp_path: Path) -> None:
+    """Two load testers (two replicas) open 30 gates at once: 409s are retried, every gate ends open."""
+    kubeconfig = install(bed, namespace)
+    testers = [await LoadTester(kubeconfig=kubeconfig, namespace=namespace,
+                                log_path=tmp_path / f"lt{i}.log").start() for i in range(2)]
+    try:
+        names = [f"app{i}" for i in range(30)]
+        answers = await asyncio.gather(*(
+            testers[i % 2].post("/gate/open", {"name": n, "namespace": namespace})
+            for i, n in enumerate(names)))
+        assert {a[0] for a in answers} == {202}, answers
+        assert gate_data(bed, namespace) == {f"{n}.{namespace}": "open" for n in names}
+        for t in testers:
+            assert (await t.post("/gate/check", {"name": "app7", "namespace": namespace}))[0] == 200
+    finally:
+        for t in testers:
+            t.stop()
+
+
+def _podinfo(namespace: str) -> list[dict[str, Any]]:
+    labels = {"app": "podinfo"}
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "podinfo", "namespace": namespace},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+                      {"name": "podinfod", "image": "ghcr.io/stefanprodan/podinfo:6.0.0"}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "podinfo", "namespace": namespace},
+         "spec": {"selector": labels, "ports": [{"name": "http", "port": 9898}]}},
+    ]
+
+
+def istio_requests(mesh_url: str, namespace: str, workload: str) -> float:
+    """Sum of the simulator's ``istio_requests_total{reporter="destination"}`` for one workload."""
+    with urllib.request.urlopen(f"{mesh_url}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if (line.startswith("istio_requests_total{") and 'reporter="destination"' in line
+                and f'destination_workload="{workload}"' in line
+                and f'destination_workload_namespace="{namespace}"' in line):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def test_tutorial_webhook_through_the_mesh(bed: Any, namespace: str, tmp_path: Path) -> None:
+    """The tutorial's rollout webhook, as written, through the simulator: ``POST http://flagger-loadtester.<ns>/``
+    with ``hey -z 5s -q 10 -c 2 http://podinfo.<ns>:9898/`` (the tutorial's 1m shortened to 5s); podinfo's
+    Istio request count grows by about 5 s x 10 QPS x 2 workers = 100; a command outside the allow-list is
+    refused with 403 and never runs."""
+    mesh_url = str(bed.mesh_url)
+    for obj in _podinfo(namespace):
+        bed.apply(obj, namespace)
+    kubeconfig = install(bed, namespace)
+    proxy = mesh_proxy(mesh_url, namespace)
+    assert proxy is not None
+    await wait_for(lambda: bed.kubectl("-n", namespace, "get", "deploy", "podinfo", "-o",
+                                       "jsonpath={.status.availableReplicas}").stdout == "1",
+                   60, "podinfo available")
+    tester = await LoadTester(kubeconfig=kubeconfig, namespace=namespace, log_path=tmp_path / "lt.log",
+                              proxy=proxy).start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            registration = {"namespace": namespace, "service": "flagger-loadtester",
+                            "target": f"127.0.0.1:{tester.port}"}
+            async with s.post(f"{mesh_url}/_bed/register", json=registration) as resp:
+                assert resp.status == 200, await resp.text()
+
+            async def webhook(cmd: str) -> tuple[int, str]:
+                body = {"name": "podinfo", "namespace": namespace, "phase": "Progressing", "checksum": "x",
+                        "metadata": {"type": "cmd", "cmd": cmd}}
+                async with s.post(f"http://flagger-loadtester.{namespace}/", json=body, proxy=proxy) as r:
+                    return r.status, await r.text()
+
+            victim = tmp_path / "created-by-a-refused-command"
+            status, text = await webhook(f"touch {victim}")
+            assert status == 403 and "'touch' is not allowed" in text, text
+
+            before = istio_requests(mesh_url, namespace, "podinfo")
+            began = asyncio.get_running_loop().time()
+            cmd = f"hey -z 5s -q 10 -c 2 http://podinfo.{namespace}:9898/"
+            assert await webhook(cmd) == (202, "command started")
+            # Flagger calls the rollout hook again on the next tick: still running, so not started twice
+            assert await webhook(cmd) == (202, f"command skipped {cmd} is already running")
+
+            def finished() -> bool:
+                done = 'canaryd_loadtester_commands_total{result="succeeded",type="cmd"} 1.0'
+                return done in tester.metrics()
+
+            await wait_for(finished, 30, "hey to finish")
+            took = asyncio.get_running_loop().time() - began
+            grew = istio_requests(mesh_url, namespace, "podinfo") - before
+            print(f"\nhey -z 5s -q 10 -c 2 through the mesh: {grew:.0f} requests in {took:.1f}s")
+            assert 90 <= grew <= 100, grew
+            assert 5.0 <= took < 12.0, took
+            assert not victim.exists()
+            assert 'canaryd_loadtester_commands_total{result="refused",type="cmd"} 1.0' in tester.metrics()
+    finally:
+        tester.stop()
+
+
+def test_manifests_pass_server_side_dry_run(bed: Any, namespace: str) -> None:
+    got = bed.kubectl("-n", namespace, "apply", "-k", str(MANIFESTS), "--dry-run=server", check=False)
+    assert got.returncode == 0, got.stderr
+    for kind in ("serviceaccount", "role.rbac.authorization.k8s.io", "rolebinding.rbac.authorization.k8s.io",
+                 "deployment.apps", "service"):
+        assert f"{kind}/flagger-loadtester" in got.stdout, got.stdout
