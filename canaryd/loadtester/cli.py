@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,14 @@ def _duration(text: str) -> float:
         return parse_go_duration(text)
     except DurationError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _regexp(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as err:
+        raise argparse.ArgumentTypeError(f"invalid regular expression {text!r}: {err}") from None
+    return text
 
 
 def _own_namespace() -> str:
@@ -60,7 +69,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="serve type bash (bash -c <cmd>); off by default (env LOADTESTER_ENABLE_BASH=true)")
     p.add_argument("--allow-command", action="append", default=[], metavar="PROG",
                    help="a program cmd tasks may run besides the built-in hey (repeatable)")
-    p.add_argument("--namespace-regexp", default=env("LOADTESTER_NAMESPACE_REGEXP", ""),
+    p.add_argument("--namespace-regexp", type=_regexp, default=env("LOADTESTER_NAMESPACE_REGEXP", ""),
                    help="serve only canaries whose namespace matches (searched, as Go's MatchString)")
     p.add_argument("--timeout", type=_duration, default=_duration(env("LOADTESTER_TIMEOUT", "1h")),
                    help="per-command timeout, a Go duration (default 1h)")
