@@ -106,9 +106,10 @@ class LoadTesterApi:
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def task(self, request: web.Request) -> web.Response:
-        kind = "unknown"
+        kind, canary = "unknown", ""
         try:
             payload = await self._payload(request)
+            canary = payload.canary
             task = parse_task(payload)
             kind = task.type
             if task.type == "bash":
@@ -121,18 +122,19 @@ class LoadTesterApi:
             started = self.runner.start((payload.canary, task.cmd), resolved.argv, kind="cmd",
                                         text=task.cmd, log_output=task.log_output)
         except PayloadError as err:
-            return self._refuse(kind, err)
+            return self._refuse(kind, err, canary)
         except Busy as err:
             return web.Response(status=503, text=f"command not started: {err}")
         text = "command started" if started else f"command skipped {task.cmd} is already running"
         return web.Response(status=202, text=text)
 
-    def _refuse(self, kind: str, err: PayloadError) -> web.Response:
+    def _refuse(self, kind: str, err: PayloadError, canary: str) -> web.Response:
+        extra = {"canary": canary} if canary else {}
         if err.status == 403 and str(err) != "Forbidden":
             self.metrics.commands.labels(kind, "refused").inc()
-            self.log.warning("%s", err)
+            self.log.warning("%s", err, extra=extra)
         elif err.status == 400:
-            self.log.info("bad request: %s", err)
+            self.log.info("bad request: %s", err, extra=extra)
         return web.Response(status=err.status, text=str(err))
 
     async def _bash(self, payload: Payload, cmd: str, log_output: bool, return_output: bool) -> web.Response:
