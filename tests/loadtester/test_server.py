@@ -282,3 +282,35 @@ async def test_missing_program_is_reported(server: Factory, caplog: pytest.LogCa
     s = await server(allowed=("no-such-program-xyz",))
     assert (await s.post("/", task("no-such-program-xyz --flag")))[0] == 202
     await until(lambda: 'exec: "no-such-program-xyz": executable file not found in $PATH' in caplog.text)
+
+
+async def test_canaryd_webhook_client_against_the_load_tester(server: Factory) -> None:
+    """canaryd's own webhook caller (analysis.webhooks) and the load tester agree: gates pass/fail with
+    the body as the reason, a rollout hook's 202 passes, a refused command fails with its reason, and a
+    token carried in the URL's userinfo is accepted."""
+    from canaryd.analysis.webhooks import call_webhook, payload
+    from canaryd.model.spec import WebhookSpec
+
+    s = await server(token="s3cret")
+    url = s.url.replace("http://", "http://token:s3cret@")
+    body = payload(name="podinfo", namespace="test", phase="Progressing", checksum="c", metadata={})
+    async with aiohttp.ClientSession() as session:
+        check = WebhookSpec("gate", f"{url}/gate/check", type="confirm-promotion")
+        got = await call_webhook(session, check, body)
+        assert (got.passed, got.message) == (False, "Forbidden")
+        opened = await call_webhook(session, WebhookSpec("open", f"{url}/gate/open"), body)
+        assert opened.passed
+        got = await call_webhook(session, check, body)
+        assert (got.passed, got.message) == (True, "Approved")
+        hook = WebhookSpec("load", f"{url}/", metadata={"cmd": "hey -n 1 -c 1 http://127.0.0.1:9/"})
+        body = payload(name="podinfo", namespace="test", phase="Progressing", checksum="c",
+                       metadata=hook.metadata)
+        assert (await call_webhook(session, hook, body)).passed
+        refused = WebhookSpec("bad", f"{url}/", metadata={"cmd": "curl http://x/"})
+        body = payload(name="podinfo", namespace="test", phase="Progressing", checksum="c",
+                       metadata=refused.metadata)
+        got = await call_webhook(session, refused, body)
+        assert not got.passed and got.message.startswith("command refused: 'curl' is not allowed")
+        no_token = WebhookSpec("anon", f"{s.url}/gate/approve")
+        got = await call_webhook(session, no_token, body)
+        assert (got.passed, got.message) == (False, "Unauthorized")
