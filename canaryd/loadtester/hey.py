@@ -94,7 +94,8 @@ async def run(opts: HeyOptions) -> Report:
     complete (bounded by ``-t``), as in hey."""
     report = Report(started=time.monotonic())
     stop = asyncio.Event()
-    connector = aiohttp.TCPConnector(limit=opts.concurrency, force_close=opts.disable_keepalive)
+    # hey skips TLS verification (InsecureSkipVerify): load tests often target self-signed endpoints
+    connector = aiohttp.TCPConnector(limit=opts.concurrency, force_close=opts.disable_keepalive, ssl=False)
     timeout = aiohttp.ClientTimeout(total=opts.timeout or None)
     proxy = None
     if opts.proxy:
