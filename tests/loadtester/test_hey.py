@@ -13,7 +13,8 @@ import pytest
 
 from canaryd.loadtester.hey import run, summary
 from canaryd.loadtester.heyflags import parse_hey_args
-from tests.loadtester.target import Target
+
+from .target import Target
 
 
 @pytest.fixture

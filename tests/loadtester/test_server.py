@@ -23,7 +23,8 @@ from canaryd.loadtester.metrics import LoadTesterMetrics
 from canaryd.loadtester.policy import CommandPolicy
 from canaryd.loadtester.runner import Runner
 from canaryd.loadtester.server import ApiConfig, LoadTesterApi
-from tests.loadtester.target import Target
+
+from .target import Target
 
 PY = sys.executable
 
