@@ -2,13 +2,13 @@
 restart of the load tester and every replica sees the same state (Flagger keeps them in memory).
 
 Data key = the gate (``podinfo.test``, ``rollback.podinfo.test``), value ``open``; a closed gate has no
-key. Writes are read-modify-replace with the object's resourceVersion, retried on 409.
+key. A write is one JSON merge patch of that key (``{"data": {gate: "open"}}`` or ``null`` to close), which
+the API server applies atomically, so any number of writers on any number of replicas lose nothing and never
+conflict; the ConfigMap is created on the first open (a lost create race falls back to the patch).
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
 from typing import Any, Protocol
 
 from canaryd.kube.client import KubeClient
@@ -17,7 +17,6 @@ from canaryd.kube.resources import CONFIGMAP
 
 CONFIGMAP_NAME = "canaryd-loadtester-gates"
 OPEN = "open"
-_TRIES = 10
 
 
 class GateStore(Protocol):
@@ -60,32 +59,17 @@ class ConfigMapGates:
         return bool((obj.get("data") or {}).get(gate) == OPEN)
 
     async def set(self, gate: str, is_open: bool) -> None:
-        for attempt in range(_TRIES):
-            try:
-                await self._set_once(gate, is_open)
-                return
-            except Conflict:
-                if attempt == _TRIES - 1:
-                    raise
-                await asyncio.sleep(0.01 * (attempt + 1))
-
-    async def _set_once(self, gate: str, is_open: bool) -> None:
+        patch = {"data": {gate: OPEN if is_open else None}}
         try:
-            current = await self.client.get(CONFIGMAP, self.namespace, self.name)
+            await self.client.patch(CONFIGMAP, self.namespace, self.name, patch)
+            return
         except NotFound:
-            if is_open:
-                await self.client.create(CONFIGMAP, self.namespace, self._new({gate: OPEN}))
-            return
-        data: dict[str, Any] = dict(current.get("data") or {})
-        if (data.get(gate) == OPEN) == is_open:
-            return
-        if is_open:
-            data[gate] = OPEN
-        else:
-            data.pop(gate, None)
-        body = copy.deepcopy(current)
-        body["data"] = data
-        await self.client.replace(CONFIGMAP, self.namespace, self.name, body)  # 409 when stale
+            if not is_open:
+                return  # no ConfigMap: every gate is already closed
+        try:
+            await self.client.create(CONFIGMAP, self.namespace, self._new({gate: OPEN}))
+        except Conflict:  # another writer created it first (AlreadyExists): add our key to theirs
+            await self.client.patch(CONFIGMAP, self.namespace, self.name, patch)
 
     def _new(self, data: dict[str, str]) -> dict[str, Any]:
         return {
