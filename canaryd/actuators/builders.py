@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from canaryd.actuators.affinity import Cookies, http_routes
 from canaryd.model.spec import CanarySpec
 
 JSON = dict[str, Any]
@@ -534,8 +535,9 @@ def vs_hosts_gateways(spec: CanarySpec) -> tuple[list[str], list[str] | None]:
 
 
 def virtual_service_spec(spec: CanarySpec, primary_weight: int, canary_weight: int,
-                         mirror: bool = False) -> JSON:
-    """``spec`` of the VirtualService routing by destination host with the given weights (§4.4)."""
+                         mirror: bool = False, cookies: Cookies | None = None) -> JSON:
+    """``spec`` of the VirtualService routing by destination host with the given weights (§4.4);
+    ``cookies`` (``affinity.cookies_for``) add the session affinity routes."""
     svc = spec.service
     primary, canary = service_name(spec, "primary"), service_name(spec, "canary")
     hosts, gateways = vs_hosts_gateways(spec)
@@ -562,11 +564,12 @@ def virtual_service_spec(spec: CanarySpec, primary_weight: int, canary_weight: i
         route["mirror"] = {"host": canary}
         if spec.analysis.mirror_weight > 0:
             route["mirrorPercentage"] = {"value": float(spec.analysis.mirror_weight)}
-    out["http"] = [route]
+    out["http"] = http_routes(spec, route, primary, canary, cookies)
     return out
 
 
-def virtual_service(spec: CanarySpec, primary_weight: int, canary_weight: int, mirror: bool = False) -> JSON:
+def virtual_service(spec: CanarySpec, primary_weight: int, canary_weight: int, mirror: bool = False,
+                    cookies: Cookies | None = None) -> JSON:
     """The whole VirtualService ``<svc>``: apex metadata plus the toolkit "disabled" annotations."""
     apex: Mapping[str, Any] = spec.service.apex or {}
     return {
@@ -574,7 +577,7 @@ def virtual_service(spec: CanarySpec, primary_weight: int, canary_weight: int, m
         "kind": "VirtualService",
         "metadata": _meta(spec, spec.service.name, apex.get("labels") or {},
                           with_toolkit_disabled(apex.get("annotations"))),
-        "spec": virtual_service_spec(spec, primary_weight, canary_weight, mirror),
+        "spec": virtual_service_spec(spec, primary_weight, canary_weight, mirror, cookies),
     }
 
 

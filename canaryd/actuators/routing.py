@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from canaryd.actuators import builders
+from canaryd.actuators.affinity import Cookies
 from canaryd.actuators.apply import JSON, Log, create, map_merge_patch, original_configuration, patch, pointer
 from canaryd.actuators.builders import GenerationSettings
 from canaryd.actuators.workloads import ActuatorError, prepare
@@ -141,10 +142,11 @@ async def _write_vs(client: KubeClient, store: Store, spec: CanarySpec, desired:
 
 
 async def ensure_routing(client: KubeClient, store: Store, spec: CanarySpec, primary_weight: int,
-                         canary_weight: int, mirror: bool = False, *, log: Log) -> int:
+                         canary_weight: int, mirror: bool = False, *, log: Log,
+                         cookies: Cookies | None = None) -> int:
     """DestinationRules and the VirtualService with the given weights. The VS body is built first, so
     an invalid routing spec (e.g. delegation with hosts) fails before anything is written."""
-    desired = builders.virtual_service(spec, primary_weight, canary_weight, mirror)
+    desired = builders.virtual_service(spec, primary_weight, canary_weight, mirror, cookies)
     writes = await ensure_destination_rules(client, store, spec, log)
     writes += await _write_vs(client, store, spec, desired, log)
     return writes
@@ -155,11 +157,12 @@ def _without_routes(vs_spec: dict[str, Any]) -> dict[str, Any]:
 
 
 async def set_routes(client: KubeClient, store: Store, spec: CanarySpec, primary_weight: int,
-                     canary_weight: int, mirror: bool = False, *, log: Log) -> bool:
+                     canary_weight: int, mirror: bool = False, *, log: Log,
+                     cookies: Cookies | None = None) -> bool:
     """Move traffic: when the VirtualService otherwise matches, only its routes are patched; otherwise
     it is reconciled whole with the new weights. Nothing is sent when the weights are already in place.
-    Returns whether it wrote."""
-    desired = builders.virtual_service(spec, primary_weight, canary_weight, mirror)
+    Returns whether it wrote. ``cookies``: the session affinity routes (``affinity.cookies_for``)."""
+    desired = builders.virtual_service(spec, primary_weight, canary_weight, mirror, cookies)
     live = store.get(VIRTUAL_SERVICE.kind, spec.namespace, spec.service.name)
     if live is None or _without_routes(live.get("spec") or {}) != _without_routes(desired["spec"]):
         return await _write_vs(client, store, spec, desired, log)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from canaryd.actuators import routing, workloads
+from canaryd.actuators.affinity import cookies_for
 from canaryd.analysis.checks import run_checks
 from canaryd.analysis.webhooks import call_hooks
 from canaryd.engine.status import VALID, status_from_dict, status_to_dict, valid_condition
@@ -153,13 +154,15 @@ class Effects:
                 if action.apex:
                     canary_w = status.canary_weight
                     await routing.ensure_routing(
-                        c.client, c.store, spec, 100 - canary_w, canary_w, status.mirrored, log=self.log
+                        c.client, c.store, spec, 100 - canary_w, canary_w, status.mirrored, log=self.log,
+                        cookies=cookies_for(spec, status, canary_w),
                     )
             elif isinstance(action, ScaleTarget):
                 await workloads.scale(c.client, c.store, spec.namespace, spec.target.name, action.replicas)
             elif isinstance(action, SetRoutes):
                 await routing.set_routes(
-                    c.client, c.store, spec, action.primary, action.canary, action.mirror, log=self.log
+                    c.client, c.store, spec, action.primary, action.canary, action.mirror, log=self.log,
+                    cookies=cookies_for(spec, status, action.canary),
                 )
                 c.crash.hit("after-route-write")
                 c.metrics.set_weights(spec.target.name, spec.namespace, action.primary, action.canary)

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from canaryd.actuators.affinity import status_fields
 from canaryd.engine.decide import decide
 from canaryd.engine.status import status_from_dict, status_to_dict
 from canaryd.engine.types import CanaryStatus, Decision, Inputs, Snapshot
@@ -145,7 +146,7 @@ class CanaryTask:
             self._log.info(line)
         if decision.status is not None:
             status = decision.status
-            body = status_to_dict(status)
+            body = {**status_to_dict(status), **status_fields(spec, status)}  # + Flagger's cookie fields
             written = await self._effects.write_status(canary, body)
             if written is not None:
                 self._state.written = written
