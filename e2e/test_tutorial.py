@@ -42,7 +42,7 @@ from e2e.tutorial import (
     canary_traffic,
     canary_weight,
     canary_weights,
-    counts,
+    counts_once,
     forbidden,
     halts,
     hpa,
@@ -302,7 +302,7 @@ async def test_e_second_image_mid_run_restarts_at_zero(bed: Any, namespace: str,
     assert second == [*STEPS, 0], w
     assert await primary_image(admin, ns) == f"{IMAGE}:6.0.2"
     key = f"podinfo.{ns}"
-    c = counts(await canary_events(admin, ns))
+    c = await counts_once(admin, ns, f"Promotion completed! Scaling down {key}")
     assert c.get(f"New revision detected! Restarting analysis for {key}") == 1, c
     assert c.get(f"Promotion completed! Scaling down {key}") == 1, c
 
@@ -383,8 +383,8 @@ async def test_g_sigkill_at_crash_points_run_continues(bed: Any, namespace: str,
     assert rec.weights == [0, *STEPS, 0], rec.weights
     await _routes_follow_status(admin, ns)
     assert await primary_image(admin, ns) == f"{IMAGE}:6.0.1"
-    c = counts(await canary_events(admin, ns))
     key = f"podinfo.{ns}"
+    c = await counts_once(admin, ns, f"Promotion completed! Scaling down {key}")
     # no step repeated: no Advance Event twice (one may be lost with the process that crashed before it)
     advances = {w: c.get(f"Advance {key} canary weight {w}", 0) for w in STEPS}
     assert all(n <= 1 for n in advances.values()), advances

@@ -214,6 +214,17 @@ def counts(events: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
+async def counts_once(client: KubeClient, ns: str, last: str, within: float = 15.0) -> dict[str, int]:
+    """Event counts once ``last`` is among them: Events follow the status they report, so the final one
+    may land a moment after the phase a test waited for."""
+    async def ready() -> dict[str, int] | None:
+        c = counts(await canary_events(client, ns))
+        return c if last in c else None
+
+    got: dict[str, int] = await wait_for(ready, within, f"the Event {last!r}")
+    return got
+
+
 def halts(events: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     """The Halt Events of canary ``key`` (Flagger's "no values" text names the target, not the canary)."""
     prefixes = (f"Halt {key} advancement", "Halt advancement no values")

@@ -86,8 +86,11 @@ class Cluster:
         }
         path = self.dir / "sa" / f"{namespace}.{name}.kubeconfig"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        path.chmod(0o600)
+        # atomic: test processes sharing the bed each write it (every token stays valid)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+        tmp.chmod(0o600)
+        tmp.replace(path)
         return str(path)
 
     def audit_events(self, *, username: str | None = None, user_agent_prefix: str | None = None,
