@@ -19,6 +19,10 @@ Data plane (main port P and every proxy port)
       ``headers`` — cookies are the ``cookie`` header — ``withoutHeaders``, ``queryParams``; exact, prefix,
       regex as full match) and a destination is drawn by the current weights; ``mirror`` (with
       ``mirrorPercentage``) also sends a copy in the background. tcp/tls routes are ignored.
+      ``rewrite.uri`` replaces the matched ``uri.prefix`` (else the path); ``headers.response``
+      (``set``/``add``/``remove``) of the route and of the chosen destination are added to the answer
+      (Set-Cookie of session affinity). A route with ``delegate: {name, namespace}`` hands the request to
+      that VirtualService's routes (Istio delegation; a delegate has no hosts of its own).
     * A Service is served by the Deployments whose pod template labels match its selector, chosen in
       proportion to ``status.availableReplicas``; none available → 503 ``no healthy upstream`` (reported with
       ``reporter="source"`` only, as in Istio, where no destination proxy exists).

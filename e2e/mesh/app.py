@@ -9,6 +9,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -99,17 +100,38 @@ class Mesh:
             if route is None:
                 return text(404, f"mesh: no http route of VirtualService {vs['metadata']['name']}.{vs_ns} "
                                  f"matches {req.method} {req.path}")  # fmt: skip
+            path = routing.rewritten_path(route, req)
+            delegate = routing.delegate_of(route, vs_ns)
+            if delegate is not None:
+                # Istio delegation: the root route picks the delegate VirtualService, whose own routes
+                # choose the destination; the root's rewrite applies unless the delegate route has one
+                child = index.virtual_services.get(delegate)
+                if child is None:
+                    return text(502, f"mesh: delegate VirtualService {delegate[1]}.{delegate[0]} not found")
+                vs_ns = delegate[0]
+                route = routing.choose_route(child, req)
+                if route is None:
+                    return text(404, f"mesh: no http route of delegate VirtualService {delegate[1]}.{vs_ns} "
+                                     f"matches {req.method} {req.path}")  # fmt: skip
+                if route.get("rewrite"):
+                    path = routing.rewritten_path(route, req)
+            req = RequestView(req.method, path, req.authority, req.headers)
             mirror = routing.mirror_of(route, self.rng.random())
             if mirror is not None:
                 m = routing.parse_host(mirror, vs_ns)
                 self.spawn(self.serve_service(m.namespace or vs_ns, m.name, req, body, source, source_ns))
-            dest = routing.pick_destination(route, self.rng.random())
-            if dest is None:
+            entry = routing.pick_route_destination(route, self.rng.random())
+            if entry is None:
                 return text(503, "no healthy upstream (every route weight is 0)")
+            dest = str(entry["destination"]["host"])
             d = routing.parse_host(dest, vs_ns)
             if d.namespace is None:
                 return text(502, f"mesh: destination {dest!r} is not a Service of the bed")
-            return await self.serve_service(d.namespace, d.name, req, body, source, source_ns)
+            reply = await self.serve_service(d.namespace, d.name, req, body, source, source_ns)
+            extra = routing.response_headers(route, entry)
+            if extra:  # headers.response of the route and of the chosen destination (e.g. Set-Cookie)
+                reply = replace(reply, headers={**reply.headers, **extra})
+            return reply
         if host.namespace is None:
             return text(502, f"mesh: unknown host {authority!r}: neither <service>.<namespace> nor a "
                              "VirtualService host (a bare name needs a namespace: a per-namespace proxy port "

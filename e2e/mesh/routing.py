@@ -205,15 +205,15 @@ def choose_route(vs: JSON, req: RequestView) -> JSON | None:
     return None
 
 
-def pick_destination(route: Mapping[str, Any], draw: float) -> str | None:
-    """Weighted choice of a destination host; ``draw`` in [0, 1). A single destination without weight
-    takes everything; several without any weight share equally; None when every weight is 0 and there are
-    several."""
+def pick_route_destination(route: Mapping[str, Any], draw: float) -> JSON | None:
+    """Weighted choice of a destination entry (``{destination, weight, headers}``); ``draw`` in [0, 1).
+    A single destination without weight takes everything; several without any weight share equally; None
+    when every weight is 0 and there are several."""
     dests = [d for d in route.get("route") or [] if (d.get("destination") or {}).get("host")]
     if not dests:
         return None
     if len(dests) == 1:
-        return str(dests[0]["destination"]["host"])
+        return dict(dests[0])
     given = [d.get("weight") for d in dests]
     weights = [1] * len(dests) if all(w is None for w in given) else [int(w or 0) for w in given]
     total = sum(weights)
@@ -224,8 +224,58 @@ def pick_destination(route: Mapping[str, Any], draw: float) -> str | None:
     for d, w in zip(dests, weights, strict=True):
         acc += w
         if point < acc:
-            return str(d["destination"]["host"])
-    return str(dests[-1]["destination"]["host"])
+            return dict(d)
+    return dict(dests[-1])
+
+
+def pick_destination(route: Mapping[str, Any], draw: float) -> str | None:
+    """The host of :func:`pick_route_destination`."""
+    entry = pick_route_destination(route, draw)
+    return None if entry is None else str(entry["destination"]["host"])
+
+
+def response_headers(route: Mapping[str, Any], entry: Mapping[str, Any] | None) -> dict[str, str]:
+    """Headers Envoy adds to the response: the route's ``headers.response`` then the chosen destination's
+    (``set`` and ``add`` put a value — one per name here —, ``remove`` drops one put by the route)."""
+    out: dict[str, str] = {}
+    for holder in (route, entry or {}):
+        ops = (holder.get("headers") or {}).get("response") or {}
+        for op in ("set", "add"):
+            for name, value in (ops.get(op) or {}).items():
+                out[str(name)] = str(value)
+        for name in ops.get("remove") or []:
+            out.pop(str(name), None)
+    return out
+
+
+def matched_block(route: Mapping[str, Any], req: RequestView) -> JSON | None:
+    """The first match block of ``route`` that fits ``req`` (None: the route has no match)."""
+    for block in route.get("match") or []:
+        if block_matches(block, req):
+            return dict(block)
+    return None
+
+
+def rewritten_path(route: Mapping[str, Any], req: RequestView) -> str:
+    """``rewrite.uri``: replaces the matched ``uri.prefix`` (Envoy's prefix_rewrite), else the whole path;
+    the query string is kept."""
+    new = (route.get("rewrite") or {}).get("uri")
+    if not new:
+        return req.path
+    query = req.path[len(req.uri):]
+    block = matched_block(route, req) or {}
+    prefix = (block.get("uri") or {}).get("prefix")
+    if prefix and req.uri.startswith(str(prefix)):
+        return str(new) + req.uri[len(str(prefix)):] + query
+    return str(new) + query
+
+
+def delegate_of(route: Mapping[str, Any], vs_namespace: str) -> tuple[str, str] | None:
+    """``delegate: {name, namespace}`` of a root VirtualService route as (namespace, name)."""
+    d = route.get("delegate") or {}
+    if not d.get("name"):
+        return None
+    return str(d.get("namespace") or vs_namespace), str(d["name"])
 
 
 def mirror_of(route: Mapping[str, Any], draw: float) -> str | None:

@@ -10,6 +10,7 @@ from e2e.mesh import view
 from e2e.mesh.routing import (
     RequestView,
     choose_route,
+    delegate_of,
     image_tag,
     mirror_of,
     parse_host,
@@ -17,6 +18,8 @@ from e2e.mesh.routing import (
     pick_workload,
     request_keys,
     request_matches,
+    response_headers,
+    rewritten_path,
     vs_host_key,
     workload_behaviour,
     workloads_for_service,
@@ -337,3 +340,89 @@ def test_fast_exposition_equals_prometheus_client_and_prunes() -> None:
     assert {s[1] for s in samples(m.render()) if s[0] == "istio_requests_total"} == {
         tuple(sorted(labels("podinfo-primary", "200").__dict__.items()))
     }
+
+
+@pytest.mark.parametrize(
+    "route,path,expected",
+    [
+        ({"match": [{"uri": {"prefix": "/podinfo"}}], "rewrite": {"uri": "/"}}, "/podinfo", "/"),
+        ({"match": [{"uri": {"prefix": "/podinfo"}}], "rewrite": {"uri": "/"}}, "/podinfo/x?a=1", "//x?a=1"),
+        ({"match": [{"uri": {"prefix": "/podinfo/"}}], "rewrite": {"uri": "/"}}, "/podinfo/api/info",
+         "/api/info"),
+        ({"match": [{"uri": {"exact": "/a"}}], "rewrite": {"uri": "/b"}}, "/a?q", "/b?q"),
+        ({"rewrite": {"uri": "/v2"}}, "/anything", "/v2"),
+        ({"match": [{"uri": {"prefix": "/"}}]}, "/same", "/same"),
+    ],
+)
+def test_rewritten_path(route: dict[str, Any], path: str, expected: str) -> None:
+    assert rewritten_path(route, req(path)) == expected
+
+
+def test_response_headers_route_then_destination() -> None:
+    route = {"headers": {"response": {"add": {"x-route": "1", "x-gone": "1"}, "remove": ["x-gone"]}}}
+    entry = {"destination": {"host": "c"}, "headers": {"response": {"add": {"Set-Cookie": "k=v; Max-Age=5"}}}}
+    assert response_headers(route, entry) == {"x-route": "1", "Set-Cookie": "k=v; Max-Age=5"}
+    assert response_headers({}, None) == {}
+    assert response_headers({"headers": {"response": {"set": {"a": "b"}}}}, {}) == {"a": "b"}
+
+
+def test_delegate_of() -> None:
+    assert delegate_of({"delegate": {"name": "podinfo", "namespace": "test"}}, "root") == ("test", "podinfo")
+    assert delegate_of({"delegate": {"name": "podinfo"}}, "root") == ("root", "podinfo")
+    assert delegate_of({"route": []}, "root") is None
+
+
+def _world(ns: str = "test") -> tuple[dict[Any, Any], dict[Any, Any]]:
+    svcs = {(ns, n): service(n, {"app": a}, ns) for n, a in
+            (("podinfo", "podinfo-primary"), ("podinfo-primary", "podinfo-primary"),
+             ("podinfo-canary", "podinfo"))}
+    deps = {(ns, "podinfo"): deployment("podinfo", {"app": "podinfo"}, image="r/podinfo:6.0.1", ns=ns),
+            (ns, "podinfo-primary"): deployment("podinfo-primary", {"app": "podinfo-primary"}, ns=ns)}
+    return svcs, deps
+
+
+def _version(body: bytes) -> str:
+    import orjson
+
+    return str(orjson.loads(body)["version"])
+
+
+async def test_dispatch_cookie_route_set_cookie_and_delegation() -> None:
+    from e2e.mesh.app import Mesh
+
+    svcs, deps = _world()
+    weighted = [{"destination": {"host": "podinfo-primary"}, "weight": 100},
+                {"destination": {"host": "podinfo-canary"}, "weight": 0,
+                 "headers": {"response": {"add": {"Set-Cookie": "c=abc; Max-Age=60"}}}}]
+    delegate = {"metadata": {"name": "podinfo", "namespace": "test"},
+                "spec": {"hosts": [], "http": [
+                    {"name": "sticky-route", "match": [{"headers": {"Cookie": {"regex": ".*c.*abc.*"}}}],
+                     "route": [{"destination": {"host": "podinfo-primary"}, "weight": 0},
+                               {"destination": {"host": "podinfo-canary"}, "weight": 100}]},
+                    {"route": weighted}]}}
+    root = {"metadata": {"name": "root-vs", "namespace": "gw"},
+            "spec": {"hosts": ["app.example.com"], "http": [
+                {"match": [{"uri": {"prefix": "/podinfo"}}], "rewrite": {"uri": "/"},
+                 "delegate": {"name": "podinfo", "namespace": "test"}}]}}
+    vss = {("test", "podinfo"): delegate, ("gw", "root-vs"): root}
+    mesh = Mesh(lambda: (svcs, deps, vss), background_rps=0)
+
+    async def get(headers: dict[str, str]) -> Any:
+        r = RequestView("GET", "/podinfo", "app.example.com", headers)
+        return await mesh.dispatch("app.example.com", None, r)
+
+    plain = await get({})
+    assert (plain.status, _version(plain.body)) == (200, "6.0.0")  # rewritten to / and sent to the primary
+    assert "Set-Cookie" not in plain.headers
+    for _ in range(5):
+        sticky = await get({"cookie": "other=1; c=abc"})
+        assert (sticky.status, _version(sticky.body)) == (200, "6.0.1")
+    weighted[0]["weight"], weighted[1]["weight"] = 0, 100
+    mesh.changed()
+    canary = await get({})
+    assert _version(canary.body) == "6.0.1"
+    assert canary.headers["Set-Cookie"] == "c=abc; Max-Age=60"
+    missing = Mesh(lambda: (svcs, deps, {("gw", "root-vs"): root}), background_rps=0)
+    bare = RequestView("GET", "/podinfo", "app.example.com", {})
+    gone = await missing.dispatch("app.example.com", None, bare)
+    assert gone.status == 502 and b"delegate VirtualService podinfo.test not found" in gone.body

@@ -22,6 +22,7 @@ class Index:
     vs_by_host: dict[str, JSON] = field(default_factory=dict)  # host key -> VirtualService
     workloads: dict[Key, list[JSON]] = field(default_factory=dict)  # Service -> matching Deployments
     apex: list[Key] = field(default_factory=list)  # Services named by a VirtualService's hosts
+    virtual_services: dict[Key, JSON] = field(default_factory=dict)  # for ``delegate`` look-ups
 
 
 def build_index(
@@ -29,7 +30,7 @@ def build_index(
 ) -> Index:
     """Several VirtualServices claiming one host: the oldest name wins (by namespace/name order), which is
     deterministic if not Istio's exact merge rule."""
-    index = Index(services=dict(services))
+    index = Index(services=dict(services), virtual_services=dict(virtual_services))
     for (ns, _), d in sorted(deployments.items()):
         index.deployments.setdefault(ns, []).append(d)
     for (ns, name), svc in index.services.items():
