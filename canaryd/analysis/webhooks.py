@@ -3,7 +3,8 @@
 A webhook passes when its final HTTP status is at most 202 (so 204 fails, as in Flagger). Transport
 errors, 429 and 5xx other than 501 are retried ``retries`` times with exponential backoff; after that
 the error reads ``POST <url> giving up after N attempt(s)``. Any other failing status surfaces the
-response body, which is what load testers and gates answer with (e.g. ``Forbidden``).
+response body, which is what load testers and gates answer with (e.g. ``Forbidden``). URLs in these
+texts (they become Events) lose their user info and query, where tokens live.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from canaryd.analysis.urls import scrub_url, without_credentials
 from canaryd.engine.types import HookResult
 from canaryd.model.spec import WebhookSpec
 
@@ -50,11 +52,12 @@ async def call_webhook(
         except TimeoutError:
             last_error = f": timed out after {hook.timeout_seconds:g}s"
         except aiohttp.ClientError as err:
-            last_error = f": {err}"
+            last_error = f": {scrub_url(str(err), hook.url)}"
         if attempt < attempts:
             await asyncio.sleep(min(30.0, backoff * 2 ** (attempt - 1)))
     plural = "attempt(s)"
-    return HookResult(hook.name, False, f"POST {hook.url} giving up after {attempts} {plural}{last_error}")
+    url = without_credentials(hook.url)
+    return HookResult(hook.name, False, f"POST {url} giving up after {attempts} {plural}{last_error}")
 
 
 async def call_hooks(

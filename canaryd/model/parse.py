@@ -32,6 +32,9 @@ LEGACY_METRICS = {
     "istio_requests_total": "request-success-rate",
     "istio_request_duration_seconds_bucket": "request-duration",
 }
+# task types of Flagger's load tester that canaryd's load tester does not run (helm/kubectl need
+# binaries and cluster rights, concord/ngrinder external servers): refused up front, not at run time
+LOADTESTER_UNSUPPORTED_TASKS = frozenset({"helm", "helmv3", "kubectl", "concord", "ngrinder"})
 WEBHOOK_TYPES = (
     "confirm-rollout",
     "pre-rollout",
@@ -353,6 +356,12 @@ def _webhook(raw: Any, field: str) -> WebhookSpec:
             f"webhook {name}: type {wtype} is unknown; "
             f"use one of {', '.join(WEBHOOK_TYPES)} (or leave it empty)"
         )
+    metadata = _opt_obj(w.get("metadata"), f"{field}.metadata") or {}
+    task = str(metadata.get("type") or "")
+    if task in LOADTESTER_UNSUPPORTED_TASKS:
+        raise _Invalid(
+            f"webhook {name}: load tester task type {task} is not supported yet; supported: cmd, bash"
+        )
     timeout_raw = str(w.get("timeout") or "")
     timeout = _duration(timeout_raw, f"{field}.timeout") if len(timeout_raw) >= 2 else 10.0
     if timeout <= 0:
@@ -368,7 +377,7 @@ def _webhook(raw: Any, field: str) -> WebhookSpec:
         retries=retries,
         disable_tls=_bool(w.get("disableTLS"), f"{field}.disableTLS"),
         mute_alert=_bool(w.get("muteAlert"), f"{field}.muteAlert"),
-        metadata=_opt_obj(w.get("metadata"), f"{field}.metadata") or {},
+        metadata=metadata,
     )
 
 

@@ -12,22 +12,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from canaryd.analysis.urls import safe_url as safe_url  # re-exported: notify's callers import it here
+
 TIMEOUT_SECONDS = 5.0
 _MAX_BODY = 512
 _REDACTED = "<redacted>"
-
-
-def safe_url(url: str) -> str:
-    """``scheme://host[:port]`` of a URL, without user info, path or query."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<invalid URL>"
-    if not parts.scheme or not host:
-        return "<invalid URL>"
-    return f"{parts.scheme}://{host}{port}"
 
 
 def scrub(text: str, *secrets: str) -> str:

@@ -149,6 +149,11 @@ BAD = [
     (with_analysis(webhooks=[{"name": "h", "url": "http://x/", "type": "pre-flight"}]),
      "webhook h: type pre-flight is unknown"),
     (with_analysis(interval="soon"), "interval soon is not a duration"),
+    *[(with_analysis(webhooks=[{"name": "h", "url": "http://lt/", "metadata": {"type": t, "cmd": "x"}}]),
+       f"webhook h: load tester task type {t} is not supported yet; supported: cmd, bash")
+      for t in ("helm", "helmv3", "kubectl", "concord", "ngrinder")],
+    (mutate("spec.targetRef.kind", "Service"),
+     "spec.targetRef.kind Service is not supported; supported kinds: Deployment"),
     (mutate("spec.service.port", None), "spec.service.port is missing"),
     (mutate("spec.targetRef", None), "spec.targetRef is missing"),
     (mutate("apiVersion", "flagger.app/v2"), "apiVersion flagger.app/v2 is not supported"),
