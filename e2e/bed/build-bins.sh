@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds the test bed's binaries from the Go module proxy into a version-keyed cache dir.
-# Usage: build-bins.sh <component> <outdir>   (component: k8s | etcd | kwok)
+# Usage: build-bins.sh <component> <outdir>   (component: k8s | etcd | kwok | flagger)
+# flagger (the real Flagger, for the benchmark and the take-over test) is built on demand only.
 # Each component is built only when its outdir lacks a .complete marker. Nothing here is committed.
 set -euo pipefail
 comp=$1; out=$2
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+FLAGGER_VERSION=${FLAGGER_VERSION:-v1.44.0}
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 [ -f "$out/.complete" ] && exit 0
 mkdir -p "$out"
@@ -54,6 +56,12 @@ kwok)
   GOBIN="$out" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
   # kwok v0.8 ships no built-in stages: keep the module's stage dir path next to the binary
   echo "$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION" > "$out/kwok-module-dir"
+  ;;
+flagger)
+  GOBIN="$out" go install -trimpath -ldflags "-s -w" "github.com/fluxcd/flagger/cmd/flagger@$FLAGGER_VERSION"
+  # Flagger's CRDs (canaries, metrictemplates, alertproviders) from the same module, for the bed
+  cp "$(go env GOMODCACHE)/github.com/fluxcd/flagger@$FLAGGER_VERSION/artifacts/flagger/crd.yaml" "$out/crd.yaml"
+  "$out/flagger" -version 2>&1 | head -1 || true
   ;;
 *) echo "unknown component $comp" >&2; exit 2;;
 esac

@@ -1,0 +1,89 @@
+"""API requests of one operator counted from the API server's audit log (not from self-reporting): the
+requests that completed between two byte offsets of the log, by identity and user agent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from e2e.bed.audit import AuditEvent, parse_event
+
+READS = frozenset({"get", "list"})
+WRITES = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+
+
+@dataclass(frozen=True)
+class Who:
+    """Which requests are the operator's: a user-agent prefix (``needle`` is a cheap byte prefilter)."""
+
+    user_agent_prefix: str
+    username: str | None = None
+
+    def matches(self, ev: AuditEvent) -> bool:
+        return ev.user_agent.startswith(self.user_agent_prefix) and (
+            self.username is None or ev.username == self.username)
+
+    @property
+    def needle(self) -> bytes:
+        return json.dumps(self.user_agent_prefix)[:-1].encode()
+
+
+@dataclass(frozen=True)
+class Cost:
+    reads: int
+    writes: int
+    watches: int
+    by_verb_resource: dict[str, int]
+
+    def per(self, units: float) -> tuple[float, float]:
+        """(reads, writes) per unit (e.g. per canary per step)."""
+        return (self.reads / units, self.writes / units) if units else (0.0, 0.0)
+
+
+def stamp(ev: AuditEvent) -> float:
+    """The event's stageTimestamp as seconds since the epoch (0 when absent)."""
+    try:
+        return dt.datetime.fromisoformat(ev.timestamp).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def between(lo: float, hi: float) -> Callable[[AuditEvent], bool]:
+    """Filter for ``count``: requests that completed between two wall-clock times."""
+    return lambda ev: lo <= stamp(ev) <= hi
+
+
+def offset(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def count(path: Path, start: int, end: int, who: Who,
+          extra: Callable[[AuditEvent], bool] | None = None) -> Cost:
+    """Completed requests of ``who`` logged between byte ``start`` and ``end`` (a half line is skipped)."""
+    verbs: Counter[str] = Counter()
+    needle = who.needle
+    with path.open("rb") as fh:
+        fh.seek(start)
+        data = fh.read(max(0, end - start))
+    for line in data.splitlines():
+        if needle not in line or b'"ResponseComplete"' not in line:
+            continue
+        try:
+            ev = parse_event(json.loads(line))
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if ev.stage != "ResponseComplete" or not who.matches(ev) or (extra is not None and not extra(ev)):
+            continue
+        res = ev.resource + (f"/{ev.subresource}" if ev.subresource else "")
+        verbs[f"{ev.verb} {res}"] += 1
+    reads = sum(n for k, n in verbs.items() if k.split()[0] in READS)
+    writes = sum(n for k, n in verbs.items() if k.split()[0] in WRITES)
+    watches = sum(n for k, n in verbs.items() if k.split()[0] == "watch")
+    return Cost(reads, writes, watches, dict(verbs))

@@ -1,0 +1,277 @@
+"""The side-by-side benchmark runner (issue 6): canaryd and the real Flagger v1.44.0 on one test bed, one
+operator at a time, the same Canary manifests for both.
+
+    python3 -m bench                        # everything that fits the defaults (about an hour)
+    python3 -m bench --operators canaryd --scale-sizes 10,100,1000 --scale-intervals 10
+    python3 -m bench --smoke --out /tmp/x   # the CI size: canaryd, 2 canaries, seconds
+
+Prints the tables and writes ``<out>/<date>.md``, ``<date>.json`` and PNG plots (``pip install -e .[bench]``
+for matplotlib; without it the plots are left out and the report says so)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import logging
+import math
+import shlex
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import report, scenario, workload
+from bench.scenario import RunResult
+from e2e.bed import Bed
+from e2e.bed.cluster import Cluster
+from e2e.bed.files import node_manifest
+
+log = logging.getLogger("bench")
+ROOT = Path(__file__).resolve().parents[1]
+PODS_PER_NODE = 500
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--operators", default="canaryd,flagger", help="comma list: canaryd, flagger")
+    p.add_argument("--reaction-n", type=int, default=10, help="canaries of the reaction/API-cost run")
+    p.add_argument("--reaction-rounds", type=int, default=1,
+                   help="new revisions per canary in that run (Flagger's event spam filter drops Events "
+                        "after ~25 per canary: keep this at 2 or less)")
+    p.add_argument("--reaction-interval", type=int, default=10, help="seconds (Flagger's minimum is 10)")
+    p.add_argument("--idle", type=float, default=20.0, help="idle window before the first write, seconds")
+    p.add_argument("--scale-sizes", default="10,100,500,1000")
+    p.add_argument("--scale-intervals", default="10,60")
+    p.add_argument("--flagger-max", type=int, default=1000, help="largest N for Flagger's scale runs")
+    p.add_argument("--cap-factor", type=float, default=1.0, help="multiplies each run's time cap")
+    p.add_argument("--budget-minutes", type=float, default=120.0,
+                   help="no new run starts after this much time; the report says what was left out")
+    p.add_argument("--no-reaction", action="store_true")
+    p.add_argument("--no-scale", action="store_true")
+    p.add_argument("--bed-dir", help="use the bed running in this dir (python3 -m e2e up --dir D)")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--smoke", action="store_true",
+                   help="CI size: canaryd only, 2 canaries at 2 s steps, no scale runs")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.operators, args.reaction_n, args.reaction_rounds = "canaryd", 2, 1
+        args.reaction_interval, args.idle, args.no_scale = 2, 2.0, True
+    return args
+
+
+async def ensure_nodes(bed: Cluster, pods: int) -> None:
+    """Adds kwok fake nodes (500 pods each) until the bed can hold ``pods`` pods; waits for them Ready."""
+    client = await bed.admin_client(user_agent="canaryd-bench")
+    try:
+        from canaryd.kube.resources import Resource
+
+        node_res = Resource("", "v1", "nodes", "Node", namespaced=False)
+        nodes, _ = await client.list(node_res)
+        have = sum(int((n.get("status") or {}).get("allocatable", {}).get("pods", "0")) for n in nodes)
+        missing = max(0, math.ceil((pods - have) / PODS_PER_NODE))
+        names = [f"bench-node-{len(nodes) + i}" for i in range(missing)]
+        for name in names:
+            await client.create(node_res, None, node_manifest(name))
+
+        async def ready() -> bool:
+            got, _ = await client.list(node_res)
+            ok = {n["metadata"]["name"] for n in got
+                  if any(c.get("type") == "Ready" and c.get("status") == "True"
+                         for c in (n.get("status") or {}).get("conditions", []))}
+            return set(names) <= ok
+
+        deadline = time.monotonic() + 90
+        while not await ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"fake nodes {names} not Ready after 90 s")
+            await asyncio.sleep(0.5)
+        if names:
+            log.info("added %d fake nodes for %d pods", len(names), pods)
+    finally:
+        await client.close()
+
+
+async def _cleanup(bed: Cluster, namespace: str, timeout: float = 300.0) -> None:  # noqa: ASYNC109
+    client = await bed.admin_client(user_agent="canaryd-bench")
+    try:
+        await workload.delete_namespace(client, namespace)
+        deadline = time.monotonic() + timeout
+        while not await workload.namespace_gone(client, namespace):
+            if time.monotonic() > deadline:
+                log.warning("namespace %s still terminating after %.0f s; going on", namespace, timeout)
+                return
+            await asyncio.sleep(1.0)
+    finally:
+        await client.close()
+
+
+@dataclasses.dataclass
+class Plan:
+    reaction: list[tuple[str, int]]          # (operator, n)
+    scale: list[tuple[str, int, int]]        # (operator, interval, n)
+
+
+def plan(args: argparse.Namespace) -> Plan:
+    ops = [o.strip() for o in args.operators.split(",") if o.strip()]
+    reaction = [] if args.no_reaction else [(op, args.reaction_n) for op in ops]
+    scale: list[tuple[str, int, int]] = []
+    if not args.no_scale:
+        for interval in _ints(args.scale_intervals):
+            for n in _ints(args.scale_sizes):
+                for op in ops:
+                    if op == "flagger" and n > args.flagger_max:
+                        continue
+                    scale.append((op, interval, n))
+    return Plan(reaction, scale)
+
+
+def _degraded(r: RunResult) -> bool:
+    """Stop growing N for this operator and interval: wrong phases, or steps a whole interval late."""
+    from bench.stats import percentile
+
+    p99 = percentile(r.lateness, 99)
+    return bool(not r.all_right or p99 is None or p99 >= r.interval)
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace, bed: Cluster, out: Path) -> None:
+        self.args, self.bed, self.out = args, bed, out
+        self.reaction: list[RunResult] = []
+        self.scale: list[RunResult] = []
+        self.notes: list[str] = []
+        self.log_dir = out / "logs"
+        self.started = time.monotonic()
+        self.stem = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+
+    def over_budget(self) -> bool:
+        return bool(time.monotonic() - self.started > self.args.budget_minutes * 60)
+
+    async def one(self, op: str, n: int, interval: int, rounds: int, idle: float) -> RunResult:
+        ns = f"bench-{op}-{interval}s-{n}-{uuid.uuid4().hex[:4]}"
+        log.info("run: %s N=%d interval=%ds rounds=%d in %s", op, n, interval, rounds, ns)
+        t0 = time.monotonic()
+        try:
+            res = await scenario.run(self.bed, op, n, interval, rounds=rounds, idle=idle,
+                                     log_dir=self.log_dir, namespace=ns, cap_factor=self.args.cap_factor)
+        finally:
+            if not self.args.smoke:
+                await _cleanup(self.bed, ns)
+        log.info("done in %.0f s: %s", time.monotonic() - t0, summary(res))
+        return res
+
+    async def go(self, the_plan: Plan) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if not self.args.smoke:
+            biggest = max([n for _, _, n in the_plan.scale] + [n for _, n in the_plan.reaction] + [1])
+            await ensure_nodes(self.bed, 3 * biggest + 100)
+        for op, n in the_plan.reaction:
+            if self.over_budget():
+                self.notes.append(f"left out for the time budget: reaction run of {op}")
+                continue
+            self.reaction.append(await self.one(op, n, self.args.reaction_interval, self.args.reaction_rounds,
+                                                self.args.idle))
+            self.write()
+        stopped: set[tuple[str, int]] = set()
+        for op, interval, n in the_plan.scale:
+            if (op, interval) in stopped:
+                self.notes.append(f"{op} {interval} s N={n}: not run, it degraded at a smaller N")
+                continue
+            if self.over_budget():
+                self.notes.append(f"{op} {interval} s N={n}: left out for the time budget")
+                continue
+            res = await self.one(op, n, interval, 1, 0.0)
+            self.scale.append(res)
+            if _degraded(res):
+                stopped.add((op, interval))
+            self.write()
+
+    def write(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        plots: list[Path] = []
+        notes = list(self.notes)
+        if not self.args.no_plots:
+            try:
+                plots = report.plot(self.reaction, self.scale, self.out, self.stem)
+            except ImportError:
+                notes.append("plots left out: matplotlib is not installed (pip install -e '.[bench]')")
+        command = "python3 -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        text = report.markdown(title=f"canaryd vs Flagger v1.44.0 — {self.stem}", reaction=self.reaction,
+                               scale=self.scale, setup=SETUP.format(steps=workload.Shape(10).steps),
+                               command=command.strip(), notes=notes, plots=plots)
+        path = self.out / f"{self.stem}.md"
+        path.write_text(text)
+        (self.out / f"{self.stem}.json").write_text(json.dumps(
+            {"reaction": [dataclasses.asdict(r) for r in self.reaction],
+             "scale": [dataclasses.asdict(r) for r in self.scale], "notes": notes}, indent=1, default=str))
+        return path
+
+
+SETUP = """Setup: one test bed (real kube-apiserver/etcd/controller-manager/scheduler 1.36.3, kwok fake nodes
+with 500 pods each, Prometheus 2.42, the mesh simulator), one operator process at a time watching only the
+run's namespace. canaryd runs under its ServiceAccount (manifests/rbac) with `--log-level info`;
+Flagger v1.44.0
+(`go install github.com/fluxcd/flagger/cmd/flagger@v1.44.0`) with the admin kubeconfig,
+`-mesh-provider=istio -log-level=info` and the bed's Prometheus; both read the same CRDs
+(manifests/crd, group flagger.app: every field Flagger's v1.44.0 CRDs define for canaries, metrictemplates
+and alertproviders is preserved). Each canary: a podinfo Deployment with 1 replica, `stepWeight` 25,
+`maxWeight` 50 ({steps} weight steps), `threshold` 2, one check: a MetricTemplate on the constant query
+`vector(1)` (`thresholdRange.max` 2), so Prometheus and the mesh simulator stay cheap; no webhooks. A new
+revision is a pod-template annotation written by the benchmark; times are the benchmark's own watch
+receipts (monotonic clock). Run overhead = write → Succeeded minus interval × {steps}. Step lateness = the
+gaps weight 25 → 50 → Promoting minus the interval. API cost = the operator's completed requests in the
+audit log (by user agent): "whole run" from the first write to the last Succeeded divided by canaries ×
+{steps} steps; "steady" between every canary's first weight step and the first promotion (±0.5 s) divided
+by the weight steps taken in that window; "idle" before the first write, per canary per interval;
+reads are get+list (watches are not counted), writes are create/update/patch/delete (Events included).
+Medians and nearest-rank p99 (of small samples p99 is the maximum)."""
+
+
+def summary(r: RunResult) -> str:
+    from bench.stats import fmt, median, percentile
+
+    api = r.per_canary_step(r.api)
+    steady = r.steady_per_step()
+    return (f"{r.operator} N={r.n} {r.interval}s: {r.succeeded}/{r.expected} Succeeded, reaction Event "
+            f"{fmt(median(r.reaction_event))}/{fmt(percentile(r.reaction_event, 99))} s, scale-up "
+            f"{fmt(median(r.reaction_scale))}/{fmt(percentile(r.reaction_scale, 99))} s, overhead "
+            f"{fmt(median(r.overhead))} s, lateness p99 {fmt(percentile(r.lateness, 99))} s, cpu "
+            f"{fmt(r.cpu_per_min, '', 1)} s/min, rss {fmt(r.peak_rss_mib, '', 0)} MiB, "
+            f"api r/w per canary-step {'–' if api is None else f'{api[0]:.2f}/{api[1]:.2f}'}, steady "
+            f"{'–' if steady is None else f'{steady[0]:.2f}/{steady[1]:.2f}'}")
+
+
+async def run_all(args: argparse.Namespace, bed: Cluster) -> tuple[Runner, Path]:
+    runner = Runner(args, bed, Path(args.out))
+    try:
+        await runner.go(plan(args))
+    finally:
+        path = runner.write()
+    return runner, path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    own = args.bed_dir is None
+    bed = Bed.temporary() if own else Bed(args.bed_dir)
+    try:
+        runner, path = asyncio.run(run_all(args, bed))
+    finally:
+        if own:
+            bed.down(keep_logs=False)
+    if runner.reaction:
+        print(report.reaction_table(runner.reaction))
+    if runner.scale:
+        print(report.scale_table(runner.scale))
+    print(report.targets(runner.reaction, runner.scale))
+    print(f"report: {path}")
+    return 0

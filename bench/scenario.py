@@ -1,0 +1,236 @@
+"""One benchmark run: an operator, N canaries, one interval, some rounds of "new revision → Succeeded".
+
+Everything is timed by the benchmark's own watch receipts (``observe.py``) on the monotonic clock:
+
+* reaction: the pod-template write (time it was sent) → receipt of the ``New revision detected`` Event,
+  and → receipt of the canary Deployment's scale-up (spec.replicas 0 → ≥1);
+* run overhead: write → receipt of phase Succeeded, minus ``interval × steps`` (each weight step must be
+  observed for one interval before the next step or the promotion);
+* step lateness: for each canary the gaps weight 1 → weight 2 → … → Promoting, minus the interval;
+* API cost: the operator's requests in the audit log from the first write to the last Succeeded,
+  per canary per step; plus, before the first write, an idle window per canary per interval;
+* CPU seconds per minute (same window) and peak RSS (VmHWM) of the operator process."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import apicost, procstat, workload
+from bench.observe import Observer
+from bench.operators import make
+from bench.workload import Shape
+from e2e.bed.cluster import Cluster
+
+log = logging.getLogger("bench")
+TERMINAL = ("Succeeded", "Failed")
+
+
+@dataclass
+class RunResult:
+    operator: str
+    n: int
+    interval: int
+    steps: int
+    rounds: int
+    reaction_event: list[float] = field(default_factory=list)
+    reaction_scale: list[float] = field(default_factory=list)
+    run_wall: list[float] = field(default_factory=list)
+    overhead: list[float] = field(default_factory=list)
+    lateness: list[float] = field(default_factory=list)
+    phases: dict[str, int] = field(default_factory=dict)
+    expected: int = 0
+    api: apicost.Cost | None = None
+    idle_api: apicost.Cost | None = None
+    steady_api: apicost.Cost | None = None
+    steady_steps: int = 0
+    idle_seconds: float = 0.0
+    window_seconds: float = 0.0
+    cpu_per_min: float | None = None
+    apiserver_cpu_per_min: float | None = None
+    peak_rss_mib: float | None = None
+    init_seconds: float | None = None
+    load: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> int:
+        return self.phases.get("Succeeded", 0)
+
+    @property
+    def all_right(self) -> bool:
+        return self.expected > 0 and self.succeeded == self.expected
+
+    def per_canary_step(self, cost: apicost.Cost | None) -> tuple[float, float] | None:
+        if cost is None:
+            return None
+        return cost.per(self.n * self.rounds * self.steps)
+
+    def steady_per_step(self) -> tuple[float, float] | None:
+        """Requests per canary step between every canary's first weight step and the first promotion."""
+        if self.steady_api is None or not self.steady_steps:
+            return None
+        return self.steady_api.per(self.steady_steps)
+
+    def idle_per_canary_interval(self) -> tuple[float, float] | None:
+        if self.idle_api is None or not self.idle_seconds:
+            return None
+        return self.idle_api.per(self.n * self.idle_seconds / self.interval)
+
+
+async def _wait(pred: Any, timeout: float, interval: float = 0.5) -> bool:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        await asyncio.sleep(interval)
+    return bool(pred())
+
+
+def _apiserver_pid(bed: Cluster) -> int | None:
+    procs = getattr(bed, "procs", None)
+    return procs.pids().get("apiserver") if procs is not None else None
+
+
+async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int = 1, idle: float = 0.0,
+              log_dir: Path, namespace: str, create_namespace: bool = True, cap_factor: float = 1.0,
+              shape: Shape | None = None) -> RunResult:
+    """Runs one scenario in ``namespace`` (created and filled here, deleted by the caller)."""
+    shape = shape or Shape(interval=interval)
+    res = RunResult(operator, n, interval, shape.steps, rounds, expected=n * rounds)
+    audit_path: Path | None = getattr(bed, "audit_log", None)
+    client = await bed.admin_client(user_agent="canaryd-bench")
+    observer = Observer(client, namespace)
+    op = make(operator, bed, namespace, log_dir)
+    try:
+        if create_namespace:
+            await workload.create_namespace(client, namespace)
+        await observer.start()
+        op.start()
+        t_init = time.monotonic()
+        names = await workload.create_workload(client, namespace, n, shape, str(bed.prometheus_url),
+                                               create_namespace_too=False)
+        init_cap = 120 + 3 * interval + 0.3 * n
+        ok = await _wait(lambda: all(observer.timelines.phase(x) == "Initialized" for x in names), init_cap)
+        res.init_seconds = time.monotonic() - t_init
+        if not ok:
+            done = sum(observer.timelines.phase(x) == "Initialized" for x in names)
+            res.notes.append(f"only {done}/{n} Initialized after {init_cap:.0f}s")
+            log.warning("%s N=%d: %s; operator log:\n%s", operator, n, res.notes[-1], op.log_tail())
+        if idle and audit_path is not None:
+            a0, t0 = apicost.offset(audit_path), time.monotonic()
+            await asyncio.sleep(idle)  # the idle window itself is the measurement
+            res.idle_seconds = time.monotonic() - t0
+            res.idle_api = apicost.count(audit_path, a0, apicost.offset(audit_path), op.who())
+        cap = cap_factor * ((shape.steps + 6) * interval + 60 + 0.2 * n)
+        cpu_total = 0.0
+        api_cpu_total = 0.0
+        window = 0.0
+        costs: list[apicost.Cost] = []
+        api_pid = _apiserver_pid(bed)
+        for r in range(rounds):
+            a0 = apicost.offset(audit_path) if audit_path is not None else 0
+            c0 = procstat.cpu_seconds(op.pid)
+            s0 = procstat.cpu_seconds(api_pid) if api_pid else 0.0
+            sent: dict[str, float] = {}
+
+            def writer(name: str, rev: str, sent: dict[str, float] = sent) -> Any:
+                async def go() -> None:
+                    sent[name] = time.monotonic()
+                    await workload.trigger(client, namespace, name, rev)
+                return go
+
+            w0 = time.monotonic()
+            await workload.bounded((writer(x, f"r{r + 1}") for x in names), limit=32)
+
+            def finished(sent: dict[str, float] = sent) -> bool:
+                return all(any(observer.timelines.first_status(x, sent[x], phase=p) is not None
+                               for p in TERMINAL) for x in names)
+
+            complete = await _wait(finished, cap)
+            w1 = time.monotonic()
+            window += w1 - w0
+            cpu_total += procstat.cpu_seconds(op.pid) - c0
+            if api_pid:
+                api_cpu_total += procstat.cpu_seconds(api_pid) - s0
+            if audit_path is not None:
+                a1 = apicost.offset(audit_path)
+                costs.append(apicost.count(audit_path, a0, a1, op.who()))
+                if r == 0:
+                    _steady(res, observer, names, sent, shape, audit_path, a0, a1, op.who())
+            if not complete:
+                res.notes.append(f"round {r + 1}: not all runs ended within the cap of {cap:.0f}s")
+            _collect(res, observer, names, sent, shape)
+            if not op.alive():
+                res.notes.append(f"{operator} exited; log:\n{op.log_tail()}")
+                break
+            if not complete:
+                break
+        res.window_seconds = window
+        if window:
+            res.cpu_per_min = cpu_total / (window / 60)
+            res.apiserver_cpu_per_min = api_cpu_total / (window / 60) if api_pid else None
+        res.peak_rss_mib = procstat.peak_rss_mib(op.pid)
+        res.load = procstat.load_average()
+        if costs:
+            merged: dict[str, int] = {}
+            for c in costs:
+                for k, v in c.by_verb_resource.items():
+                    merged[k] = merged.get(k, 0) + v
+            res.api = apicost.Cost(sum(c.reads for c in costs), sum(c.writes for c in costs),
+                                   sum(c.watches for c in costs), merged)
+    finally:
+        op.stop()
+        await observer.stop()
+        await client.close()
+    return res
+
+
+def _steady(res: RunResult, observer: Observer, names: list[str], sent: dict[str, float], shape: Shape,
+            audit_path: Path, a0: int, a1: int, who: apicost.Who, margin: float = 0.5) -> None:
+    """The steady part of a round: after every canary's first weight step, before any promotion; the
+    operator's requests in it divided by the weight steps taken in it."""
+    tl = observer.timelines
+    firsts = [tl.first_status(x, sent[x], weight=shape.step_weight) for x in names]
+    promos = [tl.first_status(x, sent[x], phase="Promoting") for x in names]
+    if any(t is None for t in firsts) or any(t is None for t in promos):
+        return
+    lo = max(t for t in firsts if t is not None) + margin
+    hi = min(t for t in promos if t is not None) - margin
+    if hi <= lo:
+        return
+    steps = sum(1 for x in names for t, _, w in tl.status.get(x, ())
+                if lo <= t <= hi and w > 0 and t >= sent[x])
+    wall = time.time() - time.monotonic()
+    res.steady_api = apicost.count(audit_path, a0, a1, who, apicost.between(lo + wall, hi + wall))
+    res.steady_steps = steps
+
+
+def _collect(res: RunResult, observer: Observer, names: list[str], sent: dict[str, float],
+             shape: Shape) -> None:
+    tl = observer.timelines
+    for x in names:
+        t0 = sent[x]
+        ev = tl.first_event(x, t0, "New revision detected")
+        if ev is not None:
+            res.reaction_event.append(ev - t0)
+        up = tl.first_scale_up(x, t0)
+        if up is not None:
+            res.reaction_scale.append(up - t0)
+        marks = [tl.first_status(x, t0, weight=shape.step_weight * k) for k in range(1, shape.steps + 1)]
+        marks.append(tl.first_status(x, t0, phase="Promoting"))
+        for a, b in itertools.pairwise(marks):
+            if a is not None and b is not None:
+                res.lateness.append(b - a - shape.interval)
+        done = tl.first_status(x, t0, phase="Succeeded")
+        failed = tl.first_status(x, t0, phase="Failed")
+        final = "Succeeded" if done is not None else "Failed" if failed is not None else tl.phase(x) or "?"
+        res.phases[final] = res.phases.get(final, 0) + 1
+        if done is not None:
+            res.run_wall.append(done - t0)
+            res.overhead.append(done - t0 - shape.interval * shape.steps)
