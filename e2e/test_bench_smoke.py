@@ -1,0 +1,37 @@
+"""The benchmark's smallest size in CI, so it cannot rot (issue 6): canaryd alone, two canaries at 2 s steps
+in the test's namespace on the shared bed, measured exactly as ``python3 -m bench`` measures (watch receipts,
+the audit log, /proc), then the report rendered. Flagger is not built for this."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench import report, run, scenario
+
+
+async def test_smallest_benchmark_run_measures_canaryd(bed: Any, namespace: str, tmp_path: Path) -> None:
+    res = await scenario.run(bed, "canaryd", 2, 2, rounds=1, idle=2.0, log_dir=tmp_path, namespace=namespace,
+                             create_namespace=False, cap_factor=3.0)
+    assert res.phases == {"Succeeded": 2}, (res.phases, res.notes)
+    assert len(res.reaction_event) == 2 and len(res.reaction_scale) == 2, res.notes
+    assert len(res.run_wall) == 2 and len(res.lateness) == 2 * res.steps
+    assert res.cpu_per_min is not None and res.cpu_per_min > 0
+    assert res.peak_rss_mib is not None and res.peak_rss_mib > 10
+    # the audit log saw canaryd's writes, and in steady state canaryd reads nothing from the API server
+    assert res.api is not None and res.api.writes > 0, res.api
+    assert res.steady_api is not None and res.steady_steps > 0, res.notes
+    assert res.steady_api.reads == 0, res.steady_api.by_verb_resource
+    text = report.markdown(title="smoke", reaction=[res], scale=[res], setup="",
+                           command="python3 -m bench --smoke", notes=[], plots=[])
+    assert "| canaryd | 2 s | 2 of 2 |" in text and "| canaryd | 2 s | 2 | 2/2 |" in text
+
+
+def test_plan_and_flags() -> None:
+    """The CLI's sizes become the planned runs; Flagger's are capped by --flagger-max."""
+    args = run.parse_args(["--scale-sizes", "10,100", "--scale-intervals", "10", "--flagger-max", "10"])
+    p = run.plan(args)
+    assert p.reaction == [("canaryd", 10), ("flagger", 10)]
+    assert p.scale == [("canaryd", 10, 10), ("flagger", 10, 10), ("canaryd", 10, 100)]
+    smoke = run.parse_args(["--smoke"])
+    assert run.plan(smoke) == run.Plan([("canaryd", 2)], [])
