@@ -106,11 +106,16 @@ async def ensure_destination_rules(client: KubeClient, store: Store, spec: Canar
 
 
 def _vs_metadata(spec: CanarySpec, desired: JSON, live: JSON) -> tuple[dict[str, str], dict[str, str]]:
-    """Labels and annotations the VirtualService should carry; revert records survive on a taken-over VS."""
+    """Labels and annotations the VirtualService should carry; revert records survive on a taken-over VS,
+    which also keeps its own labels and annotations (canaryd's are added to them)."""
     labels = dict(desired["metadata"].get("labels") or {})
     annotations = dict(desired["metadata"].get("annotations") or {})
-    live_ann = live.get("metadata", {}).get("annotations") or {}
+    live_meta = live.get("metadata", {})
+    live_ann = live_meta.get("annotations") or {}
     annotations.update({k: live_ann[k] for k in _KEPT_ANNOTATIONS if k in live_ann})
+    if not builders.owned_by(live, spec):
+        labels = {**(live_meta.get("labels") or {}), **labels}
+        annotations = {**live_ann, **annotations}
     return labels, annotations
 
 

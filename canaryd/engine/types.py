@@ -180,7 +180,23 @@ class RunHooks:
     wait: bool = True
 
 
-Action = EnsurePrimary | EnsureServicesAndRouting | ScaleTarget | SetRoutes | Promote | Emit | RunHooks
+@dataclass(frozen=True)
+class RevertRouting:
+    """``revertOnDeletion``: give the apex Service and the VirtualService back (engine/finalize.py):
+    taken-over ones get their saved spec, a generated apex Service is released selecting the target's
+    pods (``selector_label: selector_value``), a generated VirtualService routes to the apex host."""
+
+    selector_label: str | None = None
+    selector_value: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoveFinalizer:
+    """Drop ``finalizer.flagger.app`` from the Canary, so the API server completes its deletion."""
+
+
+Action = (EnsurePrimary | EnsureServicesAndRouting | ScaleTarget | SetRoutes | Promote | Emit | RunHooks
+          | RevertRouting | RemoveFinalizer)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from typing import Any
 
 import orjson
 
-from canaryd.actuators import routing, workloads
+from canaryd.actuators import revert, routing, workloads
 from canaryd.actuators.affinity import cookies_for
 from canaryd.analysis.checks import run_checks
 from canaryd.analysis.webhooks import call_hooks
+from canaryd.engine.finalize import FINALIZER
 from canaryd.engine.status import VALID, status_from_dict, status_to_dict, valid_condition
 from canaryd.engine.types import (
     Action,
@@ -26,6 +27,8 @@ from canaryd.engine.types import (
     EnsureServicesAndRouting,
     HookResult,
     Promote,
+    RemoveFinalizer,
+    RevertRouting,
     RunHooks,
     ScaleTarget,
     SetRoutes,
@@ -46,6 +49,10 @@ _HOOK_PHASE: dict[str, str | None] = {
     "confirm-promotion": "Progressing",
     "rollback": None,
 }
+
+
+def _without_finalizer(finalizers: tuple[str, ...]) -> tuple[str, ...] | None:
+    return tuple(f for f in finalizers if f != FINALIZER) if FINALIZER in finalizers else None
 
 
 def webhook_checksum(status: CanaryStatus) -> str:
@@ -173,6 +180,13 @@ class Effects:
                 await self.event(canary, action.message, warning=action.warning, spec=spec)
                 if action.alert:
                     self.ctx.notifier.alert(spec, action.alert, action.alert_message or action.message)
+            elif isinstance(action, RevertRouting):
+                await revert.revert_routing(c.client, c.store, spec, action.selector_label,
+                                            action.selector_value, self.log)
+                c.crash.hit("after-revert-routing")
+            elif isinstance(action, RemoveFinalizer):
+                await revert.set_finalizers(c.client, c.store, canary, _without_finalizer)
+                self.log.info(f"finalizer {FINALIZER} removed")
             elif isinstance(action, RunHooks):
                 phase = status.phase.value if status.phase else ""
                 for result in await self.run_hooks(spec, status, action.hook_type, phase=phase):

@@ -21,6 +21,7 @@ from canaryd.model.parse import parse_canary
 from canaryd.model.spec import CanarySpec, SpecError
 from canaryd.runtime.context import Context
 from canaryd.runtime.effects import Effects
+from canaryd.runtime.finalizing import Finalization, deleting, holds_finalizer
 from canaryd.runtime.snapshot import build_snapshot
 
 # A task never sleeps longer than this without looking again (a safety net, not a poll: nothing is read
@@ -58,6 +59,7 @@ class CanaryTask:
         self._state = TaskState()
         self._log = logging.LoggerAdapter(ctx.logger, {"canary": self.key})
         self._effects = Effects(ctx, self._log)
+        self._finalization = Finalization(ctx, self._log, self._apply)
 
     def wake(self) -> None:
         self._event.set()
@@ -106,11 +108,19 @@ class CanaryTask:
         canary = self._current()
         if canary is None:
             return None
+        if deleting(canary) and not holds_finalizer(canary):
+            return None  # nothing of ours holds it: the garbage collector removes what it owns
         parsed = parse_canary(canary, selector_labels=self.ctx.settings.selector_labels)
         if isinstance(parsed, SpecError):
-            await self._report_invalid(canary, parsed.message)
+            if deleting(canary):
+                await self._finalization.sync(canary, None)
+            else:
+                await self._report_invalid(canary, parsed.message)
             return None
         spec: CanarySpec = parsed
+        canary = await self._finalization.sync(canary, spec)
+        if deleting(canary):
+            return await self._finalization.step(canary, spec) if holds_finalizer(canary) else None
         status = status_from_dict(canary.get("status") or {})
         snap = build_snapshot(self.ctx, spec)
         decision = await self._decide(spec, status, snap)

@@ -1,0 +1,257 @@
+"""``revertOnDeletion`` and the takeover of a pre-existing Service and VirtualService, end to end on the
+bed, with canaryd under its own ServiceAccount (flagger-behaviour.md §3.9, §4.4; Flagger's Istio suite
+steps 7 and 8 of test-canary.sh):
+
+* a canary with ``revertOnDeletion`` promoted once, then deleted: the target is scaled back to the
+  primary's replicas, the generated ``-primary`` objects are collected, the apex Service selects the
+  target's pods (and serves its version through the mesh), the Canary is gone (finalizer removed);
+* a Service ``podinfo`` and a VirtualService ``podinfo`` with user fields created before the Canary: taken
+  over without an ownerReference (original spec kept in an annotation), a run moves traffic, and deleting
+  the Canary leaves both in place — restored to their original spec exactly with ``revertOnDeletion``;
+* canaryd killed twice while the Canary is being deleted (hard exits at crash points: after the
+  ``Terminating`` status write, and after routing was given back) still completes the finalization.
+
+Substitutions the bed forces: the VirtualService's gateway is not a real ingress gateway (the mesh
+simulator ignores gateways), its host is made unique per namespace (tests share the simulator), and
+readiness comes from kwok's stages instead of podinfo's probes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from canaryd.kube.client import KubeClient
+from canaryd.kube.errors import NotFound
+from canaryd.kube.resources import CANARY, DEPLOYMENT, DESTINATION_RULE, SERVICE, VIRTUAL_SERVICE, Resource
+from e2e.bed.waiting import wait_for
+from e2e.canaries import canary, create, event_messages, podinfo, set_image, status, wait_phase
+from e2e.operator import Operator, wait_ready
+
+FINALIZER = "finalizer.flagger.app"
+ORIGINAL = "flagger.kubernetes.io/original-configuration"
+
+
+@pytest.fixture
+async def admin(bed: Any) -> AsyncIterator[KubeClient]:
+    client = await bed.admin_client()
+    yield client
+    await client.close()
+
+
+def reverting(namespace: str, revert: bool = True) -> dict[str, Any]:
+    c = canary(namespace)
+    c["spec"]["revertOnDeletion"] = revert
+    return c
+
+
+async def get(client: KubeClient, res: Resource, ns: str, name: str) -> dict[str, Any] | None:
+    try:
+        return await client.get(res, ns, name)
+    except NotFound:
+        return None
+
+
+async def gone(client: KubeClient, res: Resource, ns: str, name: str) -> bool:
+    return await get(client, res, ns, name) is None
+
+
+async def wait_gone(client: KubeClient, ns: str, *objects: tuple[Resource, str], seconds: float = 90) -> None:
+    for res, name in objects:
+        await wait_for(lambda res=res, name=name: gone(client, res, ns, name), seconds,
+                       f"{res.kind} {ns}/{name} gone")
+
+
+async def finalizers(client: KubeClient, ns: str) -> list[str]:
+    obj = await get(client, CANARY, ns, "podinfo")
+    return list((obj or {}).get("metadata", {}).get("finalizers") or [])
+
+
+async def run_once(client: KubeClient, ns: str) -> None:
+    """A new revision promoted: traffic moves to the canary and back, phase Succeeded."""
+    await set_image(client, ns, "6.0.1")
+
+    async def shifted() -> bool:
+        vs = await get(client, VIRTUAL_SERVICE, ns, "podinfo")
+        routes = (vs or {}).get("spec", {}).get("http") or [{}]
+        return any(d["destination"]["host"] == "podinfo-canary" and int(d.get("weight", 0)) > 0
+                   for d in routes[0].get("route") or [])
+
+    await wait_for(shifted, 90, "traffic on the canary")
+    await wait_phase(client, ns, "Succeeded", seconds=120)
+    await wait_for(lambda: replicas_are(client, ns, 0), 30, "the target scaled down after the promotion")
+
+
+async def replicas_are(client: KubeClient, ns: str, n: int, name: str = "podinfo") -> bool:
+    """(status is written before the actions it implies, so the scale follows the phase)"""
+    return int((await client.get(DEPLOYMENT, ns, name))["spec"].get("replicas", 1)) == n
+
+
+async def taken_over(client: KubeClient, ns: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The apex Service and the VirtualService once both carry the takeover record."""
+    svc = await get(client, SERVICE, ns, "podinfo")
+    vs = await get(client, VIRTUAL_SERVICE, ns, "podinfo")
+    if svc is None or vs is None:
+        return None
+    if all(ORIGINAL in (o["metadata"].get("annotations") or {}) for o in (svc, vs)):
+        return svc, vs
+    return None
+
+
+async def served_version(mesh_url: str, ns: str) -> str | None:
+    """The version podinfo answers through the mesh at its apex address (None while it cannot)."""
+    async with aiohttp.ClientSession() as s, s.get(
+            f"{mesh_url}/api/info", headers={"Host": f"podinfo.{ns}:9898"},
+            timeout=aiohttp.ClientTimeout(total=5)) as resp:
+        if resp.status != 200:
+            return None
+        return str((await resp.json(content_type=None)).get("version"))
+
+
+async def test_revert_on_deletion_restores_the_target(
+        bed: Any, namespace: str, operator: Operator, admin: KubeClient) -> None:
+    ns = namespace
+    await create(admin, ns, podinfo(ns), reverting(ns))
+    await wait_phase(admin, ns, "Initialized")
+    assert await finalizers(admin, ns) == [FINALIZER]
+    await run_once(admin, ns)
+    target = await admin.get(DEPLOYMENT, ns, "podinfo")
+    primary = await admin.get(DEPLOYMENT, ns, "podinfo-primary")
+    assert target["spec"]["replicas"] == 0 and primary["spec"]["replicas"] == 1
+
+    await admin.delete(CANARY, ns, "podinfo")
+    await wait_gone(admin, ns, (CANARY, "podinfo"))
+    # the finalizer held it until the target was back and routing given back
+    target = await admin.get(DEPLOYMENT, ns, "podinfo")
+    assert target["spec"]["replicas"] == 1
+    assert int(target.get("status", {}).get("availableReplicas") or 0) == 1
+    svc = await admin.get(SERVICE, ns, "podinfo")
+    assert svc["spec"]["selector"] == {"app": "podinfo"}
+    assert not svc["metadata"].get("ownerReferences")  # released: it outlives the Canary
+    events = await event_messages(admin, ns)
+    key = f"podinfo.{ns}"
+    assert events.index(f"Terminating canary {key}") < events.index(f"Terminated canary {key}")
+
+    # the garbage collector removes what the Canary generated, nothing else
+    await wait_gone(admin, ns, (DEPLOYMENT, "podinfo-primary"), (SERVICE, "podinfo-primary"),
+                    (SERVICE, "podinfo-canary"), (DESTINATION_RULE, "podinfo-primary"),
+                    (DESTINATION_RULE, "podinfo-canary"), (VIRTUAL_SERVICE, "podinfo"))
+    assert await get(admin, SERVICE, ns, "podinfo") is not None
+    assert await get(admin, DEPLOYMENT, ns, "podinfo") is not None
+    # and the application answers at its address, from the target (the promoted version)
+    assert await wait_for(lambda: _version_is(bed, ns, "6.0.1"), 30, "podinfo served by the target")
+    assert not [m for m in operator.messages() if "finalizing failed" in m]
+
+
+async def _version_is(bed: Any, ns: str, version: str) -> bool:
+    return await served_version(str(bed.mesh_url), ns) == version
+
+
+def user_service(ns: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "podinfo", "namespace": ns, "labels": {"owner": "user"},
+                         "annotations": {"team": "web"}},
+            "spec": {"type": "ClusterIP", "selector": {"app": "podinfo"}, "sessionAffinity": "ClientIP",
+                     "ports": [{"name": "http", "port": 9898, "targetPort": "http", "protocol": "TCP"}]}}
+
+
+def user_virtual_service(ns: str) -> dict[str, Any]:
+    return {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+            "metadata": {"name": "podinfo", "namespace": ns, "labels": {"owner": "user"}},
+            "spec": {"gateways": ["istio-system/ingressgateway"],
+                     "hosts": [f"app.{ns}.example.com", "podinfo"],
+                     "http": [{"retries": {"attempts": 3, "perTryTimeout": "1s"},
+                               "route": [{"destination": {"host": "podinfo"}}]}]}}
+
+
+@pytest.mark.parametrize("revert", [False, True], ids=["kept", "restored"])
+async def test_takeover_of_existing_service_and_virtual_service(
+        namespace: str, operator: Operator, admin: KubeClient, revert: bool) -> None:
+    ns = namespace
+    await create(admin, ns, podinfo(ns), user_service(ns))
+    await admin.create(VIRTUAL_SERVICE, ns, user_virtual_service(ns))
+    svc0 = await admin.get(SERVICE, ns, "podinfo")
+    vs0 = await admin.get(VIRTUAL_SERVICE, ns, "podinfo")
+    await create(admin, ns, reverting(ns, revert))
+    await wait_phase(admin, ns, "Initialized")
+    assert await finalizers(admin, ns) == ([FINALIZER] if revert else [])
+
+    # taken over: no ownerReference, the original spec recorded, routing and selector now canaryd's
+    svc, vs = await wait_for(lambda: taken_over(admin, ns), 30, "Service and VirtualService taken over")
+    for obj in (svc, vs):
+        assert not obj["metadata"].get("ownerReferences")
+        assert obj["metadata"]["labels"]["owner"] == "user"
+    assert json.loads(svc["metadata"]["annotations"][ORIGINAL]) == svc0["spec"]
+    assert json.loads(vs["metadata"]["annotations"][ORIGINAL]) == vs0["spec"]
+    assert svc["spec"]["selector"] == {"app": "podinfo-primary"}
+    assert svc["spec"]["clusterIP"] == svc0["spec"]["clusterIP"]
+    assert [d["destination"]["host"] for d in vs["spec"]["http"][0]["route"]] == ["podinfo-primary",
+                                                                                  "podinfo-canary"]
+    await run_once(admin, ns)
+
+    await admin.delete(CANARY, ns, "podinfo")
+    await wait_gone(admin, ns, (CANARY, "podinfo"))
+    await wait_gone(admin, ns, (DEPLOYMENT, "podinfo-primary"), (SERVICE, "podinfo-canary"))  # GC ran
+    svc = await get(admin, SERVICE, ns, "podinfo")
+    vs = await get(admin, VIRTUAL_SERVICE, ns, "podinfo")
+    assert svc is not None and vs is not None  # Flagger's step 8: both still exist
+    assert svc["metadata"]["uid"] == svc0["metadata"]["uid"]
+    assert vs["metadata"]["uid"] == vs0["metadata"]["uid"]
+    if not revert:
+        assert svc["spec"]["selector"] == {"app": "podinfo-primary"}  # as Flagger leaves them
+        return
+    assert svc["spec"] == svc0["spec"]
+    assert vs["spec"] == vs0["spec"]
+    for obj in (svc, vs):
+        assert ORIGINAL not in (obj["metadata"].get("annotations") or {})
+        assert obj["metadata"]["labels"]["owner"] == "user"
+    assert svc["metadata"]["annotations"] == svc0["metadata"]["annotations"]
+    assert (await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"]["replicas"] == 1
+
+
+async def _crashed(op: Operator, point: str) -> None:
+    """Wait for the process to exit at its crash point (code 137, as after SIGKILL)."""
+    assert op.proc is not None
+    await wait_for(lambda: _exited(op), 60, f"canaryd exits at {point}")
+    assert op.proc.returncode == 137
+    assert f"crash point {point} reached: exiting" in op.messages()[-5:], op.messages()[-10:]
+
+
+async def _exited(op: Operator) -> bool:
+    return not op.running()
+
+
+async def test_restart_during_finalization_completes_it(
+        namespace: str, operator_factory: Callable[..., Operator], admin: KubeClient) -> None:
+    ns = namespace
+    op = operator_factory(ns)
+    await create(admin, ns, podinfo(ns), reverting(ns))
+    await wait_phase(admin, ns, "Initialized")
+    assert await finalizers(admin, ns) == [FINALIZER]
+    await wait_for(lambda: replicas_are(admin, ns, 0), 30, "the target scaled down at initialization")
+    assert op.stop() == 0
+    op.start(CANARYD_CRASH_AT="after-status-write")  # a Canary at rest writes nothing until it is deleted
+    wait_ready(op)
+
+    await admin.delete(CANARY, ns, "podinfo")
+    await _crashed(op, "after-status-write")
+    assert (await status(admin, ns))["phase"] == "Terminating"
+    assert await finalizers(admin, ns) == [FINALIZER]
+    assert (await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"]["replicas"] == 0  # killed before scaling
+
+    op.start(CANARYD_CRASH_AT="after-revert-routing")
+    await _crashed(op, "after-revert-routing")
+    assert await finalizers(admin, ns) == [FINALIZER]  # killed before the finalizer went
+    assert (await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"]["replicas"] == 1
+    svc = await admin.get(SERVICE, ns, "podinfo")
+    assert svc["spec"]["selector"] == {"app": "podinfo"} and not svc["metadata"].get("ownerReferences")
+
+    op.start()
+    await wait_gone(admin, ns, (CANARY, "podinfo"))
+    await wait_gone(admin, ns, (DEPLOYMENT, "podinfo-primary"), (VIRTUAL_SERVICE, "podinfo"))
+    assert (await admin.get(SERVICE, ns, "podinfo"))["spec"]["selector"] == {"app": "podinfo"}
+    assert f"Terminated canary podinfo.{ns}" in await event_messages(admin, ns)
