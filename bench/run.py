@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import report, scenario, workload
+from bench import apicost, report, scenario, workload
 from bench.scenario import RunResult
 from e2e.bed import Bed
 from e2e.bed.cluster import Cluster
@@ -59,6 +59,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bed-dir", help="use the bed running in this dir (python3 -m e2e up --dir D)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--command-shown", help="with --report-only: the reproduce command the report shows")
+    p.add_argument("--report-only", metavar="JSON",
+                   help="rewrite the Markdown report and plots from a results JSON, run nothing")
     p.add_argument("--smoke", action="store_true",
                    help="CI size: canaryd only, 2 canaries at 2 s steps, no scale runs")
     args = p.parse_args(argv)
@@ -194,7 +197,7 @@ class Runner:
                 stopped.add((op, interval))
             self.write()
 
-    def write(self) -> Path:
+    def write(self, command: str | None = None) -> Path:
         self.out.mkdir(parents=True, exist_ok=True)
         plots: list[Path] = []
         notes = list(self.notes)
@@ -203,7 +206,7 @@ class Runner:
                 plots = report.plot(self.reaction, self.scale, self.out, self.stem)
             except ImportError:
                 notes.append("plots left out: matplotlib is not installed (pip install -e '.[bench]')")
-        command = "python3 -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        command = command or "python3 -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         text = report.markdown(title=f"canaryd vs Flagger v1.44.0 — {self.stem}", reaction=self.reaction,
                                scale=self.scale, setup=SETUP.format(steps=workload.Shape(10).steps),
                                command=command.strip(), notes=notes, plots=plots)
@@ -217,22 +220,22 @@ class Runner:
 
 SETUP = """Setup: one test bed (real kube-apiserver/etcd/controller-manager/scheduler 1.36.3, kwok fake nodes
 with 500 pods each, Prometheus 2.42, the mesh simulator), one operator process at a time watching only the
-run's namespace. canaryd runs under its ServiceAccount (manifests/rbac) with `--log-level info`;
-Flagger v1.44.0
-(`go install github.com/fluxcd/flagger/cmd/flagger@v1.44.0`) with the admin kubeconfig,
-`-mesh-provider=istio -log-level=info` and the bed's Prometheus; both read the same CRDs
-(manifests/crd, group flagger.app: every field Flagger's v1.44.0 CRDs define for canaries, metrictemplates
-and alertproviders is preserved). Each canary: a podinfo Deployment with 1 replica, `stepWeight` 25,
-`maxWeight` 50 ({steps} weight steps), `threshold` 2, one check: a MetricTemplate on the constant query
-`vector(1)` (`thresholdRange.max` 2), so Prometheus and the mesh simulator stay cheap; no webhooks. A new
-revision is a pod-template annotation written by the benchmark; times are the benchmark's own watch
-receipts (monotonic clock). Run overhead = write → Succeeded minus interval × {steps}. Step lateness = the
-gaps weight 25 → 50 → Promoting minus the interval. API cost = the operator's completed requests in the
-audit log (by user agent): "whole run" from the first write to the last Succeeded divided by canaries ×
-{steps} steps; "steady" between every canary's first weight step and the first promotion (±0.5 s) divided
-by the weight steps taken in that window; "idle" before the first write, per canary per interval;
-reads are get+list (watches are not counted), writes are create/update/patch/delete (Events included).
-Medians and nearest-rank p99 (of small samples p99 is the maximum)."""
+run's namespace. canaryd runs under its ServiceAccount (manifests/rbac) with `--log-level info`; Flagger
+v1.44.0 (`go install github.com/fluxcd/flagger/cmd/flagger@v1.44.0`) with the admin kubeconfig,
+`-mesh-provider=istio -log-level=info` and the bed's Prometheus; both read the same CRDs (manifests/crd,
+group flagger.app: every field Flagger's v1.44.0 CRDs define for canaries, metrictemplates and
+alertproviders is kept, except the Gloo-only `spec.upstreamRef.namespace`; Flagger's `number` counts are
+`integer` in ours, and Flagger writes integers). Each canary: a podinfo Deployment with 1 replica,
+`stepWeight` 25, `maxWeight` 50 ({steps} weight steps), `threshold` 2, one check: a MetricTemplate on the
+constant query `vector(1)` (`thresholdRange.max` 2), so Prometheus and the mesh simulator stay cheap; no
+webhooks. A new revision is a pod-template annotation written by the benchmark; times are the benchmark's
+own watch receipts (monotonic clock). Run overhead = write → Succeeded minus interval × {steps}. Step
+lateness = the gaps weight 25 → 50 → Promoting minus the interval. API cost = the operator's completed
+requests in the audit log (by user agent): "whole run" from the first write to the last Succeeded divided
+by canaries × {steps} steps; "steady" between every canary's first weight step and the first promotion
+(±0.5 s) divided by the weight steps taken in that window; "idle" before the first write, per canary per
+interval; reads are get+list (watches are not counted), writes are create/update/patch/delete (Events
+included). Medians and nearest-rank p99 (of small samples p99 is the maximum)."""
 
 
 def summary(r: RunResult) -> str:
@@ -258,9 +261,31 @@ async def run_all(args: argparse.Namespace, bed: Cluster) -> tuple[Runner, Path]
     return runner, path
 
 
+def load(path: Path) -> tuple[list[RunResult], list[RunResult], list[str]]:
+    """The results JSON written by ``Runner.write`` back into RunResults."""
+    data = json.loads(path.read_text())
+
+    def one(d: dict[str, object]) -> RunResult:
+        d = dict(d)
+        for key in ("api", "idle_api", "steady_api"):
+            if d.get(key) is not None:
+                d[key] = apicost.Cost(**d[key])  # type: ignore[arg-type]
+        d["load"] = tuple(d.get("load") or (0.0, 0.0, 0.0))  # type: ignore[arg-type]
+        return RunResult(**d)  # type: ignore[arg-type]
+
+    return [one(d) for d in data["reaction"]], [one(d) for d in data["scale"]], list(data.get("notes", []))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.report_only:
+        src = Path(args.report_only)
+        rerun = Runner(args, Cluster(), src.parent)
+        rerun.stem = src.stem
+        rerun.reaction, rerun.scale, rerun.notes = load(src)
+        print(f"report: {rerun.write(command=args.command_shown)}")
+        return 0
     own = args.bed_dir is None
     bed = Bed.temporary() if own else Bed(args.bed_dir)
     try:
