@@ -31,6 +31,7 @@ from canaryd.kube.resources import CANARY, DEPLOYMENT, DESTINATION_RULE, SERVICE
 from e2e.bed.waiting import wait_for
 from e2e.canaries import canary, create, event_messages, podinfo, set_image, status, wait_phase
 from e2e.operator import Operator, wait_ready
+from e2e.tutorial import forbidden
 
 FINALIZER = "finalizer.flagger.app"
 ORIGINAL = "flagger.kubernetes.io/original-configuration"
@@ -145,6 +146,7 @@ async def test_revert_on_deletion_restores_the_target(
     # and the application answers at its address, from the target (the promoted version)
     assert await wait_for(lambda: _version_is(bed, ns, "6.0.1"), 30, "podinfo served by the target")
     assert not [m for m in operator.messages() if "finalizing failed" in m]
+    assert forbidden(bed, ns) == []  # the ServiceAccount's rules cover the finalizer and the revert
 
 
 async def _version_is(bed: Any, ns: str, version: str) -> bool:
@@ -226,7 +228,7 @@ async def _exited(op: Operator) -> bool:
 
 
 async def test_restart_during_finalization_completes_it(
-        namespace: str, operator_factory: Callable[..., Operator], admin: KubeClient) -> None:
+        bed: Any, namespace: str, operator_factory: Callable[..., Operator], admin: KubeClient) -> None:
     ns = namespace
     op = operator_factory(ns)
     await create(admin, ns, podinfo(ns), reverting(ns))
@@ -255,3 +257,4 @@ async def test_restart_during_finalization_completes_it(
     await wait_gone(admin, ns, (DEPLOYMENT, "podinfo-primary"), (VIRTUAL_SERVICE, "podinfo"))
     assert (await admin.get(SERVICE, ns, "podinfo"))["spec"]["selector"] == {"app": "podinfo"}
     assert f"Terminated canary podinfo.{ns}" in await event_messages(admin, ns)
+    assert forbidden(bed, ns) == []
