@@ -92,6 +92,22 @@ async def _wait(pred: Any, timeout: float, interval: float = 0.5) -> bool:  # no
     return bool(pred())
 
 
+async def _quiet(audit_path: Path, who: apicost.Who, timeout: float, quiet: float = 3.0) -> bool:  # noqa: ASYNC109
+    """Waits until the operator made no write for ``quiet`` seconds: initialization has settled (canaryd
+    writes Initialized before it creates the routing objects, so the phase alone is not enough)."""
+    deadline = time.monotonic() + timeout
+    start = apicost.offset(audit_path)
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        end = apicost.offset(audit_path)
+        if apicost.count(audit_path, start, end, who).writes:
+            start, since = end, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return True
+    return False
+
+
 def _apiserver_pid(bed: Cluster) -> int | None:
     procs = getattr(bed, "procs", None)
     return procs.pids().get("apiserver") if procs is not None else None
@@ -122,6 +138,11 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
             done = sum(observer.timelines.phase(x) == "Initialized" for x in names)
             res.notes.append(f"only {done}/{n} Initialized after {init_cap:.0f}s")
             log.warning("%s N=%d: %s; operator log:\n%s", operator, n, res.notes[-1], op.log_tail())
+        if audit_path is not None:
+            settle_cap = 120 + 0.3 * n
+            if not await _quiet(audit_path, op.who(), settle_cap):
+                res.notes.append(f"{operator} still writing {settle_cap:.0f}s after initialization")
+            res.init_seconds = time.monotonic() - t_init
         if idle and audit_path is not None:
             a0, t0 = apicost.offset(audit_path), time.monotonic()
             await asyncio.sleep(idle)  # the idle window itself is the measurement
