@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from canaryd.actuators.affinity import Cookies, http_routes
@@ -28,9 +27,6 @@ ORIGINAL_CONFIGURATION = "flagger.kubernetes.io/original-configuration"
 # annotations that describe the source object itself and must not be copied to a generated one
 _NOT_COPIED = frozenset({KUBECTL_LAST_APPLIED, "deployment.kubernetes.io/revision"})
 _PROXY_CONTAINERS = frozenset({"istio-proxy", "envoy", "linkerd-proxy"})
-_TRACKED_SECRET_TYPES = frozenset(
-    {"Opaque", "kubernetes.io/basic-auth", "kubernetes.io/ssh-auth", "kubernetes.io/tls"}
-)
 
 
 class GenerationError(Exception):
@@ -126,55 +122,8 @@ def selector_label(target: Mapping[str, Any], labels: Sequence[str]) -> tuple[st
     )
 
 
-@dataclass(frozen=True)
-class ConfigRef:
-    kind: str  # "configmap" | "secret"
-    name: str
-    optional: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}/{self.name}"
-
-
 def _containers(pod: Mapping[str, Any]) -> list[JSON]:
     return [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]
-
-
-def config_refs(target: Mapping[str, Any]) -> tuple[ConfigRef, ...]:
-    """ConfigMaps/Secrets the pods use as volumes (incl. projected) or env; mandatory wins over optional."""
-    pod = target.get("spec", {}).get("template", {}).get("spec") or {}
-    found: dict[tuple[str, str], bool] = {}
-
-    def add(kind: str, ref: Mapping[str, Any] | None, key: str = "name") -> None:
-        if ref and ref.get(key):
-            k = (kind, str(ref[key]))
-            optional = bool(ref.get("optional", False))
-            found[k] = found.get(k, True) and optional
-
-    for vol in pod.get("volumes") or []:
-        add("configmap", vol.get("configMap"))
-        add("secret", vol.get("secret"), "secretName")
-        for src in (vol.get("projected") or {}).get("sources") or []:
-            add("configmap", src.get("configMap"))
-            add("secret", src.get("secret"))
-    for c in _containers(pod):
-        for env in c.get("env") or []:
-            vf = env.get("valueFrom") or {}
-            add("configmap", vf.get("configMapKeyRef"))
-            add("secret", vf.get("secretKeyRef"))
-        for ef in c.get("envFrom") or []:
-            add("configmap", ef.get("configMapRef"))
-            add("secret", ef.get("secretRef"))
-    return tuple(ConfigRef(k, n, opt) for (k, n), opt in sorted(found.items()))
-
-
-def is_tracked(kind: str, obj: Mapping[str, Any]) -> bool:
-    """Flagger ignores configs annotated ``flagger.app/config-tracking: disable*`` and odd Secret types."""
-    ann = obj.get("metadata", {}).get("annotations") or {}
-    if str(ann.get("flagger.app/config-tracking", "")).startswith("disable"):
-        return False
-    return kind != "secret" or obj.get("type", "Opaque") in _TRACKED_SECRET_TYPES
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,11 +15,12 @@ from typing import Any
 
 from canaryd.actuators import builders
 from canaryd.actuators.apply import JSON, Log, create, field_ops, get_or_none, patch, pointer
-from canaryd.actuators.builders import ConfigRef, GenerationError, GenerationSettings, canary_replicas
+from canaryd.actuators.builders import GenerationError, GenerationSettings, canary_replicas
 from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import ApiError
 from canaryd.kube.resources import CONFIGMAP, DEPLOYMENT, HPA, SECRET
+from canaryd.model.podconfigs import ConfigRef, config_tracking_enabled, pod_config_refs, template_pod_spec
 from canaryd.model.spec import CanarySpec
 
 __all__ = [
@@ -79,14 +80,14 @@ def prepare(store: Store, spec: CanarySpec, settings: GenerationSettings) -> Pre
     label, value = builders.selector_label(target, settings.selector_labels)
     tracked: list[ConfigRef] = []
     if settings.config_tracking:
-        for ref in builders.config_refs(target):
+        for ref in pod_config_refs(template_pod_spec(target)):
             res = _CONFIG_RES[ref.kind]
             obj = store.get(res.kind, spec.namespace, ref.name)
             if obj is None:
                 if ref.optional:
                     continue
                 raise _missing(ref.kind, ref.name, spec.namespace, res.plural)
-            if builders.is_tracked(ref.kind, obj):
+            if config_tracking_enabled(ref.kind, obj):
                 tracked.append(ref)
     if spec.autoscaler is not None and target_hpa(store, spec) is None:
         raise _missing("HorizontalPodAutoscaler", spec.autoscaler.name, spec.namespace,

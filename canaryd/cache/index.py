@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from canaryd.cache.store import Store
+from canaryd.model.podconfigs import pod_config_refs
 
 CANARY = "Canary"
 
@@ -50,30 +51,7 @@ def canary_refs(canary: dict[str, Any]) -> CanaryRefs:
 def config_refs(pod_spec: dict[str, Any]) -> set[str]:
     """``"configmap/<name>"`` and ``"secret/<name>"`` for every ConfigMap/Secret a pod spec uses
     (optional references included: they matter when they appear)."""
-    out: set[str] = set()
-    for vol in pod_spec.get("volumes") or []:
-        if (cm := vol.get("configMap")) and cm.get("name"):
-            out.add(f"configmap/{cm['name']}")
-        if (sec := vol.get("secret")) and sec.get("secretName"):
-            out.add(f"secret/{sec['secretName']}")
-        for src in (vol.get("projected") or {}).get("sources") or []:
-            if (cm := src.get("configMap")) and cm.get("name"):
-                out.add(f"configmap/{cm['name']}")
-            if (sec := src.get("secret")) and sec.get("name"):
-                out.add(f"secret/{sec['name']}")
-    for container in [*(pod_spec.get("containers") or []), *(pod_spec.get("initContainers") or [])]:
-        for env in container.get("env") or []:
-            source = env.get("valueFrom") or {}
-            if (ref := source.get("configMapKeyRef")) and ref.get("name"):
-                out.add(f"configmap/{ref['name']}")
-            if (ref := source.get("secretKeyRef")) and ref.get("name"):
-                out.add(f"secret/{ref['name']}")
-        for env_from in container.get("envFrom") or []:
-            if (ref := env_from.get("configMapRef")) and ref.get("name"):
-                out.add(f"configmap/{ref['name']}")
-            if (ref := env_from.get("secretRef")) and ref.get("name"):
-                out.add(f"secret/{ref['name']}")
-    return out
+    return {ref.key for ref in pod_config_refs(pod_spec)}
 
 
 def _name(obj: dict[str, Any]) -> str:

@@ -12,17 +12,15 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from canaryd.model.checksum import config_checksum as config_checksum  # re-exported: one definition
+from canaryd.model.podconfigs import ConfigRef, config_tracking_enabled
 
 HASH_PREFIX = "cd1:"
 PRIMARY_SUFFIX = "-primary"
-TRACKABLE_SECRET_TYPES = ("Opaque", "kubernetes.io/basic-auth", "kubernetes.io/ssh-auth", "kubernetes.io/tls")
-CONFIG_TRACKING_ANNOTATION = "flagger.app/config-tracking"
 FLAGGER_ID = "flagger-id"
 
 
@@ -41,66 +39,7 @@ def is_own_hash(h: str) -> bool:
     return h.startswith(HASH_PREFIX)
 
 
-# ---- which configs a pod uses ----
-
-
-@dataclass(frozen=True)
-class ConfigRef:
-    kind: str  # "configmap" | "secret"
-    name: str
-    optional: bool
-
-    @property
-    def key(self) -> str:
-        """``configmap/<name>`` or ``secret/<name>``: the key of ``status.trackedConfigs``."""
-        return f"{self.kind}/{self.name}"
-
-
-def tracked_config_refs(pod_spec: Mapping[str, Any]) -> tuple[ConfigRef, ...]:
-    """ConfigMaps and Secrets the pod reads: volumes (incl. projected sources), ``env.valueFrom`` and
-    ``envFrom`` of containers and initContainers. A name referenced both ways is optional only if
-    every reference is; sorted by key."""
-    found: dict[tuple[str, str], bool] = {}
-
-    def add(kind: str, ref: Any, name_field: str = "name") -> None:
-        if not isinstance(ref, Mapping) or not ref.get(name_field):
-            return
-        key = (kind, str(ref[name_field]))
-        optional = ref.get("optional") is True
-        found[key] = found.get(key, True) and optional
-
-    for vol in _list(pod_spec.get("volumes")):
-        add("configmap", vol.get("configMap"))
-        add("secret", vol.get("secret"), "secretName")
-        projected = vol.get("projected")
-        if isinstance(projected, Mapping):
-            for src in _list(projected.get("sources")):
-                add("configmap", src.get("configMap"))
-                add("secret", src.get("secret"))
-    for container in _list(pod_spec.get("containers")) + _list(pod_spec.get("initContainers")):
-        for env in _list(container.get("env")):
-            value_from = env.get("valueFrom")
-            if isinstance(value_from, Mapping):
-                add("configmap", value_from.get("configMapKeyRef"))
-                add("secret", value_from.get("secretKeyRef"))
-        for env_from in _list(container.get("envFrom")):
-            add("configmap", env_from.get("configMapRef"))
-            add("secret", env_from.get("secretRef"))
-    return tuple(ConfigRef(k, n, opt) for (k, n), opt in sorted(found.items()))
-
-
-def config_tracking_enabled(obj: Mapping[str, Any]) -> bool:
-    """Flagger's exclusions: annotation ``flagger.app/config-tracking: disable…``; Secrets of types
-    other than Opaque, basic-auth, ssh-auth and tls."""
-    meta = obj.get("metadata")
-    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
-    if isinstance(annotations, Mapping) and str(annotations.get(CONFIG_TRACKING_ANNOTATION, "")).startswith(
-        "disable"
-    ):
-        return False
-    if obj.get("kind") == "Secret" or "type" in obj:
-        return str(obj.get("type") or "Opaque") in TRACKABLE_SECRET_TYPES
-    return True
+# ---- the configs a pod uses (canaryd.model.podconfigs) ----
 
 
 def tracked_checksums(
@@ -122,7 +61,7 @@ def tracked_checksums(
                 f"{kind} {ref.name} used by the pod template does not exist; create it, or mark the "
                 "reference optional: true"
             )
-        if not config_tracking_enabled(obj):
+        if not config_tracking_enabled(ref.kind, obj):
             continue
         pairs.append((ref.key, str(obj.get("checksum") or "")))
     return tuple(sorted(pairs)), None

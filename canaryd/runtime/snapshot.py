@@ -6,14 +6,10 @@ from typing import Any
 
 from canaryd.actuators.builders import routes_of
 from canaryd.cache.index import canaries_for_target
-from canaryd.engine.revision import (
-    pod_template_hash,
-    templates_match,
-    tracked_checksums,
-    tracked_config_refs,
-)
+from canaryd.engine.revision import pod_template_hash, templates_match, tracked_checksums
 from canaryd.engine.types import DeploymentView, Snapshot
 from canaryd.kube.resources import CONFIGMAP, DEPLOYMENT, HPA, SECRET, VIRTUAL_SERVICE
+from canaryd.model.podconfigs import pod_config_refs
 from canaryd.model.spec import CanarySpec
 from canaryd.runtime.context import Context
 
@@ -55,7 +51,7 @@ def build_snapshot(ctx: Context, spec: CanarySpec) -> Snapshot:
     config_error: str | None = None
     if target_obj is not None and ctx.settings.config_tracking:
         pod_spec = ((target_obj.get("spec") or {}).get("template") or {}).get("spec") or {}
-        refs = tracked_config_refs(pod_spec)
+        refs = pod_config_refs(pod_spec)
         objects = {
             ref.key: store.get(CONFIGMAP.kind if ref.kind == "configmap" else SECRET.kind, ns, ref.name)
             for ref in refs

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from canaryd.actuators import builders as b
-from canaryd.actuators.builders import ConfigRef, GenerationError
+from canaryd.actuators.builders import GenerationError
 
 from .fixtures import (
     OWNER,
@@ -160,43 +160,6 @@ def test_primary_with_other_selector_label_keeps_other_pod_labels() -> None:
     assert body["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "pi-primary"}}
     assert body["spec"]["template"]["metadata"]["labels"] == {"app.kubernetes.io/name": "pi-primary",
                                                               "version": "v1"}
-
-
-def test_config_refs_scan() -> None:
-    refs = b.config_refs(with_config(podinfo_deployment()))
-    assert refs == (
-        ConfigRef("configmap", "maybe", True),
-        ConfigRef("configmap", "podinfo-config"),
-        ConfigRef("configmap", "podinfo-env"),
-        ConfigRef("configmap", "podinfo-envfrom"),
-        ConfigRef("configmap", "podinfo-proj"),
-        ConfigRef("secret", "podinfo-init"),
-        ConfigRef("secret", "podinfo-secret"),
-    )
-
-
-def test_config_ref_mandatory_wins_over_optional() -> None:
-    dep = podinfo_deployment()
-    dep["spec"]["template"]["spec"]["volumes"] = [
-        {"name": "a", "configMap": {"name": "cm", "optional": True}},
-        {"name": "b", "configMap": {"name": "cm"}},
-    ]
-    assert b.config_refs(dep) == (ConfigRef("configmap", "cm", False),)
-
-
-@pytest.mark.parametrize(
-    ("kind", "obj", "tracked"),
-    [
-        ("configmap", {"metadata": {}}, True),
-        ("configmap", {"metadata": {"annotations": {"flagger.app/config-tracking": "disabled"}}}, False),
-        ("secret", {"metadata": {}, "type": "Opaque"}, True),
-        ("secret", {"metadata": {}, "type": "kubernetes.io/tls"}, True),
-        ("secret", {"metadata": {}, "type": "kubernetes.io/dockerconfigjson"}, False),
-        ("secret", {"metadata": {}, "type": "kubernetes.io/service-account-token"}, False),
-    ],
-)
-def test_is_tracked(kind: str, obj: dict[str, Any], tracked: bool) -> None:
-    assert b.is_tracked(kind, obj) is tracked
 
 
 def test_primary_pod_spec_renames_tracked_configs_and_selectors() -> None:

@@ -9,16 +9,15 @@ import pytest
 
 from canaryd.engine.readiness import deployment_readiness, deployment_view
 from canaryd.engine.revision import (
-    ConfigRef,
     is_own_hash,
     normalise_primary_template,
     pod_template_hash,
     templates_match,
     tracked_checksums,
-    tracked_config_refs,
 )
 from canaryd.engine.status import promoted_condition, status_from_dict, status_to_dict
 from canaryd.engine.types import CanaryStatus, CheckResult, DeploymentView, Phase
+from canaryd.model.podconfigs import ConfigRef, pod_config_refs
 
 TEMPLATE: dict[str, Any] = {
     "metadata": {"labels": {"app": "podinfo"}, "annotations": {"prometheus.io/scrape": "true"}},
@@ -54,7 +53,7 @@ def test_hash_is_stable_prefixed_and_order_independent() -> None:
 
 
 def test_tracked_config_refs() -> None:
-    refs = tracked_config_refs(TEMPLATE["spec"])
+    refs = pod_config_refs(TEMPLATE["spec"])
     assert refs == (
         ConfigRef("configmap", "cfg", False),  # mandatory env ref wins over the optional volume
         ConfigRef("configmap", "env-cm", False),
