@@ -258,3 +258,52 @@ async def test_restart_during_finalization_completes_it(
     assert (await admin.get(SERVICE, ns, "podinfo"))["spec"]["selector"] == {"app": "podinfo"}
     assert f"Terminated canary podinfo.{ns}" in await event_messages(admin, ns)
     assert forbidden(bed, ns) == []
+
+
+async def test_opting_out_removes_the_finalizer(
+        namespace: str, operator: Operator, admin: KubeClient) -> None:
+    """``revertOnDeletion`` turned off: the finalizer goes at once, and a deletion then reverts nothing
+    (Flagger's behaviour: the target stays at 0 replicas, #686)."""
+    ns = namespace
+    await create(admin, ns, podinfo(ns), reverting(ns))
+    await wait_phase(admin, ns, "Initialized")
+    assert await finalizers(admin, ns) == [FINALIZER]
+    await admin.patch(CANARY, ns, "podinfo", {"spec": {"revertOnDeletion": False}})
+    await wait_for(lambda: _no_finalizer(admin, ns), 30, "the finalizer removed")
+    await wait_for(lambda: replicas_are(admin, ns, 0), 30, "the target scaled down at initialization")
+    await admin.delete(CANARY, ns, "podinfo")
+    await wait_gone(admin, ns, (CANARY, "podinfo"), (SERVICE, "podinfo"), (DEPLOYMENT, "podinfo-primary"))
+    assert (await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"]["replicas"] == 0
+    assert f"Terminating canary podinfo.{ns}" not in await event_messages(admin, ns)
+    assert any("opting out, deleting finalizers" in m for m in operator.messages())
+
+
+async def _no_finalizer(client: KubeClient, ns: str) -> bool:
+    return await finalizers(client, ns) == []
+
+
+async def test_target_never_ready_does_not_block_the_deletion(
+        namespace: str, operator: Operator, admin: KubeClient) -> None:
+    """A failed run whose target never becomes ready, then the Canary deleted: the revert waits for the
+    target at most ``progressDeadlineSeconds``, then gives the routing back anyway (Warning Event) and the
+    Canary goes."""
+    ns = namespace
+    spec = canary(ns, deadline=10)
+    spec["spec"]["revertOnDeletion"] = True
+    await create(admin, ns, podinfo(ns), spec)
+    await wait_phase(admin, ns, "Initialized")
+    await set_image(admin, ns, "6.0.1", never_ready=True)
+    await wait_phase(admin, ns, "Failed", seconds=60)
+    await wait_for(lambda: replicas_are(admin, ns, 0), 30, "the failed canary scaled down")
+
+    await admin.delete(CANARY, ns, "podinfo")
+    st = await wait_phase(admin, ns, "Terminating", seconds=30)
+    assert st["message"].startswith("canary not ready during finalizing: waiting for rollout to finish")
+    await wait_gone(admin, ns, (CANARY, "podinfo"), seconds=60)
+    events = await event_messages(admin, ns)
+    warning = (f"Target podinfo.{ns} not ready within 10s while finalizing podinfo.{ns} (waiting for rollout "
+               "to finish: 0 of 1 (readyThreshold 100%) updated replicas are available); reverting anyway")
+    assert warning in events, events
+    assert events.index(warning) < events.index(f"Terminated canary podinfo.{ns}")
+    assert (await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"]["replicas"] == 1
+    assert (await admin.get(SERVICE, ns, "podinfo"))["spec"]["selector"] == {"app": "podinfo"}
