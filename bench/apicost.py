@@ -87,3 +87,43 @@ def count(path: Path, start: int, end: int, who: Who,
     writes = sum(n for k, n in verbs.items() if k.split()[0] in WRITES)
     watches = sum(n for k, n in verbs.items() if k.split()[0] == "watch")
     return Cost(reads, writes, watches, dict(verbs))
+
+
+def received(ev: AuditEvent) -> float:
+    """When the API server received the request (seconds since the epoch)."""
+    try:
+        return dt.datetime.fromisoformat(str(ev.raw.get("requestReceivedTimestamp"))).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def first_writes(path: Path, start: int, end: int, who: Who, trigger_agent: str,
+                 namespace: str) -> dict[str, float]:
+    """Per target name: seconds from the completion of the benchmark's pod-template write (``trigger_agent``)
+    to the API server's receipt of the operator's first write about that canary (its Canary, its
+    Deployments, its Events): the operator's own reaction, without the API server's write latency."""
+    with path.open("rb") as fh:
+        fh.seek(start)
+        data = fh.read(max(0, end - start))
+    triggers: dict[str, float] = {}
+    firsts: dict[str, float] = {}
+    ns_needle = f'"namespace":"{namespace}"'.encode()
+    for line in data.splitlines():
+        if ns_needle not in line or b'"ResponseComplete"' not in line:
+            continue
+        try:
+            ev = parse_event(json.loads(line))
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if ev.namespace != namespace or ev.verb not in WRITES:
+            continue
+        if ev.user_agent == trigger_agent and ev.resource == "deployments":
+            triggers.setdefault(ev.name, stamp(ev))
+            continue
+        if not who.matches(ev):
+            continue
+        name = ev.name.split(".")[0] if ev.resource == "events" else ev.name.removesuffix("-primary")
+        t = received(ev)
+        if name in triggers and t >= triggers[name] and name not in firsts:
+            firsts[name] = t - triggers[name]
+    return firsts

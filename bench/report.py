@@ -35,13 +35,15 @@ def _rw(pair: tuple[float, float] | None) -> str:
 
 
 def reaction_table(results: Sequence[RunResult]) -> str:
-    rows = ["| operator | interval | samples | reaction → Event (median / p99) | reaction → scale-up "
-            "(median / p99) | run overhead (median / p99) | API reads / writes per canary step, steady | "
+    rows = ["| operator | interval | samples | reaction → first write, audit log (median / p99) | "
+            "reaction → Event (median / p99) | reaction → scale-up (median / p99) | "
+            "run overhead (median / p99) | API reads / writes per canary step, steady | "
             "per canary step, whole run | idle, per canary interval |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         rows.append(f"| {r.operator} | {r.interval} s | {len(r.reaction_event)} of {r.expected} | "
-                    f"{_mp(r.reaction_event)} | {_mp(r.reaction_scale)} | {_mp(r.overhead)} | "
+                    f"{_mp(r.reaction_write)} | {_mp(r.reaction_event)} | {_mp(r.reaction_scale)} | "
+                    f"{_mp(r.overhead)} | "
                     f"{_rw(r.steady_per_step())} | {_rw(r.per_canary_step(r.api))} | "
                     f"{_rw(r.idle_per_canary_interval())} |")
     return "\n".join(rows)

@@ -29,6 +29,7 @@ from e2e.bed.cluster import Cluster
 
 log = logging.getLogger("bench")
 TERMINAL = ("Succeeded", "Failed")
+AGENT = "canaryd-bench"  # the benchmark's own requests (setup and the pod-template writes)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class RunResult:
     rounds: int
     reaction_event: list[float] = field(default_factory=list)
     reaction_scale: list[float] = field(default_factory=list)
+    reaction_write: list[float] = field(default_factory=list)  # audit: trigger done → first write received
     run_wall: list[float] = field(default_factory=list)
     overhead: list[float] = field(default_factory=list)
     lateness: list[float] = field(default_factory=list)
@@ -120,7 +122,7 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
     shape = shape or Shape(interval=interval)
     res = RunResult(operator, n, interval, shape.steps, rounds, expected=n * rounds)
     audit_path: Path | None = getattr(bed, "audit_log", None)
-    client = await bed.admin_client(user_agent="canaryd-bench")
+    client = await bed.admin_client(user_agent=AGENT)
     observer = Observer(client, namespace)
     op = make(operator, bed, namespace, log_dir)
     try:
@@ -182,6 +184,8 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
             if audit_path is not None:
                 a1 = apicost.offset(audit_path)
                 costs.append(apicost.count(audit_path, a0, a1, op.who()))
+                firsts = apicost.first_writes(audit_path, a0, a1, op.who(), AGENT, namespace)
+                res.reaction_write.extend(firsts[x] for x in names if x in firsts)
                 if r == 0:
                     _steady(res, observer, names, sent, shape, audit_path, a0, a1, op.who())
             if not complete:
