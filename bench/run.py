@@ -60,8 +60,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--command-shown", help="with --report-only: the reproduce command the report shows")
-    p.add_argument("--report-only", metavar="JSON",
-                   help="rewrite the Markdown report and plots from a results JSON, run nothing")
+    p.add_argument("--report-only", metavar="JSON", nargs="+",
+                   help="rewrite the Markdown report and plots from results JSON files (merged; the report "
+                        "is named after the first), run nothing")
     p.add_argument("--smoke", action="store_true",
                    help="CI size: canaryd only, 2 canaries at 2 s steps, no scale runs")
     args = p.parse_args(argv)
@@ -158,13 +159,15 @@ class Runner:
     def over_budget(self) -> bool:
         return bool(time.monotonic() - self.started > self.args.budget_minutes * 60)
 
-    async def one(self, op: str, n: int, interval: int, rounds: int, idle: float) -> RunResult:
+    async def one(self, op: str, n: int, interval: int, rounds: int, idle: float,
+                  stagger: float = 0.0) -> RunResult:
         ns = f"bench-{op}-{interval}s-{n}-{uuid.uuid4().hex[:4]}"
         log.info("run: %s N=%d interval=%ds rounds=%d in %s", op, n, interval, rounds, ns)
         t0 = time.monotonic()
         try:
             res = await scenario.run(self.bed, op, n, interval, rounds=rounds, idle=idle,
-                                     log_dir=self.log_dir, namespace=ns, cap_factor=self.args.cap_factor)
+                                     log_dir=self.log_dir, namespace=ns, cap_factor=self.args.cap_factor,
+                                     stagger=stagger)
         finally:
             if not self.args.smoke:
                 await _cleanup(self.bed, ns)
@@ -181,7 +184,7 @@ class Runner:
                 self.notes.append(f"left out for the time budget: reaction run of {op}")
                 continue
             self.reaction.append(await self.one(op, n, self.args.reaction_interval, self.args.reaction_rounds,
-                                                self.args.idle))
+                                                self.args.idle, stagger=self.args.reaction_interval))
             self.write()
         stopped: set[tuple[str, int]] = set()
         for op, interval, n in the_plan.scale:
@@ -235,7 +238,8 @@ requests in the audit log (by user agent): "whole run" from the first write to t
 by canaries × {steps} steps; "steady" between every canary's first weight step and the first promotion
 (±0.5 s) divided by the weight steps taken in that window; "idle" before the first write, per canary per
 interval; reads are get+list (watches are not counted), writes are create/update/patch/delete (Events
-included). Medians and nearest-rank p99 (of small samples p99 is the maximum)."""
+included). In the reaction runs each canary's write waits a random 0…interval s (Flagger's canaries
+created together tick together). Medians and nearest-rank p99 (of small samples p99 is the maximum)."""
 
 
 def summary(r: RunResult) -> str:
@@ -280,10 +284,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.report_only:
-        src = Path(args.report_only)
-        rerun = Runner(args, Cluster(), src.parent)
-        rerun.stem = src.stem
-        rerun.reaction, rerun.scale, rerun.notes = load(src)
+        srcs = [Path(x) for x in args.report_only]
+        rerun = Runner(args, Cluster(), srcs[0].parent)
+        rerun.stem = srcs[0].stem
+        for src in srcs:
+            reaction, scale, notes = load(src)
+            rerun.reaction += reaction
+            rerun.scale += scale
+            rerun.notes += notes
         print(f"report: {rerun.write(command=args.command_shown)}")
         return 0
     own = args.bed_dir is None

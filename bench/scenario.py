@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,8 +118,10 @@ def _apiserver_pid(bed: Cluster) -> int | None:
 
 async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int = 1, idle: float = 0.0,
               log_dir: Path, namespace: str, create_namespace: bool = True, cap_factor: float = 1.0,
-              shape: Shape | None = None) -> RunResult:
-    """Runs one scenario in ``namespace`` (created and filled here, deleted by the caller)."""
+              shape: Shape | None = None, stagger: float = 0.0) -> RunResult:
+    """Runs one scenario in ``namespace`` (created and filled here, deleted by the caller). ``stagger``: each
+    canary's write waits a random 0…stagger s, so writes fall at random points of Flagger's ticks (the
+    canaries of one run share the tick phase: without it a run is one sample of Flagger's reaction)."""
     shape = shape or Shape(interval=interval)
     res = RunResult(operator, n, interval, shape.steps, rounds, expected=n * rounds)
     audit_path: Path | None = getattr(bed, "audit_log", None)
@@ -156,6 +159,7 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
         window = 0.0
         costs: list[apicost.Cost] = []
         api_pid = _apiserver_pid(bed)
+        rng = random.Random(f"{operator}-{n}-{interval}")
         for r in range(rounds):
             a0 = apicost.offset(audit_path) if audit_path is not None else 0
             c0 = procstat.cpu_seconds(op.pid)
@@ -164,6 +168,8 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
 
             def writer(name: str, rev: str, sent: dict[str, float] = sent) -> Any:
                 async def go() -> None:
+                    if stagger:
+                        await asyncio.sleep(rng.uniform(0.0, stagger))
                     sent[name] = time.monotonic()
                     await workload.trigger(client, namespace, name, rev)
                 return go
