@@ -127,3 +127,23 @@ def first_writes(path: Path, start: int, end: int, who: Who, trigger_agent: str,
         if name in triggers and t >= triggers[name] and name not in firsts:
             firsts[name] = t - triggers[name]
     return firsts
+
+
+def write_latencies(path: Path, start: int, end: int, namespace: str) -> list[float]:
+    """Server-side latency (received → response complete) of every write in ``namespace``, by anyone: how
+    loaded the API server was, the context for every other figure."""
+    with path.open("rb") as fh:
+        fh.seek(start)
+        data = fh.read(max(0, end - start))
+    ns_needle = f'"namespace":"{namespace}"'.encode()
+    out: list[float] = []
+    for line in data.splitlines():
+        if ns_needle not in line or b'"ResponseComplete"' not in line:
+            continue
+        try:
+            ev = parse_event(json.loads(line))
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if ev.namespace == namespace and ev.verb in WRITES:
+            out.append(stamp(ev) - received(ev))
+    return out

@@ -52,14 +52,13 @@ def reaction_table(results: Sequence[RunResult]) -> str:
 def scale_table(results: Sequence[RunResult]) -> str:
     rows = ["| operator | interval | N | ended Succeeded | step lateness (median / p99) | "
             "operator CPU s/min | peak RSS | API reads / writes per canary step (steady; whole run) | "
-            "apiserver CPU s/min | "
-            "init | load (1 min) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "apiserver CPU s/min | API server write latency (median / p99) | init | load (1 min) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=lambda x: (x.operator, -x.interval, x.n)):
         rows.append(f"| {r.operator} | {r.interval} s | {r.n} | {r.succeeded}/{r.expected} | "
                     f"{_mp(r.lateness)} | {fmt(r.cpu_per_min, '', 1)} | {fmt(r.peak_rss_mib, ' MiB', 0)} | "
                     f"{_rw(r.steady_per_step())}; {_rw(r.per_canary_step(r.api))} | "
-                    f"{fmt(r.apiserver_cpu_per_min, '', 1)} | "
+                    f"{fmt(r.apiserver_cpu_per_min, '', 1)} | {_mp(r.write_latency)} | "
                     f"{fmt(r.init_seconds, ' s', 0)} | {r.load[0]:.1f} |")
     return "\n".join(rows)
 

@@ -222,25 +222,25 @@ class Runner:
         return path
 
 
-SETUP = """Setup: one test bed (real kube-apiserver/etcd/controller-manager/scheduler 1.36.3, kwok fake nodes
-with 500 pods each, Prometheus 2.42, the mesh simulator), one operator process at a time watching only the
-run's namespace. canaryd runs under its ServiceAccount (manifests/rbac) with `--log-level info`; Flagger
-v1.44.0 (`go install github.com/fluxcd/flagger/cmd/flagger@v1.44.0`) with the admin kubeconfig,
-`-mesh-provider=istio -log-level=info` and the bed's Prometheus; both read the same CRDs (manifests/crd,
-group flagger.app: every field Flagger's v1.44.0 CRDs define for canaries, metrictemplates and
-alertproviders is kept, except the Gloo-only `spec.upstreamRef.namespace`; Flagger's `number` counts are
+SETUP = """Setup: one test bed (real kube-apiserver/etcd/controller-manager/scheduler 1.36.3, kwok fake
+nodes with 500 pods each, Prometheus 2.42; no mesh simulator, nothing needs it), one operator process at a
+time watching only the run's namespace. canaryd runs under its ServiceAccount (manifests/rbac) with
+`--log-level info`; Flagger v1.44.0 (`go install github.com/fluxcd/flagger/cmd/flagger@v1.44.0`) with the
+admin kubeconfig, `-mesh-provider=istio -log-level=info` and the bed's Prometheus; both read the same CRDs
+(manifests/crd, group flagger.app: every field Flagger's v1.44.0 CRDs define for canaries, metrictemplates
+and alertproviders is kept, except the Gloo-only `spec.upstreamRef.namespace`; Flagger's `number` counts are
 `integer` in ours, and Flagger writes integers). Each canary: a podinfo Deployment with 1 replica,
 `stepWeight` 25, `maxWeight` 50 ({steps} weight steps), `threshold` 2, one check: a MetricTemplate on the
-constant query `vector(1)` (`thresholdRange.max` 2), so Prometheus and the mesh simulator stay cheap; no
-webhooks. A new revision is a pod-template annotation written by the benchmark; times are the benchmark's
-own watch receipts (monotonic clock). Run overhead = write → Succeeded minus interval × {steps}. Step
-lateness = the gaps weight 25 → 50 → Promoting minus the interval. API cost = the operator's completed
-requests in the audit log (by user agent): "whole run" from the first write to the last Succeeded divided
-by canaries × {steps} steps; "steady" between every canary's first weight step and the first promotion
-(±0.5 s) divided by the weight steps taken in that window; "idle" before the first write, per canary per
-interval; reads are get+list (watches are not counted), writes are create/update/patch/delete (Events
-included). In the reaction runs each canary's write waits a random 0…interval s (Flagger's canaries
-created together tick together). Medians and nearest-rank p99 (of small samples p99 is the maximum)."""
+constant query `vector(1)` (`thresholdRange.max` 2), so Prometheus stays cheap; no webhooks. A new revision
+is a pod-template annotation written by the benchmark; times are the benchmark's own watch receipts
+(monotonic clock). Run overhead = write → Succeeded minus interval × {steps}. Step lateness = the gaps
+weight 25 → 50 → Promoting minus the interval. API cost = the operator's completed requests in the audit log
+(by user agent): "whole run" from the first write to the last Succeeded divided by canaries × {steps} steps;
+"steady" between every canary's first weight step and the first promotion (±0.5 s) divided by the weight
+steps taken in that window; "idle" before the first write, per canary per interval; reads are get+list
+(watches are not counted), writes are create/update/patch/delete (Events included). In the reaction runs
+each canary's write waits a random 0…interval s (Flagger's canaries created together tick together). Medians
+and nearest-rank p99 (of small samples p99 is the maximum)."""
 
 
 def summary(r: RunResult) -> str:
@@ -296,7 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"report: {rerun.write(command=args.command_shown)}")
         return 0
     own = args.bed_dir is None
-    bed = Bed.temporary() if own else Bed(args.bed_dir)
+    # no mesh simulator: the checks are a constant query, and its background traffic (20 rps per apex host)
+    # would take a core at a few hundred canaries
+    bed = Bed.temporary(mesh=False) if own else Bed(args.bed_dir)
     try:
         runner, path = asyncio.run(run_all(args, bed))
     finally:

@@ -42,6 +42,7 @@ class RunResult:
     rounds: int
     reaction_event: list[float] = field(default_factory=list)
     reaction_scale: list[float] = field(default_factory=list)
+    write_latency: list[float] = field(default_factory=list)  # API server, all writes in the namespace
     reaction_write: list[float] = field(default_factory=list)  # audit: trigger done → first write received
     run_wall: list[float] = field(default_factory=list)
     overhead: list[float] = field(default_factory=list)
@@ -192,6 +193,7 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
                 costs.append(apicost.count(audit_path, a0, a1, op.who()))
                 firsts = apicost.first_writes(audit_path, a0, a1, op.who(), AGENT, namespace)
                 res.reaction_write.extend(firsts[x] for x in names if x in firsts)
+                res.write_latency.extend(apicost.write_latencies(audit_path, a0, a1, namespace))
                 if r == 0:
                     _steady(res, observer, names, sent, shape, audit_path, a0, a1, op.who())
             if not complete:
