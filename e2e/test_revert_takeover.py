@@ -18,8 +18,10 @@ readiness comes from kwok's stages instead of podinfo's probes.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -31,7 +33,7 @@ from canaryd.kube.resources import CANARY, DEPLOYMENT, DESTINATION_RULE, SERVICE
 from e2e.bed.waiting import wait_for
 from e2e.canaries import canary, create, event_messages, podinfo, set_image, status, wait_phase
 from e2e.operator import Operator, wait_ready
-from e2e.tutorial import forbidden
+from e2e.tutorial import canary_events, counts, forbidden
 
 FINALIZER = "finalizer.flagger.app"
 ORIGINAL = "flagger.kubernetes.io/original-configuration"
@@ -307,3 +309,41 @@ async def test_target_never_ready_does_not_block_the_deletion(
     assert events.index(warning) < events.index(f"Terminated canary podinfo.{ns}")
     assert (await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"]["replicas"] == 1
     assert (await admin.get(SERVICE, ns, "podinfo"))["spec"]["selector"] == {"app": "podinfo"}
+
+
+async def test_a_revert_that_keeps_failing_does_not_block_the_deletion(
+        namespace: str, operator: Operator, admin: KubeClient) -> None:
+    """The Service's takeover record holds a spec the API server refuses (a tampered annotation): every
+    attempt is logged and a Warning Event, retried with a growing backoff, and after 8 failures the
+    finalizer is removed anyway with a Warning Event."""
+    ns = namespace
+    bogus = json.dumps({"selector": {"app": "podinfo"}, "ports": [{"name": "http", "port": 99999}]})
+    svc = user_service(ns)
+    svc["metadata"]["annotations"][ORIGINAL] = bogus  # kept by the takeover: a record exists already
+    await create(admin, ns, podinfo(ns), svc, reverting(ns))
+    await wait_phase(admin, ns, "Initialized")
+    await wait_for(lambda: _selects(admin, ns, "podinfo-primary"), 30, "the Service taken over")
+
+    await admin.delete(CANARY, ns, "podinfo")
+    await wait_gone(admin, ns, (CANARY, "podinfo"), seconds=240)
+    lines = [x for x in operator.logs() if str(x.get("msg", "")).startswith("finalizing failed (attempt ")]
+    assert len(lines) == 8, [x.get("msg") for x in lines]
+    times = [_epoch(str(x["ts"])) for x in lines]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(gap >= 0.9 * min(30.0, 2.0 ** i) for i, gap in enumerate(gaps)), gaps  # 1, 2, 4 … 30 s
+    events = counts(await canary_events(admin, ns))
+    refused = [m for m in events if m.startswith(f"Service podinfo.{ns} revert error: 422")]
+    assert refused and events[refused[0]] == 8, events
+    give_up = next(m for m in events if m.startswith(f"Reverting podinfo.{ns} failed 8 times ("))
+    assert give_up.endswith(f"removing finalizer {FINALIZER} without completing the revert")
+    assert f"Terminated canary podinfo.{ns}" in events
+    assert (await admin.get(SERVICE, ns, "podinfo"))["metadata"]["annotations"][ORIGINAL] == bogus
+
+
+async def _selects(client: KubeClient, ns: str, value: str) -> bool:
+    svc = await get(client, SERVICE, ns, "podinfo")
+    return (svc or {}).get("spec", {}).get("selector") == {"app": value}
+
+
+def _epoch(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
