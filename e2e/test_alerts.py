@@ -1,8 +1,8 @@
 """Alerts end to end: canaryd (under its own ServiceAccount) notifies a Slack-compatible receiver on
 loopback, reached through the mesh simulator's proxy as ``http://slack.<ns>/…``, of a promoted run and
 of a failed run, in order; AlertProviders with a secretRef and severity filters; a receiver that fails
-or never answers does not slow a run; and the Slack URL and token never show up in canaryd's logs,
-Events, Canary status or /metrics.
+or never answers does not slow a run; and the Slack URL and token, and a Secret the target uses (through a
+run its change triggered), never show up in canaryd's logs, Events, Canary status or /metrics.
 
 Substitutions the bed forces: the receiver is a local aiohttp server standing in for hooks.slack.com
 (registered behind an in-cluster name); podinfo pods are kwok pods served by the simulator, and a failing
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from canaryd.kube.client import KubeClient
+from canaryd.kube.resources import CANARY, EVENT, SECRET
 from e2e.bed.waiting import wait_for
 from e2e.canaries import canary, create, event_messages, podinfo, set_image, status, wait_phase
 from e2e.mesh.control import MeshControl
@@ -205,3 +206,55 @@ async def test_progress_deadline_rollback_is_alerted(
                         "waiting for rollout to finish: 0 of 1 (readyThreshold 100%) updated replicas are "
                         "available")
     assert receiver.bodies("/deadline")[2]["attachments"][0]["color"] == "danger"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+async def test_sentinels_in_a_secret_the_target_uses_and_in_an_alert_url_never_leak(
+        bed: Any, namespace: str, operator_factory: Callable[..., Operator], admin: KubeClient,
+        receiver: Receiver) -> None:
+    """A Secret the target consumes (env from a key, envFrom and a volume) holds a sentinel, the Slack URL
+    of an AlertProvider another: after the Secret's change triggered a run that was promoted (canaryd read
+    the Secret in full to copy it to ``-primary``) neither appears, raw or base64, in canaryd's logs (debug
+    level), any Event of the namespace, the Canary's status or ``/metrics``."""
+    ns = namespace
+    first, second = f"S3NT1NEL-secret-a-{ns}", f"S3NT1NEL-secret-b-{ns}"
+    url_part = f"S3NT1NEL-slack-{ns}"
+    hook = f"/services/T0/B0/{url_part}"
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "podinfo-db", "namespace": ns},
+              "data": {"password": b64(first)}}
+    target = podinfo(ns)
+    pod = target["spec"]["template"]["spec"]
+    pod["containers"][0]["env"] = [{"name": "DB_PASSWORD",
+                                    "valueFrom": {"secretKeyRef": {"name": "podinfo-db", "key": "password"}}}]
+    pod["containers"][0]["envFrom"] = [{"secretRef": {"name": "podinfo-db"}}]
+    pod["containers"][0]["volumeMounts"] = [{"name": "db", "mountPath": "/etc/db"}]
+    pod["volumes"] = [{"name": "db", "secret": {"secretName": "podinfo-db"}}]
+    alerts = [{"name": "chat", "severity": "info", "providerRef": {"name": "chat"}}]
+    op = operator_factory(namespace)
+    await create(admin, ns, secret,
+                 provider(ns, "chat", type="slack", channel="deploys", address=f"http://slack.{ns}{hook}"),
+                 target, canary(ns, alerts=alerts))
+    await wait_phase(admin, ns, "Initialized")
+    copy = await admin.get(SECRET, ns, "podinfo-db-primary")
+    assert copy["data"] == {"password": b64(first)}  # canaryd did read the Secret's data
+
+    await admin.patch(SECRET, ns, "podinfo-db", {"data": {"password": b64(second)}})
+    await wait_phase(admin, ns, "Progressing")
+    await wait_phase(admin, ns, "Succeeded")
+    await wait_for(lambda: len(receiver.bodies(hook)) >= 3, 30, "the run's alerts through the provider")
+    copy = await admin.get(SECRET, ns, "podinfo-db-primary")
+    assert copy["data"] == {"password": b64(second)}
+
+    events, _ = await admin.list(EVENT, ns)
+    canary_obj = await admin.get(CANARY, ns, "podinfo")
+    everywhere = {"logs": "\n".join(json.dumps(x) for x in op.logs()),
+                  "events": json.dumps(events),
+                  "status": json.dumps(canary_obj.get("status")),
+                  "metrics": op.metrics_text()}
+    assert "podinfo-db" in everywhere["status"]  # the Secret is tracked by name (and checksum) only
+    for where, text in everywhere.items():
+        for needle in (first, second, b64(first), b64(second), url_part):
+            assert needle not in text, f"{needle} found in {where}"
