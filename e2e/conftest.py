@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from e2e.bed.bed import TEMP_PREFIX, reap_orphans
 from e2e.bed.cluster import Cluster
 from e2e.bed.external import external_from_env
 from e2e.bed.waiting import wait_for as wait_for  # re-exported: tests import it from here too
+from e2e.no403 import run_report
 
 E2E_DIR = Path(__file__).parent
 
@@ -48,9 +50,14 @@ def _uses_own_cluster() -> bool:
     return external_from_env() is not None or bool(os.environ.get("CANARYD_E2E_BED_DIR"))
 
 
+RUN_STARTED = pytest.StashKey[float]()  # when the controlling process began (for the run's audit check)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """The controlling process (a plain run, or the xdist controller) names the run's one bed dir; the bed
     itself starts only when a test asks for it. Orphans of killed runs are reaped here, once."""
+    if not hasattr(config, "workerinput"):
+        config.stash[RUN_STARTED] = time.time()
     if hasattr(config, "workerinput") or _uses_own_cluster() or SHARED_DIR_ENV in os.environ:
         return
     for orphan in reap_orphans():
@@ -59,16 +66,38 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[SHARED_OWNER_ENV] = str(os.getpid())
 
 
+def _no_403_for_canaryd(session: pytest.Session, bed: Bed) -> None:
+    """Least privilege over the whole run (issue 5 §1): once every worker is done, the bed's audit log must
+    hold no 403 for a canaryd process; otherwise the run fails, listing the refused requests."""
+    seen, refused = run_report(bed, session.config.stash.get(RUN_STARTED, 0.0))
+    writer = session.config.get_terminal_writer()
+    if refused:
+        writer.line(f"\n{len(refused)} request(s) of canaryd refused with 403 during this run (audit log "
+                    f"{bed.audit_log}):", red=True, bold=True)
+        for line in refused[:50]:
+            writer.line(f"  {line}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif seen:
+        writer.line(f"\nno 403 for canaryd: {seen} requests of canaryd processes in the audit log")
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """The controller ends the shared bed after every worker is done (logs kept when a test failed)."""
-    if hasattr(session.config, "workerinput") or os.environ.get(SHARED_OWNER_ENV) != str(os.getpid()):
+    """The controller checks the run's audit log for 403s of canaryd, then ends the shared bed after every
+    worker is done (logs kept when a test failed)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    given = os.environ.get("CANARYD_E2E_BED_DIR")
+    if given and (Path(given) / "bed.json").exists():
+        _no_403_for_canaryd(session, Bed(given))
+    if os.environ.get(SHARED_OWNER_ENV) != str(os.getpid()):
         return
     shared = Path(os.environ[SHARED_DIR_ENV])
     Path(f"{shared}.lock").unlink(missing_ok=True)
     if not (shared / "bed.json").exists():
         shutil.rmtree(shared, ignore_errors=True)
         return
-    failed = session.testsfailed > 0
+    _no_403_for_canaryd(session, Bed(shared))
+    failed = session.testsfailed > 0 or session.exitstatus != 0
     Bed(shared).down(keep_logs=failed)
     if failed:
         print(f"\ntest bed logs kept in {shared}")

@@ -1,6 +1,6 @@
 """What the fault-tolerance scenarios share: an observer that keeps watching through an API-server outage
-(canaryd's own informers, with a fast reconnect), readers of a Canary's Events and of the audit log, and a
-TCP server that accepts connections and never answers (a hung Prometheus or webhook)."""
+(canaryd's own informers, with a fast reconnect) and a TCP server that accepts connections and never
+answers (a hung Prometheus or webhook)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -19,9 +17,7 @@ from canaryd.cache.informer import Informers
 from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
 from canaryd.kube.resources import CANARY, VIRTUAL_SERVICE
-from e2e.bed.audit import AuditEvent
 from e2e.bed.waiting import wait_for
-from e2e.operator import IDENTITY
 from e2e.tutorial import canary_weight
 
 
@@ -94,21 +90,6 @@ async def observing(client: KubeClient, namespace: str, name: str = "podinfo") -
         yield obs
     finally:
         await obs.informers.stop()
-
-
-def received(e: AuditEvent) -> float:
-    """When the API server received the request (epoch seconds)."""
-    raw = str(e.raw.get("requestReceivedTimestamp") or e.timestamp)
-    return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
-
-
-def refused(bed: Any, *, user_agent_prefix: str = "canaryd/") -> list[tuple[float, str]]:
-    """(when received, what) of the requests a canaryd process (its identity and a canaryd user agent) sent
-    and the API server refused with 403, from the audit log of ``bed``; ``kubectl`` under canaryd's token
-    (test_rbac's deliberate refusals) is not a canaryd process and is left out."""
-    events = bed.audit_events(username=IDENTITY, user_agent_prefix=user_agent_prefix)
-    return [(received(e), f"{e.user_agent} {e.verb} {e.resource}/{e.subresource} {e.namespace}/{e.name}")
-            for e in events if e.code == 403]
 
 
 class Silent:

@@ -26,7 +26,8 @@ from canaryd.kube.client import KubeClient
 from e2e.bed import Bed
 from e2e.bed.waiting import wait_for
 from e2e.canaries import canary, create, podinfo, set_image, status, wait_phase
-from e2e.faults import Observer, observing, received, refused
+from e2e.faults import Observer, observing
+from e2e.no403 import received, refused
 from e2e.operator import Operator, install_rbac, mesh_proxy, wait_ready
 from e2e.tutorial import canary_events, counts
 
