@@ -20,7 +20,10 @@ import aiohttp
 import pytest
 
 from canaryd.kube.client import KubeClient
+from canaryd.kube.errors import NotFound
 from canaryd.kube.resources import DEPLOYMENT, VIRTUAL_SERVICE
+from e2e.bed.waiting import wait_for
+from e2e.canaries import wait_phase
 from e2e.loadtester import LoadTester, install
 from e2e.operator import mesh_proxy
 
@@ -95,6 +98,23 @@ async def get(session: aiohttp.ClientSession, proxy: str, url: str,
         except ValueError:
             body = text
         return resp.status, dict(resp.headers), body
+
+
+async def initialized(client: KubeClient, namespace: str, seconds: float = 120.0) -> dict[str, Any]:
+    """Phase Initialized and the VirtualService in place. canaryd writes the phase before it creates the
+    apex Service and the VirtualService (status first, then actions), so a test that reads them right
+    after ``Initialized`` (as Flagger's scripts do) must also wait for the VirtualService, created last."""
+    st = await wait_phase(client, namespace, "Initialized", seconds=seconds)
+
+    async def routed() -> bool:
+        try:
+            await client.get(VIRTUAL_SERVICE, namespace, "podinfo")
+        except NotFound:
+            return False
+        return True
+
+    await wait_for(routed, 30, f"VirtualService {namespace}/podinfo")
+    return st
 
 
 async def primary_image(client: KubeClient, namespace: str) -> str:

@@ -30,6 +30,7 @@ from e2e.flagger_suite import (  # noqa: E402
     client_requests,
     get,
     hook,
+    initialized,
     primary_image,
     switch,
     vs_spec,
@@ -74,7 +75,7 @@ async def begin(admin: KubeClient, namespace: str, operator_factory: Callable[..
     for obj in extra:
         await admin.create(METRIC_TEMPLATE, namespace, obj)
     await create(admin, namespace, podinfo(namespace), spec)
-    await wait_phase(admin, namespace, "Initialized", seconds=RUN)
+    await initialized(admin, namespace)
 
 
 async def test_canary_with_metric_template_and_load_test(

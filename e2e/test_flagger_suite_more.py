@@ -21,7 +21,15 @@ from canaryd.kube.client import KubeClient  # noqa: E402
 from canaryd.kube.resources import CANARY, EVENT, VIRTUAL_SERVICE  # noqa: E402
 from e2e.bed.waiting import wait_for  # noqa: E402
 from e2e.canaries import IMAGE, canary, create, podinfo, set_image, status, wait_phase  # noqa: E402
-from e2e.flagger_suite import Clock, LoadTesterFactory, get, hook, primary_image, switch  # noqa: E402
+from e2e.flagger_suite import (  # noqa: E402
+    Clock,
+    LoadTesterFactory,
+    get,
+    hook,
+    initialized,
+    primary_image,
+    switch,
+)
 from e2e.operator import Operator, mesh_proxy  # noqa: E402
 
 pytest_plugins = ["e2e.flagger_suite"]  # fixtures: admin, loadtester_factory, clock
@@ -58,7 +66,7 @@ async def test_delegation(bed: Any, namespace: str, operator_factory: Callable[.
     operator_factory(namespace)
     await admin.create(VIRTUAL_SERVICE, namespace, root)
     await create(admin, namespace, podinfo(namespace), spec)
-    await wait_phase(admin, namespace, "Initialized", seconds=RUN)
+    await initialized(admin, namespace)
     clock.mark("Initialized")
     delegate = (await admin.get(VIRTUAL_SERVICE, namespace, "podinfo"))["spec"]
     assert delegate["hosts"] == [] and "gateways" not in delegate
@@ -112,7 +120,7 @@ async def test_session_affinity(
                                "gateways": ["istio-system/istio-ingressgateway"], "hosts": [host(namespace)]}
     operator_factory(namespace)
     await create(admin, namespace, podinfo(namespace), spec)
-    await wait_phase(admin, namespace, "Initialized", seconds=RUN)
+    await initialized(admin, namespace)
     clock.mark("Initialized")
     await set_image(admin, namespace, "6.0.1")
     st = await wait_phase(admin, namespace, "WaitingPromotion", seconds=RUN)
