@@ -5,6 +5,7 @@ only environment variables canaryd reads, and the tutorial's example app validat
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -83,13 +84,46 @@ def test_deployment_leader_election_flags_parse(bed: Any) -> None:
 
 
 def test_examples_validate_in_a_namespace(bed: Any, namespace: str) -> None:
-    """The tutorial's podinfo Deployment, HPA and Canary, moved into the test's namespace (server-side
-    dry-run cannot create the ``test`` namespace they name)."""
+    """The tutorial's podinfo Deployment, HPA and Canary, and the load tester its webhook calls
+    (``http://flagger-loadtester.test/``: same namespace, as in Flagger's tutorials), moved into the test's
+    namespace (server-side dry-run cannot create the ``test`` namespace they name)."""
     docs = [d for d in rendered(bed, MANIFESTS / "examples") if d["kind"] != "Namespace"]
-    assert sorted(d["kind"] for d in docs) == ["Canary", "Deployment", "HorizontalPodAutoscaler"]
+    assert sorted(d["kind"] for d in docs) == ["Canary", "Deployment", "Deployment",
+                                               "HorizontalPodAutoscaler", "Role", "RoleBinding", "Service",
+                                               "ServiceAccount"]
+    assert {d["metadata"]["namespace"] for d in docs} == {"test"}
+    binding = by_kind(docs, "RoleBinding", "flagger-loadtester")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "flagger-loadtester",
+                                    "namespace": "test"}]
+    hooks = by_kind(docs, "Canary", "podinfo")["spec"]["analysis"]["webhooks"]
+    svc = by_kind(docs, "Service", "flagger-loadtester")
+    assert hooks[0]["url"] == f"http://{svc['metadata']['name']}.{svc['metadata']['namespace']}/"
     for d in docs:
         d["metadata"]["namespace"] = namespace
+        for subject in d.get("subjects", []):
+            subject["namespace"] = namespace
     text = yaml.safe_dump_all(docs)
     got = bed.kubectl("apply", "--dry-run=server", "-f", "-", input=text, check=False)
     assert got.returncode == 0, got.stderr
-    assert "canary.flagger.app/podinfo created (server dry run)" in got.stdout, got.stdout
+    for line in ("canary.flagger.app/podinfo created (server dry run)",
+                 "deployment.apps/flagger-loadtester created (server dry run)",
+                 "service/flagger-loadtester created (server dry run)"):
+        assert line in got.stdout, got.stdout
+
+
+def test_root_kustomization_installs_the_operator_only(bed: Any) -> None:
+    """The load tester belongs to the apps' namespace (manifests/examples), never canaryd-system: nothing
+    of it is in the root kustomization."""
+    names = {(d["kind"], d["metadata"]["name"]) for d in rendered(bed, MANIFESTS)}
+    assert not [n for n in names if "loadtester" in n[1]], names
+
+
+def test_grafana_dashboard_configmap_validates(bed: Any, namespace: str) -> None:
+    docs = rendered(bed, MANIFESTS / "grafana")
+    (cm,) = docs
+    assert cm["kind"] == "ConfigMap" and cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(cm["data"]["canaryd-canary.json"])["uid"] == "canaryd-canary"
+    got = bed.kubectl("-n", namespace, "apply", "--dry-run=server", "-k", str(MANIFESTS / "grafana"),
+                      check=False)
+    assert got.returncode == 0, got.stderr
+    assert "configmap/canaryd-grafana-dashboard created (server dry run)" in got.stdout, got.stdout
