@@ -18,6 +18,8 @@ readiness comes from kwok's stages instead of podinfo's probes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable
@@ -115,6 +117,32 @@ async def served_version(mesh_url: str, ns: str) -> str | None:
         return str((await resp.json(content_type=None)).get("version"))
 
 
+@contextlib.asynccontextmanager
+async def requests_to_apex(mesh_url: str, ns: str, rps: float = 20.0) -> AsyncIterator[list[int]]:
+    """GET / at podinfo's apex address through the mesh while the block runs; yields the status codes
+    (599 for a connection error or timeout)."""
+    codes: list[int] = []
+
+    async def loop() -> None:
+        async with aiohttp.ClientSession() as s:
+            while True:
+                try:
+                    async with s.get(f"{mesh_url}/", headers={"Host": f"podinfo.{ns}:9898"},
+                                     timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                        codes.append(resp.status)
+                except (aiohttp.ClientError, TimeoutError):
+                    codes.append(599)
+                await asyncio.sleep(1 / rps)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield codes
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def test_revert_on_deletion_restores_the_target(
         bed: Any, namespace: str, operator: Operator, admin: KubeClient) -> None:
     ns = namespace
@@ -126,8 +154,15 @@ async def test_revert_on_deletion_restores_the_target(
     primary = await admin.get(DEPLOYMENT, ns, "podinfo-primary")
     assert target["spec"]["replicas"] == 0 and primary["spec"]["replicas"] == 1
 
-    await admin.delete(CANARY, ns, "podinfo")
-    await wait_gone(admin, ns, (CANARY, "podinfo"))
+    async with requests_to_apex(str(bed.mesh_url), ns) as codes:
+        await wait_for(lambda: len(codes) >= 5, 10, "requests flowing")
+        await admin.delete(CANARY, ns, "podinfo")
+        await wait_gone(admin, ns, (CANARY, "podinfo"), (DEPLOYMENT, "podinfo-primary"),
+                        (VIRTUAL_SERVICE, "podinfo"), (SERVICE, "podinfo-primary"))
+        seen = len(codes)
+        await wait_for(lambda: len(codes) >= seen + 10, 10, "requests after the collection")
+    # no request failed while the target took the traffic back and the rest was collected
+    assert set(codes) == {200}, {c: codes.count(c) for c in set(codes)}
     # the finalizer held it until the target was back and routing given back
     target = await admin.get(DEPLOYMENT, ns, "podinfo")
     assert target["spec"]["replicas"] == 1
@@ -347,3 +382,27 @@ async def _selects(client: KubeClient, ns: str, value: str) -> bool:
 
 def _epoch(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+async def test_deleted_mid_run_gives_traffic_to_the_target(
+        bed: Any, namespace: str, operator: Operator, admin: KubeClient) -> None:
+    """Deleted while Progressing (traffic split, the new revision on the target): the finalization does not
+    wait for the run; the target keeps serving (now all of the traffic) and the rest is collected (#1588)."""
+    ns = namespace
+    spec = canary(ns, stepWeight=5, maxWeight=50, interval="2s")
+    spec["spec"]["revertOnDeletion"] = True
+    await create(admin, ns, podinfo(ns), spec)
+    await wait_phase(admin, ns, "Initialized")
+    await set_image(admin, ns, "6.0.1")
+
+    async def split() -> bool:
+        st = await status(admin, ns)
+        return st.get("phase") == "Progressing" and int(st.get("canaryWeight") or 0) >= 10
+
+    await wait_for(split, 60, "the run at weight 10 or more")
+    await admin.delete(CANARY, ns, "podinfo")
+    await wait_gone(admin, ns, (CANARY, "podinfo"))
+    assert (await admin.get(SERVICE, ns, "podinfo"))["spec"]["selector"] == {"app": "podinfo"}
+    assert (await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"]["replicas"] == 1
+    await wait_gone(admin, ns, (DEPLOYMENT, "podinfo-primary"), (VIRTUAL_SERVICE, "podinfo"))
+    assert await wait_for(lambda: _version_is(bed, ns, "6.0.1"), 30, "podinfo served by the target")
