@@ -127,3 +127,22 @@ def test_grafana_dashboard_configmap_validates(bed: Any, namespace: str) -> None
                       check=False)
     assert got.returncode == 0, got.stderr
     assert "configmap/canaryd-grafana-dashboard created (server dry run)" in got.stdout, got.stdout
+
+
+def test_operations_rbac_table_is_the_clusterrole() -> None:
+    """docs/operations.md lists exactly the ClusterRole's rules (group, resources, verbs), row by row."""
+    role = yaml.safe_load((MANIFESTS / "rbac" / "clusterrole.yaml").read_text())
+    rules = {(g, r, tuple(rule["verbs"])) for rule in role["rules"] for g in rule["apiGroups"]
+             for r in rule["resources"]}
+    text = (ROOT / "docs" / "operations.md").read_text()
+    section = text.split("## RBAC", 1)[1].split("\n## ", 1)[0]
+    documented = set()
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or cells[0] in ("API group", "---"):
+            continue
+        groups = ["" if g.strip() == '""' else g.strip() for g in cells[0].split(",")]
+        verbs = tuple(v.strip() for v in cells[2].split(","))
+        documented |= {(g, r.strip(), verbs) for g in groups for r in cells[1].split(",")}
+    assert documented == rules, (f"only in the docs: {documented - rules}; "
+                                 f"only in the ClusterRole: {rules - documented}")
