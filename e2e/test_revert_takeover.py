@@ -400,9 +400,12 @@ async def test_deleted_mid_run_gives_traffic_to_the_target(
         return st.get("phase") == "Progressing" and int(st.get("canaryWeight") or 0) >= 10
 
     await wait_for(split, 60, "the run at weight 10 or more")
-    await admin.delete(CANARY, ns, "podinfo")
-    await wait_gone(admin, ns, (CANARY, "podinfo"))
-    assert (await admin.get(SERVICE, ns, "podinfo"))["spec"]["selector"] == {"app": "podinfo"}
-    assert (await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"]["replicas"] == 1
-    await wait_gone(admin, ns, (DEPLOYMENT, "podinfo-primary"), (VIRTUAL_SERVICE, "podinfo"))
+    async with requests_to_apex(str(bed.mesh_url), ns) as codes:
+        await wait_for(lambda: len(codes) >= 5, 10, "requests flowing")
+        await admin.delete(CANARY, ns, "podinfo")
+        await wait_gone(admin, ns, (CANARY, "podinfo"))
+        assert (await admin.get(SERVICE, ns, "podinfo"))["spec"]["selector"] == {"app": "podinfo"}
+        assert (await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"]["replicas"] == 1
+        await wait_gone(admin, ns, (DEPLOYMENT, "podinfo-primary"), (VIRTUAL_SERVICE, "podinfo"))
+    assert set(codes) == {200}, {c: codes.count(c) for c in set(codes)}
     assert await wait_for(lambda: _version_is(bed, ns, "6.0.1"), 30, "podinfo served by the target")
