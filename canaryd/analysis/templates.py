@@ -95,7 +95,12 @@ class MetricTemplateCheck:
                                 headers=headers, bearer_token=token, username=username, password=password)
 
     def timed_out(self, seconds: float) -> CheckResult:
-        return error_result(self.name, f"Metric query failed for {self.name}: timed out after {seconds:g}s")
+        """Names the server that hung (the template's address, else the global one), as the builtins do."""
+        tname, tns = self._ref()
+        provider = ((self.templates(tns, tname) or {}).get("spec") or {}).get("provider") or {}
+        address = str(provider.get("address") or self.ctx.metrics_server)
+        return error_result(self.name, f"Metric query failed for {self.name}: Prometheus {address} timed out "
+                                       f"after {seconds:g}s")
 
 
 def metric_template_factory(templates: TemplateLookup, secrets: SecretLookup | None = None) -> CheckFactory:

@@ -3,6 +3,8 @@ Flagger's functions and run against a real Prometheus; the failure texts of §5.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -184,3 +186,38 @@ async def test_template_secret_and_headers(
     assert seen[-1].headers["Authorization"] == "Bearer s3cret"
     assert seen[-1].headers["X-Scope-OrgID"] == "team-a, team-b"
     assert "s3cret" not in repr(ok)  # secrets never end up in results (status, Events)
+
+
+@pytest.fixture
+async def hanging() -> AsyncIterator[str]:
+    """A Prometheus that accepts the query and never answers."""
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", hang)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}"
+    release.set()
+    await runner.cleanup()
+
+
+async def test_hung_template_provider_is_cut_off_naming_the_server(
+    hanging: str, session: aiohttp.ClientSession
+) -> None:
+    world = World(hanging)
+    world.templates[("test", "plain")] = template("test", "plain", "vector(1)",
+                                                  {"type": "prometheus", "address": hanging})
+    reg = default_registry(world.template, world.secret)
+    started = time.monotonic()
+    (r,) = await run_checks(canary(tref("plain", hi=1)), session=session,
+                            metrics_server="http://unused.invalid", timeout=0.5, registry=reg)
+    assert time.monotonic() - started < 2.0
+    want = f"Metric query failed for plain: Prometheus {hanging} timed out after 0.5s"
+    assert (r.verdict, r.message) == ("error", want)
