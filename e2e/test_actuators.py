@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from canaryd.actuators import builders, routing, workloads
-from canaryd.actuators.builders import GenerationError
+from canaryd.actuators import generated, istio_objects, routing, workloads
+from canaryd.actuators.generated import GenerationError
 from canaryd.cache.informer import Informers
 from canaryd.cache.store import Store
 from canaryd.kube import resources as r
@@ -227,7 +227,7 @@ async def test_tutorial_objects_created_with_selectors_and_owners(rig: Rig) -> N
         "http": [{"route": [{"destination": {"host": "podinfo-primary"}, "weight": 100},
                             {"destination": {"host": "podinfo-canary"}, "weight": 0}]}],
     }
-    assert builders.routes_of(vs) == (100, 0, False)
+    assert istio_objects.routes_of(vs) == (100, 0, False)
 
     # scaling the target to zero (and again: no request the second time)
     assert await workloads.scale(rig.client, rig.store, ns, "podinfo", 0)
@@ -273,7 +273,7 @@ async def test_set_routes_changes_only_weights(rig: Rig) -> None:
     assert await routing.set_routes(rig.client, rig.store, spec, 95, 5, log=LOG)
     assert requests(rig.client, WRITE_VERBS) == writes + 1
     after = await _get(rig, r.VIRTUAL_SERVICE, "podinfo")
-    assert after is not None and builders.routes_of(after) == (95, 5, False)
+    assert after is not None and istio_objects.routes_of(after) == (95, 5, False)
     masked = copy.deepcopy(after["spec"])
     for dest in masked["http"][0]["route"]:
         dest["weight"] = {"podinfo-primary": 100, "podinfo-canary": 0}[dest["destination"]["host"]]
@@ -291,13 +291,13 @@ async def test_set_routes_changes_only_weights(rig: Rig) -> None:
     # mirror on, then a spec edit mid-run: reconcile keeps 90/10 instead of resetting to 100/0
     assert await routing.set_routes(rig.client, rig.store, spec, 100, 0, True, log=LOG)
     mirrored = await _get(rig, r.VIRTUAL_SERVICE, "podinfo")
-    assert mirrored is not None and builders.routes_of(mirrored) == (100, 0, True)
+    assert mirrored is not None and istio_objects.routes_of(mirrored) == (100, 0, True)
     await routing.set_routes(rig.client, rig.store, spec, 90, 10, log=LOG)
     edited = CanarySpec(**{**spec.__dict__, "service": type(spec.service)(
         **{**spec.service.__dict__, "timeout": "9s"})})
     assert await routing.ensure_routing(rig.client, rig.store, edited, 90, 10, log=LOG) == 1
     final = await _get(rig, r.VIRTUAL_SERVICE, "podinfo")
-    assert final is not None and builders.routes_of(final) == (90, 10, False)
+    assert final is not None and istio_objects.routes_of(final) == (90, 10, False)
     assert final["spec"]["http"][0]["timeout"] == "9s"
 
 
@@ -465,12 +465,12 @@ async def test_takeover_of_existing_service_and_virtual_service(rig: Rig) -> Non
     assert svc["spec"]["selector"] == {"app": "podinfo-primary"}
     assert "ownerReferences" not in svc["metadata"]
     assert svc["metadata"]["labels"] == {"owner": "user"}
-    assert '"selector":{"app":"podinfo"}' in svc["metadata"]["annotations"][builders.ORIGINAL_CONFIGURATION]
+    assert '"selector":{"app":"podinfo"}' in svc["metadata"]["annotations"][generated.ORIGINAL_CONFIGURATION]
     vs = await _get(rig, r.VIRTUAL_SERVICE, "podinfo")
     assert vs is not None
     assert "ownerReferences" not in vs["metadata"]
-    assert builders.routes_of(vs) == (100, 0, False)
-    assert json.loads(vs["metadata"]["annotations"][builders.ORIGINAL_CONFIGURATION]) == user_vs
+    assert istio_objects.routes_of(vs) == (100, 0, False)
+    assert json.loads(vs["metadata"]["annotations"][generated.ORIGINAL_CONFIGURATION]) == user_vs
 
     # the record survives later reconciles
     await rig.in_sync()
@@ -478,7 +478,7 @@ async def test_takeover_of_existing_service_and_virtual_service(rig: Rig) -> Non
     await routing.ensure_routing(rig.client, rig.store, spec, 80, 20, log=LOG)
     vs = await _get(rig, r.VIRTUAL_SERVICE, "podinfo")
     assert vs is not None
-    assert json.loads(vs["metadata"]["annotations"][builders.ORIGINAL_CONFIGURATION]) == user_vs
+    assert json.loads(vs["metadata"]["annotations"][generated.ORIGINAL_CONFIGURATION]) == user_vs
 
     # deleting the Canary collects what it owns and leaves what it took over
     await rig.admin.delete(r.CANARY, ns, "podinfo")
@@ -572,8 +572,8 @@ async def test_virtual_service_shapes_accepted_by_istio_schema(
     vs = await _get(rig, r.VIRTUAL_SERVICE, name)
     assert vs is not None
     # stored exactly as built: the schema accepted every field and pruned none
-    assert vs["spec"] == builders.virtual_service_spec(spec, *weights)
-    assert builders.routes_of(vs) == weights
+    assert vs["spec"] == istio_objects.virtual_service_spec(spec, *weights)
+    assert istio_objects.routes_of(vs) == weights
     for dr_name in (f"{name}-canary", f"{name}-primary"):
         dr = await _get(rig, r.DESTINATION_RULE, dr_name)
         assert dr is not None

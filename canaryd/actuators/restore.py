@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from canaryd.actuators.apply import pointer
-from canaryd.actuators.builders import KUBECTL_LAST_APPLIED, ORIGINAL_CONFIGURATION, TOOLKIT_DISABLED
+from canaryd.actuators.generated import KUBECTL_LAST_APPLIED, ORIGINAL_CONFIGURATION, TOOLKIT_DISABLED
 from canaryd.model.spec import CanarySpec
 
 JSON = dict[str, Any]

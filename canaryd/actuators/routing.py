@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from canaryd.actuators import builders
+from canaryd.actuators import istio_objects, service_objects
 from canaryd.actuators.affinity import Cookies
 from canaryd.actuators.apply import JSON, Log, create, map_merge_patch, original_configuration, patch, pointer
-from canaryd.actuators.builders import GenerationSettings
+from canaryd.actuators.generated import (
+    KUBECTL_LAST_APPLIED,
+    ORIGINAL_CONFIGURATION,
+    GenerationSettings,
+    owned_by,
+)
 from canaryd.actuators.workloads import ActuatorError, prepare
 from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
@@ -21,7 +26,7 @@ from canaryd.kube.errors import ApiError
 from canaryd.kube.resources import DESTINATION_RULE, SERVICE, VIRTUAL_SERVICE
 from canaryd.model.spec import CanarySpec
 
-_KEPT_ANNOTATIONS = (builders.KUBECTL_LAST_APPLIED, builders.ORIGINAL_CONFIGURATION)
+_KEPT_ANNOTATIONS = (KUBECTL_LAST_APPLIED, ORIGINAL_CONFIGURATION)
 
 
 def _service_patch(spec: CanarySpec, desired: JSON, live: JSON) -> JSON | None:
@@ -29,7 +34,7 @@ def _service_patch(spec: CanarySpec, desired: JSON, live: JSON) -> JSON | None:
     on Services this Canary owns (a taken-over one keeps its metadata and gains the original spec)."""
     lspec, dspec = live.get("spec") or {}, desired["spec"]
     out_spec: JSON = {}
-    if not builders.same_ports(dspec["ports"], lspec.get("ports") or []):
+    if not service_objects.same_ports(dspec["ports"], lspec.get("ports") or []):
         node_ports = {p.get("port"): p["nodePort"] for p in lspec.get("ports") or [] if p.get("nodePort")}
         out_spec["ports"] = [
             {**p, "nodePort": node_ports[p["port"]]} if p["port"] in node_ports else p for p in dspec["ports"]
@@ -38,7 +43,7 @@ def _service_patch(spec: CanarySpec, desired: JSON, live: JSON) -> JSON | None:
     if selector is not None:
         out_spec["selector"] = selector
     meta: JSON = {}
-    if builders.owned_by(live, spec):
+    if owned_by(live, spec):
         for key in ("labels", "annotations"):
             change = map_merge_patch(live["metadata"].get(key), desired["metadata"].get(key) or {})
             if change is not None:
@@ -65,7 +70,7 @@ async def ensure_services(client: KubeClient, store: Store, spec: CanarySpec, se
     roles = ("canary", "primary", "apex") if apex else ("canary", "primary")
     writes = 0
     for role in roles:
-        desired = builders.service(spec, prep.target, settings, role)
+        desired = service_objects.service(spec, prep.target, settings, role)
         name = desired["metadata"]["name"]
         live: JSON | None = store.get(SERVICE.kind, spec.namespace, name)
         if live is None:
@@ -88,7 +93,7 @@ async def ensure_services(client: KubeClient, store: Store, spec: CanarySpec, se
 async def ensure_destination_rules(client: KubeClient, store: Store, spec: CanarySpec, log: Log) -> int:
     """Both DestinationRules; an existing one is rewritten only when its spec differs."""
     writes = 0
-    for desired in builders.destination_rules(spec):
+    for desired in istio_objects.destination_rules(spec):
         name = desired["metadata"]["name"]
         live: JSON | None = store.get(DESTINATION_RULE.kind, spec.namespace, name)
         if live is None:
@@ -113,7 +118,7 @@ def _vs_metadata(spec: CanarySpec, desired: JSON, live: JSON) -> tuple[dict[str,
     live_meta = live.get("metadata", {})
     live_ann = live_meta.get("annotations") or {}
     annotations.update({k: live_ann[k] for k in _KEPT_ANNOTATIONS if k in live_ann})
-    if not builders.owned_by(live, spec):
+    if not owned_by(live, spec):
         labels = {**(live_meta.get("labels") or {}), **labels}
         annotations = {**live_ann, **annotations}
     return labels, annotations
@@ -131,7 +136,7 @@ async def _write_vs(client: KubeClient, store: Store, spec: CanarySpec, desired:
     if live.get("spec") == desired["spec"] and (meta.get("labels") or {}) == labels \
             and (meta.get("annotations") or {}) == annotations:
         return False
-    if not builders.owned_by(live, spec):
+    if not owned_by(live, spec):
         annotations.update(original_configuration(live))
     ops: list[JSON] = [
         {"op": "add", "path": "/spec", "value": desired["spec"]},
@@ -151,7 +156,7 @@ async def ensure_routing(client: KubeClient, store: Store, spec: CanarySpec, pri
                          cookies: Cookies | None = None) -> int:
     """DestinationRules and the VirtualService with the given weights. The VS body is built first, so
     an invalid routing spec (e.g. delegation with hosts) fails before anything is written."""
-    desired = builders.virtual_service(spec, primary_weight, canary_weight, mirror, cookies)
+    desired = istio_objects.virtual_service(spec, primary_weight, canary_weight, mirror, cookies)
     writes = await ensure_destination_rules(client, store, spec, log)
     writes += await _write_vs(client, store, spec, desired, log)
     return writes
@@ -167,7 +172,7 @@ async def set_routes(client: KubeClient, store: Store, spec: CanarySpec, primary
     """Move traffic: when the VirtualService otherwise matches, only its routes are patched; otherwise
     it is reconciled whole with the new weights. Nothing is sent when the weights are already in place.
     Returns whether it wrote. ``cookies``: the session affinity routes (``affinity.cookies_for``)."""
-    desired = builders.virtual_service(spec, primary_weight, canary_weight, mirror, cookies)
+    desired = istio_objects.virtual_service(spec, primary_weight, canary_weight, mirror, cookies)
     live = store.get(VIRTUAL_SERVICE.kind, spec.namespace, spec.service.name)
     if live is None or _without_routes(live.get("spec") or {}) != _without_routes(desired["spec"]):
         return await _write_vs(client, store, spec, desired, log)

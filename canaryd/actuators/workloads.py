@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from canaryd.actuators import builders
+from canaryd.actuators import primary_objects
 from canaryd.actuators.apply import JSON, Log, create, field_ops, get_or_none, patch, pointer
-from canaryd.actuators.builders import GenerationError, GenerationSettings, canary_replicas
+from canaryd.actuators.generated import GenerationError, GenerationSettings, selector_label
+from canaryd.actuators.primary_objects import canary_replicas
 from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import ApiError
@@ -77,7 +78,7 @@ def prepare(store: Store, spec: CanarySpec, settings: GenerationSettings) -> Pre
     """Validate from the cache everything generation needs (target and its selector label, mandatory
     configs, the autoscaler's HPA); raise GenerationError before any write."""
     target = _target(store, spec)
-    label, value = builders.selector_label(target, settings.selector_labels)
+    label, value = selector_label(target, settings.selector_labels)
     tracked: list[ConfigRef] = []
     if settings.config_tracking:
         for ref in pod_config_refs(template_pod_spec(target)):
@@ -117,7 +118,7 @@ async def ensure_config_copies(client: KubeClient, store: Store, spec: CanarySpe
             if ref.optional:
                 continue
             raise _missing(ref.kind, ref.name, spec.namespace, res.plural)
-        body = builders.config_copy(spec, {**source, "kind": res.kind}, settings)
+        body = primary_objects.config_copy(spec, {**source, "kind": res.kind}, settings)
         if live is None:
             _, created = await create(client, store, res, body, log, spec.key)
             if created:
@@ -147,7 +148,7 @@ async def ensure_primary(client: KubeClient, store: Store, spec: CanarySpec, set
     if store.get(DEPLOYMENT.kind, spec.namespace, spec.primary_name) is not None:
         return False
     await ensure_config_copies(client, store, spec, settings, log, prepared=prep)
-    body = builders.primary_deployment(spec, prep.target, settings, tracked=prep.tracked_keys,
+    body = primary_objects.primary_deployment(spec, prep.target, settings, tracked=prep.tracked_keys,
                                        flagger_id=flagger_id or str(uuid.uuid4()))
     try:
         _, created = await create(client, store, DEPLOYMENT, body, log, spec.key)
@@ -178,7 +179,7 @@ async def ensure_primary_hpa(client: KubeClient, store: Store, spec: CanarySpec,
     if source is None:
         raise _missing("HorizontalPodAutoscaler", spec.autoscaler.name, spec.namespace,
                        "horizontalpodautoscalers.autoscaling")
-    desired = builders.primary_hpa(spec, source, settings, promoting=sync)
+    desired = primary_objects.primary_hpa(spec, source, settings, promoting=sync)
     live = store.get(HPA.kind, spec.namespace, _hpa_name(spec))
     if live is None:
         _, created = await create(client, store, HPA, desired, log, spec.key)
@@ -233,7 +234,7 @@ async def promote(client: KubeClient, store: Store, spec: CanarySpec, settings: 
             f'deployments.apps "{spec.primary_name}" not found'
         )
     await ensure_config_copies(client, store, spec, settings, log, sync=True, prepared=prep)
-    want = builders.promotion(spec, prep.target, settings, tracked=prep.tracked_keys,
+    want = primary_objects.promotion(spec, prep.target, settings, tracked=prep.tracked_keys,
                               flagger_id=flagger_id or str(uuid.uuid4()))
     live_spec = primary.get("spec") or {}
     ops: list[JSON] = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from canaryd.actuators.builders import routes_of
+from canaryd.actuators.istio_objects import routes_of
 from canaryd.cache.index import canaries_for_target
 from canaryd.engine.revision import pod_template_hash, templates_match, tracked_checksums
 from canaryd.engine.types import DeploymentView, Snapshot

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from canaryd.actuators import builders
+from canaryd.actuators import istio_objects
 from canaryd.actuators.affinity import Cookies, cookie_value, cookies_for, set_cookie, status_fields
 from canaryd.engine.types import CanaryStatus, Phase
 from tests.actuators.fixtures import UID, tutorial_spec, with_analysis
@@ -93,7 +93,7 @@ def test_vs_while_canary_has_traffic_exact() -> None:
     spec = sa_spec(maxAge=300)
     cookie = c("r2")
     value = cookie.split("=", 1)[1]
-    vs = builders.virtual_service_spec(spec, 90, 10, cookies=Cookies(canary=cookie))
+    vs = istio_objects.virtual_service_spec(spec, 90, 10, cookies=Cookies(canary=cookie))
     assert vs["http"] == [
         {
             "name": "sticky-route",
@@ -110,14 +110,14 @@ def test_vs_while_canary_has_traffic_exact() -> None:
         },
     ]
     # the observed weights are read from the weighted route, not the sticky one
-    assert builders.routes_of({"metadata": {"name": "podinfo"}, "spec": vs}) == (90, 10, False)
+    assert istio_objects.routes_of({"metadata": {"name": "podinfo"}, "spec": vs}) == (90, 10, False)
 
 
 def test_vs_with_primary_cookie_and_service_options() -> None:
     spec = sa_spec(primaryCookieName="primary-cookie")
     spec = replace(spec, service=replace(spec.service, match=({"uri": {"prefix": "/api"}},), timeout="5s"))
     cookies = Cookies(canary=c("r2"), primary=c("r2", "primary-cookie"))
-    http = builders.virtual_service_spec(spec, 70, 30, cookies=cookies)["http"]
+    http = istio_objects.virtual_service_spec(spec, 70, 30, cookies=cookies)["http"]
     assert [r.get("name") for r in http] == ["sticky-route", "sticky-primary-route", None]
     sticky, sticky_primary, weighted = http
     # the cookie match keeps the service match's other conditions; route options are carried over
@@ -140,7 +140,7 @@ def test_vs_at_zero_expires_previous_cookie() -> None:
     spec = sa_spec()
     spec = replace(spec, service=replace(spec.service, headers={"response": {"add": {"x-a": "1"}}}))
     previous = c("r1")
-    http = builders.virtual_service_spec(spec, 100, 0, cookies=Cookies(previous=previous))["http"]
+    http = istio_objects.virtual_service_spec(spec, 100, 0, cookies=Cookies(previous=previous))["http"]
     expiry, weighted = http
     assert expiry["name"] == "sticky-route"
     assert expiry["headers"] == {"response": {"add": {"x-a": "1", "Set-Cookie": f"{previous}; Max-Age=-1"}}}
@@ -154,14 +154,14 @@ def test_vs_at_zero_expires_previous_cookie() -> None:
 @pytest.mark.parametrize("cookies", [None, Cookies()])
 def test_vs_without_cookies_is_the_single_weighted_route(cookies: Cookies | None) -> None:
     spec = sa_spec()
-    assert builders.virtual_service_spec(spec, 100, 0, cookies=cookies)["http"] == \
-        builders.virtual_service_spec(tutorial_spec(gateways=(), hosts=()), 100, 0)["http"]
+    assert istio_objects.virtual_service_spec(spec, 100, 0, cookies=cookies)["http"] == \
+        istio_objects.virtual_service_spec(tutorial_spec(gateways=(), hosts=()), 100, 0)["http"]
 
 
 def test_port_discovery_destination_port_kept_on_sticky_routes() -> None:
     spec = sa_spec()
     spec = replace(spec, service=replace(spec.service, port_discovery=True, gateways=("gw/public",)))
-    http = builders.virtual_service_spec(spec, 90, 10, cookies=Cookies(canary=c("r2")))["http"]
+    http = istio_objects.virtual_service_spec(spec, 90, 10, cookies=Cookies(canary=c("r2")))["http"]
     for route in http:
         assert all(d["destination"]["port"] == {"number": 9898} for d in route["route"])
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from canaryd.actuators import builders as b
-from canaryd.actuators.builders import GenerationError
+from canaryd.actuators import generated, istio_objects, primary_objects, service_objects
+from canaryd.actuators.generated import GenerationError
 
 from .fixtures import (
     OWNER,
@@ -39,14 +39,14 @@ GEN = Gen()
 def test_selector_label_is_first_configured_present(match: dict[str, str], expected: tuple[str, str]) -> None:
     dep = podinfo_deployment()
     dep["spec"]["selector"]["matchLabels"] = match
-    assert b.selector_label(dep, GEN.selector_labels) == expected
+    assert generated.selector_label(dep, GEN.selector_labels) == expected
 
 
 def test_selector_label_missing_has_flaggers_message() -> None:
     dep = podinfo_deployment()
     dep["spec"]["selector"]["matchLabels"] = {"tier": "web"}
     with pytest.raises(GenerationError) as err:
-        b.selector_label(dep, GEN.selector_labels)
+        generated.selector_label(dep, GEN.selector_labels)
     assert str(err.value) == (
         "deployment podinfo.test spec.selector.matchLabels must contain one of "
         "[app name app.kubernetes.io/name]"
@@ -56,7 +56,7 @@ def test_selector_label_missing_has_flaggers_message() -> None:
 def test_selector_label_custom_list() -> None:
     dep = podinfo_deployment()
     dep["spec"]["selector"]["matchLabels"] = {"svc": "pi"}
-    assert b.selector_label(dep, ("svc",)) == ("svc", "pi")
+    assert generated.selector_label(dep, ("svc",)) == ("svc", "pi")
 
 
 # ---- metadata filters -----------------------------------------------------------------------------
@@ -75,11 +75,11 @@ def test_selector_label_custom_list() -> None:
 def test_include_by_prefix(prefixes: tuple[str, ...], expected: dict[str, str]) -> None:
     labels = {"app": "podinfo", "team": "blue", "app.kubernetes.io/part-of": "demo",
               "kustomize.toolkit.fluxcd.io/name": "flux"}
-    assert b.include_by_prefix(labels, prefixes) == expected
+    assert generated.include_by_prefix(labels, prefixes) == expected
 
 
 def test_owner_reference() -> None:
-    assert b.owner_reference(tutorial_spec()) == OWNER
+    assert generated.owner_reference(tutorial_spec()) == OWNER
 
 
 @pytest.mark.parametrize(
@@ -95,14 +95,15 @@ def test_owned_by(refs: list[dict[str, Any]] | None, owned: bool) -> None:
     obj: dict[str, Any] = {"metadata": {"name": "podinfo"}}
     if refs is not None:
         obj["metadata"]["ownerReferences"] = refs
-    assert b.owned_by(obj, tutorial_spec()) is owned
+    assert generated.owned_by(obj, tutorial_spec()) is owned
 
 
 # ---- primary Deployment ---------------------------------------------------------------------------
 
 
 def test_tutorial_primary_deployment_exact() -> None:
-    body = b.primary_deployment(tutorial_spec(), podinfo_deployment(), GEN, tracked=(), flagger_id="uuid-1")
+    body = primary_objects.primary_deployment(tutorial_spec(), podinfo_deployment(), GEN, tracked=(),
+                                              flagger_id="uuid-1")
     assert body == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -134,7 +135,7 @@ def test_tutorial_primary_deployment_exact() -> None:
 @pytest.mark.parametrize(("replicas", "expected"), [(None, 1), (0, 1), (3, 3)])
 def test_primary_replicas(replicas: int | None, expected: int) -> None:
     dep = podinfo_deployment(replicas=replicas)
-    body = b.primary_deployment(tutorial_spec(), dep, GEN, tracked=(), flagger_id="u")
+    body = primary_objects.primary_deployment(tutorial_spec(), dep, GEN, tracked=(), flagger_id="u")
     assert body["spec"]["replicas"] == expected
 
 
@@ -147,8 +148,8 @@ def test_primary_replicas(replicas: int | None, expected: int) -> None:
     ],
 )
 def test_primary_labels_by_include_prefix(prefixes: tuple[str, ...], labels: dict[str, str]) -> None:
-    body = b.primary_deployment(tutorial_spec(), podinfo_deployment(), Gen(include_label_prefix=prefixes),
-                                tracked=(), flagger_id="u")
+    body = primary_objects.primary_deployment(tutorial_spec(), podinfo_deployment(),
+                                              Gen(include_label_prefix=prefixes), tracked=(), flagger_id="u")
     assert body["metadata"]["labels"] == labels
 
 
@@ -156,7 +157,7 @@ def test_primary_with_other_selector_label_keeps_other_pod_labels() -> None:
     dep = podinfo_deployment()
     dep["spec"]["selector"]["matchLabels"] = {"app.kubernetes.io/name": "pi"}
     dep["spec"]["template"]["metadata"]["labels"] = {"app.kubernetes.io/name": "pi", "version": "v1"}
-    body = b.primary_deployment(tutorial_spec(), dep, GEN, tracked=(), flagger_id="u")
+    body = primary_objects.primary_deployment(tutorial_spec(), dep, GEN, tracked=(), flagger_id="u")
     assert body["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "pi-primary"}}
     assert body["spec"]["template"]["metadata"]["labels"] == {"app.kubernetes.io/name": "pi-primary",
                                                               "version": "v1"}
@@ -166,7 +167,7 @@ def test_primary_pod_spec_renames_tracked_configs_and_selectors() -> None:
     dep = with_config(podinfo_deployment())
     tracked = ("configmap/podinfo-config", "configmap/podinfo-env", "configmap/podinfo-envfrom",
                "configmap/podinfo-proj", "secret/podinfo-secret", "secret/podinfo-init")
-    pod = b.primary_pod_spec(dep, tracked)
+    pod = primary_objects.primary_pod_spec(dep, tracked)
     assert [v.get("configMap") or v.get("secret") or v.get("projected") for v in pod["volumes"]] == [
         {"name": "podinfo-config-primary"},
         {"secretName": "podinfo-secret-primary"},
@@ -193,7 +194,7 @@ def test_primary_pod_spec_renames_tracked_configs_and_selectors() -> None:
 
 def test_primary_pod_spec_without_tracking_renames_no_config() -> None:
     dep = with_config(podinfo_deployment())
-    pod = b.primary_pod_spec(dep, ())
+    pod = primary_objects.primary_pod_spec(dep, ())
     assert pod["volumes"] == dep["spec"]["template"]["spec"]["volumes"]
     assert pod["containers"] == dep["spec"]["template"]["spec"]["containers"]
 
@@ -202,7 +203,8 @@ def test_promotion_copies_template_and_rollout_fields() -> None:
     dep = podinfo_deployment(image="podinfo:2", replicas=3)
     dep["spec"].pop("minReadySeconds")
     no_hpa = tutorial_spec().__class__(**{**tutorial_spec().__dict__, "autoscaler": None})
-    out = b.promotion(no_hpa, dep, Gen(include_label_prefix=("team",)), tracked=(), flagger_id="u2")
+    out = primary_objects.promotion(no_hpa, dep, Gen(include_label_prefix=("team",)), tracked=(),
+                                    flagger_id="u2")
     assert out["spec"]["replicas"] == 3
     assert out["spec"]["minReadySeconds"] == 0
     assert out["spec"]["strategy"] == dep["spec"]["strategy"]
@@ -210,7 +212,7 @@ def test_promotion_copies_template_and_rollout_fields() -> None:
     assert out["spec"]["template"]["metadata"]["annotations"]["flagger-id"] == "u2"
     assert out["labels"] == {"team": "blue", "app": "podinfo-primary"}
     assert out["annotations"] == {}
-    with_hpa = b.promotion(tutorial_spec(), dep, GEN, tracked=(), flagger_id="u2")
+    with_hpa = primary_objects.promotion(tutorial_spec(), dep, GEN, tracked=(), flagger_id="u2")
     assert "replicas" not in with_hpa["spec"]
 
 
@@ -238,7 +240,8 @@ def test_canary_replicas(target_replicas: int | None, hpa_min: int | None, prima
         else:
             hpa["spec"]["minReplicas"] = hpa_min
     primary = podinfo_deployment(replicas=primary_replicas) if primary_replicas is not None else None
-    assert b.canary_replicas(spec, podinfo_deployment(replicas=target_replicas), hpa, primary) == expected
+    target = podinfo_deployment(replicas=target_replicas)
+    assert primary_objects.canary_replicas(spec, target, hpa, primary) == expected
 
 
 # ---- config copies and HPA ------------------------------------------------------------------------
@@ -256,7 +259,7 @@ def test_config_copy_configmap() -> None:
         "binaryData": {"bin": "AAE="},
         "immutable": True,
     }
-    assert b.config_copy(tutorial_spec(), source, Gen(include_label_prefix=("*",))) == {
+    assert primary_objects.config_copy(tutorial_spec(), source, Gen(include_label_prefix=("*",))) == {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
@@ -275,7 +278,7 @@ def test_config_copy_configmap() -> None:
 def test_config_copy_secret_keeps_type() -> None:
     source = {"kind": "Secret", "metadata": {"name": "s", "labels": {"app": "x"}},
               "type": "kubernetes.io/tls", "data": {"tls.crt": "Y3J0"}}
-    body = b.config_copy(tutorial_spec(), source, GEN)
+    body = primary_objects.config_copy(tutorial_spec(), source, GEN)
     assert body["kind"] == "Secret"
     assert body["type"] == "kubernetes.io/tls"
     assert body["data"] == {"tls.crt": "Y3J0"}
@@ -284,7 +287,7 @@ def test_config_copy_secret_keeps_type() -> None:
 
 
 def test_tutorial_primary_hpa_exact() -> None:
-    assert b.primary_hpa(tutorial_spec(), podinfo_hpa(), GEN) == {
+    assert primary_objects.primary_hpa(tutorial_spec(), podinfo_hpa(), GEN) == {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": {
@@ -306,7 +309,8 @@ def test_primary_hpa_behavior_and_promotion_metadata() -> None:
     hpa = podinfo_hpa()
     hpa["spec"]["behavior"] = {"scaleDown": {"stabilizationWindowSeconds": 60}}
     hpa["metadata"]["annotations"] = {"team/x": "1", "other": "2"}
-    body = b.primary_hpa(tutorial_spec(), hpa, Gen(include_label_prefix=("team",)), promoting=True)
+    body = primary_objects.primary_hpa(tutorial_spec(), hpa, Gen(include_label_prefix=("team",)),
+                                       promoting=True)
     assert body["spec"]["behavior"] == {"scaleDown": {"stabilizationWindowSeconds": 60}}
     assert body["metadata"].get("labels") is None
     assert body["metadata"]["annotations"] == {"team/x": "1"}
@@ -337,7 +341,7 @@ def _svc(name: str, selector: str, labels: dict[str, str] | None = None,
 
 
 def test_tutorial_services_exact() -> None:
-    assert b.services(tutorial_spec(), podinfo_deployment(), GEN) == {
+    assert service_objects.services(tutorial_spec(), podinfo_deployment(), GEN) == {
         "apex": _svc("podinfo", "podinfo-primary"),
         "primary": _svc("podinfo-primary", "podinfo-primary"),
         "canary": _svc("podinfo-canary", "podinfo"),
@@ -350,7 +354,7 @@ def test_services_custom_metadata_headless_port_options() -> None:
         apex={"labels": {"l": "a"}, "annotations": {"x": "1"}},
         canary={"labels": {"app": "ignored", "c": "1"}},
     )
-    out = b.services(spec, podinfo_deployment(), GEN)
+    out = service_objects.services(spec, podinfo_deployment(), GEN)
     port = [{"name": "web", "protocol": "TCP", "port": 80, "targetPort": "http", "appProtocol": "http"}]
     apex_spec = {"type": "ClusterIP", "selector": {"app": "podinfo-primary"}, "ports": port,
                  "clusterIP": "None"}
@@ -372,7 +376,7 @@ def test_port_discovery(target_port: int | str | None, excluded: int) -> None:
     c.append({"name": "istio-proxy", "ports": [{"name": "http-envoy-prom", "containerPort": 15090}]})
     c.append({"name": "sidecar", "ports": [{"name": "grpc", "containerPort": 9000}]})
     spec = tutorial_spec(port_discovery=True, target_port=target_port)
-    ports = b.services(spec, dep, GEN)["canary"]["spec"]["ports"]
+    ports = service_objects.services(spec, dep, GEN)["canary"]["spec"]["ports"]
     first_target = target_port if target_port is not None else 9898
     extra = [
         {"name": "admin", "protocol": "TCP", "port": 9999, "targetPort": 9999},
@@ -395,14 +399,14 @@ def test_port_discovery(target_port: int | str | None, excluded: int) -> None:
 )
 def test_same_ports(live: list[dict[str, Any]], same: bool) -> None:
     want = [{"name": "http", "protocol": "TCP", "port": 9898, "targetPort": 9898}]
-    assert b.same_ports(want, live) is same
+    assert service_objects.same_ports(want, live) is same
 
 
 # ---- DestinationRules -----------------------------------------------------------------------------
 
 
 def test_destination_rules() -> None:
-    canary, primary = b.destination_rules(tutorial_spec())
+    canary, primary = istio_objects.destination_rules(tutorial_spec())
     assert canary == {
         "apiVersion": "networking.istio.io/v1beta1",
         "kind": "DestinationRule",
@@ -411,7 +415,7 @@ def test_destination_rules() -> None:
     }
     assert primary["spec"] == {"host": "podinfo-primary"}
     tp = {"tls": {"mode": "ISTIO_MUTUAL"}}
-    assert b.destination_rules(tutorial_spec(traffic_policy=tp))[1]["spec"] == {
+    assert istio_objects.destination_rules(tutorial_spec(traffic_policy=tp))[1]["spec"] == {
         "host": "podinfo-primary", "trafficPolicy": tp}
 
 
@@ -426,7 +430,7 @@ def _route(primary: int, canary: int, port: int | None = None) -> list[dict[str,
 
 
 def test_tutorial_virtual_service_exact() -> None:
-    assert b.virtual_service(tutorial_spec(), 100, 0) == {
+    assert istio_objects.virtual_service(tutorial_spec(), 100, 0) == {
         "apiVersion": "networking.istio.io/v1beta1",
         "kind": "VirtualService",
         "metadata": {"name": "podinfo", "namespace": "test", "annotations": TOOLKIT,
@@ -451,7 +455,7 @@ def test_tutorial_virtual_service_exact() -> None:
     ],
 )
 def test_vs_hosts_and_gateways(service: dict[str, Any], hosts: list[str], gateways: list[str]) -> None:
-    vs = b.virtual_service_spec(tutorial_spec(**service), 100, 0)
+    vs = istio_objects.virtual_service_spec(tutorial_spec(**service), 100, 0)
     assert (vs["hosts"], vs["gateways"]) == (hosts, gateways)
 
 
@@ -464,7 +468,7 @@ def test_vs_http_options_copied() -> None:
         headers={"request": {"add": {"x-envoy-upstream-rq-timeout-ms": "15000"}}},
         cors_policy={"allowOrigins": [{"exact": "https://example.com"}], "allowMethods": ["GET"]},
     )
-    assert b.virtual_service_spec(spec, 90, 10)["http"] == [{
+    assert istio_objects.virtual_service_spec(spec, 90, 10)["http"] == [{
         "match": [{"uri": {"prefix": "/"}}],
         "rewrite": {"uri": "/"},
         "timeout": "5s",
@@ -478,11 +482,11 @@ def test_vs_http_options_copied() -> None:
 @pytest.mark.parametrize(("mirror_weight", "pct"), [(0, None), (25, {"value": 25.0})])
 def test_vs_mirror(mirror_weight: int, pct: dict[str, float] | None) -> None:
     spec = with_analysis(tutorial_spec(), mirror=True, mirror_weight=mirror_weight)
-    route = b.virtual_service_spec(spec, 100, 0, mirror=True)["http"][0]
+    route = istio_objects.virtual_service_spec(spec, 100, 0, mirror=True)["http"][0]
     assert route["mirror"] == {"host": "podinfo-canary"}
     assert route.get("mirrorPercentage") == pct
     assert route["route"] == _route(100, 0)
-    assert "mirror" not in b.virtual_service_spec(spec, 100, 0, mirror=False)["http"][0]
+    assert "mirror" not in istio_objects.virtual_service_spec(spec, 100, 0, mirror=False)["http"][0]
 
 
 def test_vs_ab_two_routes() -> None:
@@ -491,7 +495,7 @@ def test_vs_ab_two_routes() -> None:
     spec = with_analysis(tutorial_spec(match=({"uri": {"prefix": "/api"}, "headers": {"h": {"exact": "1"}}},),
                                        timeout="3s"),
                          iterations=10, match=ab)
-    http = b.virtual_service_spec(spec, 0, 100)["http"]
+    http = istio_objects.virtual_service_spec(spec, 0, 100)["http"]
     assert http == [
         {
             "match": [
@@ -507,7 +511,7 @@ def test_vs_ab_two_routes() -> None:
             "route": [{"destination": {"host": "podinfo-primary"}, "weight": 0}],
         },
     ]
-    initial = b.virtual_service_spec(spec, 100, 0)["http"]
+    initial = istio_objects.virtual_service_spec(spec, 100, 0)["http"]
     assert initial[0]["route"] == _route(100, 0)
     assert initial[1]["route"] == [{"destination": {"host": "podinfo-primary"}, "weight": 100}]
 
@@ -515,7 +519,7 @@ def test_vs_ab_two_routes() -> None:
 def test_vs_ab_without_service_match() -> None:
     ab = ({"headers": {"x-canary": {"exact": "1"}}, "sourceLabels": {"app": "x"}},)
     spec = with_analysis(tutorial_spec(), iterations=5, match=ab)
-    http = b.virtual_service_spec(spec, 100, 0)["http"]
+    http = istio_objects.virtual_service_spec(spec, 100, 0)["http"]
     assert http[0]["match"] == list(ab)
     assert "match" not in http[1]
 
@@ -525,7 +529,7 @@ def test_merge_matches_replaces_headers_and_source_labels_only() -> None:
                                     {"sourceLabels": {"s": "1"}}]
     service: list[dict[str, Any]] = [{"uri": {"prefix": "/"}, "headers": {"old": {"exact": "x"}}},
                                      {"method": {"exact": "GET"}}]
-    assert b.merge_matches(canary, service) == [
+    assert istio_objects.merge_matches(canary, service) == [
         {"uri": {"prefix": "/"}, "headers": {"a": {"exact": "1"}}},
         {"method": {"exact": "GET"}, "headers": {"a": {"exact": "1"}}},
         {"uri": {"prefix": "/"}, "headers": {"old": {"exact": "x"}}, "sourceLabels": {"s": "1"}},
@@ -535,21 +539,22 @@ def test_merge_matches_replaces_headers_and_source_labels_only() -> None:
 
 def test_vs_tcp() -> None:
     spec = tutorial_spec(app_protocol="TCP", match=({"port": 9898},), gateways=("mesh",), hosts=())
-    assert b.virtual_service_spec(spec, 80, 20) == {
+    assert istio_objects.virtual_service_spec(spec, 80, 20) == {
         "hosts": ["podinfo"],
         "gateways": ["mesh"],
         "tcp": [{"match": [{"port": 9898}], "route": _route(80, 20)}],
     }
-    assert b.virtual_service_spec(tutorial_spec(app_protocol="tcp", gateways=()), 100, 0)["tcp"] == [
+    tcp_spec = tutorial_spec(app_protocol="tcp", gateways=())
+    assert istio_objects.virtual_service_spec(tcp_spec, 100, 0)["tcp"] == [
         {"route": _route(100, 0)}]
 
 
 def test_vs_delegation() -> None:
     spec = tutorial_spec(delegation=True, hosts=(), gateways=())
-    vs = b.virtual_service(spec, 100, 0)
+    vs = istio_objects.virtual_service(spec, 100, 0)
     assert vs["spec"] == {"hosts": [], "http": [{"route": _route(100, 0)}]}
-    with_port = b.virtual_service_spec(tutorial_spec(delegation=True, hosts=(), gateways=(),
-                                                     port_discovery=True), 100, 0)
+    with_port = istio_objects.virtual_service_spec(tutorial_spec(delegation=True, hosts=(), gateways=(),
+                                                                 port_discovery=True), 100, 0)
     assert with_port["http"][0]["route"] == _route(100, 0, port=9898)
 
 
@@ -557,7 +562,7 @@ def test_vs_delegation() -> None:
                                      {"hosts": (), "gateways": ("gw",)}])
 def test_vs_delegation_with_hosts_or_gateways_is_an_error(service: dict[str, Any]) -> None:
     with pytest.raises(GenerationError) as err:
-        b.virtual_service(tutorial_spec(delegation=True, **service), 100, 0)
+        istio_objects.virtual_service(tutorial_spec(delegation=True, **service), 100, 0)
     assert str(err.value) == (
         "VirtualService podinfo.test cannot have hosts and gateways when delegation enabled")
 
@@ -573,12 +578,12 @@ def test_vs_delegation_with_hosts_or_gateways_is_an_error(service: dict[str, Any
 )
 def test_vs_destination_port(gateways: tuple[str, ...], discovery: bool, port: int | None) -> None:
     spec = tutorial_spec(gateways=gateways, port_discovery=discovery)
-    assert b.virtual_service_spec(spec, 100, 0)["http"][0]["route"] == _route(100, 0, port=port)
+    assert istio_objects.virtual_service_spec(spec, 100, 0)["http"][0]["route"] == _route(100, 0, port=port)
 
 
 def test_vs_apex_metadata() -> None:
     spec = tutorial_spec(apex={"labels": {"a": "1"}, "annotations": {"n": "2"}})
-    meta = b.virtual_service(spec, 100, 0)["metadata"]
+    meta = istio_objects.virtual_service(spec, 100, 0)["metadata"]
     assert meta["labels"] == {"a": "1"}
     assert meta["annotations"] == {"n": "2", **TOOLKIT}
 
@@ -613,26 +618,26 @@ def _vs(http: list[dict[str, Any]] | None = None, tcp: list[dict[str, Any]] | No
     ],
 )
 def test_routes_of(vs: dict[str, Any], expected: tuple[int, int, bool] | None) -> None:
-    assert b.routes_of(vs) == expected
+    assert istio_objects.routes_of(vs) == expected
 
 
 @pytest.mark.parametrize(("p", "c", "mirror"),
                          [(100, 0, False), (95, 5, False), (50, 50, False), (100, 0, True)])
 def test_routes_roundtrip(p: int, c: int, mirror: bool) -> None:
     spec = with_analysis(tutorial_spec(), mirror=True)
-    assert b.routes_of(b.virtual_service(spec, p, c, mirror)) == (p, c, mirror)
+    assert istio_objects.routes_of(istio_objects.virtual_service(spec, p, c, mirror)) == (p, c, mirror)
 
 
 def test_ab_routes_roundtrip() -> None:
     spec = with_analysis(tutorial_spec(), iterations=3, match=({"headers": {"x": {"exact": "1"}}},))
-    assert b.routes_of(b.virtual_service(spec, 0, 100)) == (0, 100, False)
+    assert istio_objects.routes_of(istio_objects.virtual_service(spec, 0, 100)) == (0, 100, False)
 
 
 def test_builders_do_not_mutate_inputs() -> None:
     dep = with_config(podinfo_deployment())
     before = copy.deepcopy(dep)
-    body = b.primary_deployment(tutorial_spec(), dep, GEN, tracked=("configmap/podinfo-config",),
-                                flagger_id="u")
+    body = primary_objects.primary_deployment(tutorial_spec(), dep, GEN,
+                                              tracked=("configmap/podinfo-config",), flagger_id="u")
     body["spec"]["template"]["spec"]["containers"][0]["image"] = "changed"
-    b.services(tutorial_spec(), dep, GEN)
+    service_objects.services(tutorial_spec(), dep, GEN)
     assert dep == before

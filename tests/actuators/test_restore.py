@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from canaryd.actuators import builders
+from canaryd.actuators import generated, istio_objects
 from canaryd.actuators.restore import saved_spec, service_ops, virtual_service_ops
 
 from .fixtures import UID, tutorial_spec
 
 SPEC = tutorial_spec()
-OWNER = builders.owner_reference(SPEC)
-ORIG = builders.ORIGINAL_CONFIGURATION
-LAST = builders.KUBECTL_LAST_APPLIED
+OWNER = generated.owner_reference(SPEC)
+ORIG = generated.ORIGINAL_CONFIGURATION
+LAST = generated.KUBECTL_LAST_APPLIED
 USER_SVC_SPEC = {"type": "ClusterIP", "clusterIP": "10.0.0.7", "selector": {"app": "podinfo"},
                  "ports": [{"name": "web", "port": 80, "targetPort": "http", "protocol": "TCP"}]}
 USER_VS_SPEC = {"hosts": ["app.example.com", "podinfo"], "gateways": ["istio-system/ingressgateway"],
@@ -55,7 +55,7 @@ def taken_over_service(**annotations: str) -> dict[str, Any]:
 def generated_service() -> dict[str, Any]:
     owners = [{"kind": "Other", "name": "x", "uid": "1"}, OWNER]
     return {"metadata": {"name": "podinfo", "ownerReferences": owners,
-                         "labels": {"app": "podinfo"}, "annotations": dict(builders.TOOLKIT_DISABLED)},
+                         "labels": {"app": "podinfo"}, "annotations": dict(generated.TOOLKIT_DISABLED)},
             "spec": {"selector": {"app": "podinfo-primary"}, "ports": [{"name": "http", "port": 9898}]}}
 
 
@@ -75,7 +75,7 @@ def generated_service() -> dict[str, Any]:
         # generated: released (our ownerReference only) and selecting the target's pods
         ("generated", generated_service(),
          {"selector": {"app": "podinfo"}, "ports": [{"name": "http", "port": 9898}]},
-         builders.TOOLKIT_DISABLED, [{"kind": "Other", "name": "x", "uid": "1"}]),
+         generated.TOOLKIT_DISABLED, [{"kind": "Other", "name": "x", "uid": "1"}]),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
@@ -104,8 +104,8 @@ def test_service_without_target_label_keeps_its_selector() -> None:
 
 def taken_over_vs(**annotations: str) -> dict[str, Any]:
     return {"metadata": {"name": "podinfo", "labels": {"team": "a"},
-                         "annotations": {**builders.TOOLKIT_DISABLED, "note": "mine", **annotations}},
-            "spec": builders.virtual_service_spec(SPEC, 70, 30)}
+                         "annotations": {**generated.TOOLKIT_DISABLED, "note": "mine", **annotations}},
+            "spec": istio_objects.virtual_service_spec(SPEC, 70, 30)}
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ def test_taken_over_virtual_service_restored(case: str, live: dict[str, Any],
     assert out["spec"] == want_spec
     # the takeover's record and Flux's "disabled" marks go; the user's own metadata stays
     assert ORIG not in out["metadata"]["annotations"]
-    assert not set(builders.TOOLKIT_DISABLED) & set(out["metadata"]["annotations"])
+    assert not set(generated.TOOLKIT_DISABLED) & set(out["metadata"]["annotations"])
     assert out["metadata"]["annotations"]["note"] == "mine" and out["metadata"]["labels"] == {"team": "a"}
     assert virtual_service_ops(SPEC, out) in (None, [])
 
@@ -137,9 +137,9 @@ def test_taken_over_virtual_service_without_record_is_left_alone() -> None:
 @pytest.mark.parametrize("port", [False, True])
 def test_generated_virtual_service_routes_to_the_apex_host(port: bool) -> None:
     spec = tutorial_spec(port_discovery=port, gateways=("istio-system/gw",)) if port else SPEC
-    vs_spec = builders.virtual_service_spec(spec, 60, 40, mirror=False)
+    vs_spec = istio_objects.virtual_service_spec(spec, 60, 40, mirror=False)
     vs_spec["http"][0]["mirror"] = {"host": "podinfo-canary"}
-    live = {"metadata": {"name": "podinfo", "ownerReferences": [builders.owner_reference(spec)]},
+    live = {"metadata": {"name": "podinfo", "ownerReferences": [generated.owner_reference(spec)]},
             "spec": vs_spec}
     ops = virtual_service_ops(spec, live)
     assert ops is not None
