@@ -75,8 +75,12 @@ def targets(reaction: Sequence[RunResult], scale: Sequence[RunResult]) -> str:
         up = [x for r in ours for x in r.reaction_scale]
         p_ev, p_up = percentile(ev, 99), percentile(up, 99)
         ok = None if p_ev is None or p_up is None else p_ev < 0.5 and p_up < 0.5
+        p_wr = percentile([x for r in ours for x in r.reaction_write], 99)
+        lat = percentile([x for r in ours for x in r.write_latency], 99)
         lines.append(f"* reaction p99 under 0.5 s: {_verdict(ok)} (Event {fmt(p_ev, ' s')}, scale-up "
-                     f"{fmt(p_up, ' s')}, {len(ev)} samples)")
+                     f"{fmt(p_up, ' s')}, {len(ev)} samples; canaryd's first write reached the API server "
+                     f"{fmt(p_wr, ' s')} after the pod-template write completed, p99; the API server's own "
+                     f"write latency p99 was {fmt(lat, ' s')} in that run)")
         costs = [c for r in ours if (c := r.steady_per_step()) is not None]
         if costs:
             reads = max(c[0] for c in costs)

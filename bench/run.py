@@ -61,6 +61,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--command-shown", help="with --report-only: the reproduce command the report shows")
+    p.add_argument("--note", action="append", default=[], help="with --report-only: a line for the notes")
     p.add_argument("--report-only", metavar="JSON", nargs="+",
                    help="rewrite the Markdown report and plots from results JSON files (merged; the report "
                         "is named after the first), run nothing")
@@ -293,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rerun.reaction += reaction
             rerun.scale += scale
             rerun.notes += notes
+        rerun.notes += args.note
         print(f"report: {rerun.write(command=args.command_shown)}")
         return 0
     own = args.bed_dir is None
