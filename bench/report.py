@@ -116,7 +116,8 @@ def markdown(*, title: str, reaction: Sequence[RunResult], scale: Sequence[RunRe
     if notes or run_notes:
         out += ["## Notes", "", *[f"* {n}" for n in notes], *run_notes, ""]
     if plots:
-        out += ["## Plots", "", *[f"![{p.stem}]({p.name})" for p in plots], ""]
+        out += ["## Plots", "", "Written next to this report by each run (not committed: .gitignore).", "",
+                *[f"![{p.stem}]({p.name})" for p in plots], ""]
     return "\n".join(out)
 
 
