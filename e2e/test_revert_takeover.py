@@ -334,8 +334,14 @@ async def test_target_never_ready_does_not_block_the_deletion(
     await wait_for(lambda: replicas_are(admin, ns, 0), 30, "the failed canary scaled down")
 
     await admin.delete(CANARY, ns, "podinfo")
-    st = await wait_phase(admin, ns, "Terminating", seconds=30)
-    assert st["message"].startswith("canary not ready during finalizing: waiting for rollout to finish")
+    await wait_phase(admin, ns, "Terminating", seconds=30)
+
+    async def waiting_for_target() -> bool:  # (the phase is written first, the wait's reason next pass)
+        st = await status(admin, ns)
+        return str(st.get("message", "")).startswith(
+            "canary not ready during finalizing: waiting for rollout to finish")
+
+    await wait_for(waiting_for_target, 10, "the finalization waiting for the target")
     await wait_gone(admin, ns, (CANARY, "podinfo"), seconds=60)
     events = await event_messages(admin, ns)
     warning = (f"Target podinfo.{ns} not ready within 10s while finalizing podinfo.{ns} (waiting for rollout "
