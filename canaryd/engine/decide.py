@@ -306,8 +306,12 @@ def _initialize(b: _Builder) -> None:
                 b.emit(msg, warning=True)
             return
     h = _target(b).template_hash
-    b.log.append(f"Scaling down Deployment {b.t}")
     b.act(EnsureServicesAndRouting(apex=True), ScaleTarget(0))
+    if b.snap.routes is None:
+        # Initialized only once the cache shows the VirtualService (written after the apex Service), as
+        # Flagger reconciles both before it writes the phase: scripts read svc/podinfo right after it
+        b.log.append(f"Scaling down Deployment {b.t}")
+        return
     b.set(phase=Phase.INITIALIZED, canary_weight=0, failed_checks=0, iterations=0, last_applied_spec=h,
           last_promoted_spec=h, tracked_configs=b.snap.config_checksums, message="", waiting_since=None,
           next_step_at=None, checks=(), mirrored=False, observed_generation=b.spec.generation)

@@ -105,7 +105,12 @@ def test_initializing_creates_primary_then_waits_then_initializes() -> None:
     again = run(SPEC, d.status, not_ready, 2.0)
     assert again.status is None and again.actions == ()  # once per distinct message
 
-    d = run(SPEC, d.status, snap(target=dep(h=V1, replicas=1), routes=None), 3.0)
+    st = d.status
+    d = run(SPEC, st, snap(target=dep(h=V1, replicas=1), routes=None), 3.0)
+    assert non_emit(d) == [EnsureServicesAndRouting(apex=True), ScaleTarget(0)]
+    assert events(d) == [] and (d.status is None or d.status.phase == Phase.INITIALIZING)
+    # Initialized once the cache shows the routing written (apex Service, then the VirtualService)
+    d = run(SPEC, st, snap(target=dep(h=V1, replicas=1), routes=(100, 0)), 3.1)
     assert non_emit(d) == [EnsureServicesAndRouting(apex=True), ScaleTarget(0)]
     assert events(d) == ["Initialization done! podinfo.test"]
     assert d.status is not None and d.status.phase == Phase.INITIALIZED
