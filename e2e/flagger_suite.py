@@ -23,7 +23,7 @@ from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import NotFound
 from canaryd.kube.resources import DEPLOYMENT, VIRTUAL_SERVICE
 from e2e.bed.waiting import wait_for
-from e2e.canaries import wait_phase
+from e2e.canaries import event_messages, wait_phase
 from e2e.loadtester import LoadTester, install
 from e2e.operator import mesh_proxy
 
@@ -115,6 +115,17 @@ async def initialized(client: KubeClient, namespace: str, seconds: float = 120.0
 
     await wait_for(routed, 30, f"VirtualService {namespace}/podinfo")
     return st
+
+
+async def events_with(client: KubeClient, namespace: str, *messages: str, seconds: float = 20.0) -> list[str]:
+    """The Canary's Event messages once all of ``messages`` are among them (Events follow the status
+    write that a phase wait sees)."""
+    async def present() -> list[str] | None:
+        got = await event_messages(client, namespace)
+        return got if all(m in got for m in messages) else None
+
+    found: list[str] = await wait_for(present, seconds, f"Events {messages}")
+    return found
 
 
 async def primary_image(client: KubeClient, namespace: str) -> str:

@@ -28,6 +28,7 @@ from e2e.flagger_suite import (  # noqa: E402
     Clock,
     LoadTesterFactory,
     client_requests,
+    events_with,
     get,
     hook,
     initialized,
@@ -131,9 +132,9 @@ async def test_blue_green_with_pre_rollout_hooks(
         loadtester_factory: LoadTesterFactory, clock: Clock) -> None:
     """test-canary.sh step 5. Substitutions: the load tester runs with --enable-bash (Flagger's image
     serves bash unconditionally); grpc_health_probe -addr=podinfo-canary:9999 replaced by an HTTP health
-    check with curl (the simulator serves no gRPC); iterations 5 at 1 s."""
+    check with curl (the simulator serves no gRPC); iterations 5 at 2 s, threshold 10."""
     await loadtester_factory("--enable-bash")
-    spec = canary(namespace, interval="1s", threshold=5, stepWeight=None, maxWeight=None, iterations=5,
+    spec = canary(namespace, interval="2s", threshold=10, stepWeight=None, maxWeight=None, iterations=5,
                   metrics=metrics(), webhooks=[
                       hook(namespace, "smoke-test", "pre-rollout", timeout="15s", type="bash",
                            cmd="curl -sd 'test' http://podinfo-canary/token | grep token"),
@@ -221,11 +222,7 @@ async def test_ab_testing_with_confirm_promotion_gate(
     assert f"Halt podinfo.{namespace} advancement waiting for promotion approval promote-gate" in events
     assert "Confirm-promotion check promote-gate passed" in events
 
-    async def post_hook_ran() -> list[str] | None:
-        got = await event_messages(admin, namespace)
-        return got if "Post-rollout check post passed" in got else None
-
-    await wait_for(post_hook_ran, 20, "the post-rollout hook's Event")
+    await events_with(admin, namespace, "Post-rollout check post passed")
 
 
 async def test_confirm_rollout_and_rollback_gates_through_the_load_tester(
@@ -233,9 +230,11 @@ async def test_confirm_rollout_and_rollback_gates_through_the_load_tester(
         loadtester_factory: LoadTesterFactory, clock: Clock) -> None:
     """Gates of §6.3 through the real load tester (e2e/test_gates.py does them with our own receivers):
     /gate/check closed → Waiting; /gate/open → Progressing; /rollback/open mid-run → Failed. A closed
-    confirm-promotion gate (/gate/halt, always closed) keeps the run from finishing before the abort."""
+    confirm-promotion gate (/gate/halt, always closed) keeps the run from finishing before the abort. No
+    metrics: the gates are under test, and a canary at 5 % of the background traffic may see no values
+    for several steps on a loaded machine."""
     tester = await loadtester_factory()
-    spec = canary(namespace, interval="1s", stepWeight=5, webhooks=[
+    spec = canary(namespace, interval="1s", stepWeight=5, metrics=[], webhooks=[
         hook(namespace, "approve", "confirm-rollout", "/gate/check"),
         hook(namespace, "abort", "rollback", "/rollback/check"),
         hook(namespace, "hold", "confirm-promotion", "/gate/halt")])
@@ -250,7 +249,9 @@ async def test_confirm_rollout_and_rollback_gates_through_the_load_tester(
     clock.mark("Progressing")
 
     async def mid_run() -> bool:
-        return int((await status(admin, namespace)).get("canaryWeight") or 0) >= 10
+        st = await status(admin, namespace)
+        assert st.get("phase") == "Progressing", (st, await event_messages(admin, namespace))
+        return int(st.get("canaryWeight") or 0) >= 10
 
     await wait_for(mid_run, RUN, "the run at weight 10 or more")
     await switch(tester, "/rollback/open", namespace)
@@ -258,10 +259,9 @@ async def test_confirm_rollout_and_rollback_gates_through_the_load_tester(
     st = await wait_phase(admin, namespace, "Failed", seconds=RUN)
     clock.mark("Failed")
     assert st["canaryWeight"] == 0
-    events = await event_messages(admin, namespace)
-    assert f"Halt podinfo.{namespace} advancement waiting for approval approve" in events
-    assert "Confirm-rollout check approve passed" in events
-    assert f"Rolling back podinfo.{namespace} manual webhook invoked" in events
+    await events_with(admin, namespace, f"Halt podinfo.{namespace} advancement waiting for approval approve",
+                      "Confirm-rollout check approve passed",
+                      f"Rolling back podinfo.{namespace} manual webhook invoked")
     # the gates live in the load tester's ConfigMap, under its own ServiceAccount
     data = bed.kubectl_json("-n", namespace, "get", "configmap", "canaryd-loadtester-gates")["data"]
     assert data == {f"podinfo.{namespace}": "open", f"rollback.podinfo.{namespace}": "open"}
@@ -288,8 +288,8 @@ async def test_skip_analysis_then_never_ready_image_fails(
     await wait_for(promoted, RUN, "podinfo-primary running 6.0.1")
     await wait_phase(admin, namespace, "Succeeded", seconds=RUN)
     clock.mark("Succeeded")
-    events = await event_messages(admin, namespace)
-    assert f"Promotion completed! Canary analysis was skipped for podinfo.{namespace}" in events
+    events = await events_with(admin, namespace,
+                               f"Promotion completed! Canary analysis was skipped for podinfo.{namespace}")
     assert not any(e.startswith(f"Advance podinfo.{namespace}") for e in events)  # no analysis steps
 
     await set_image(admin, namespace, "6.0.2", never_ready=True)
