@@ -146,7 +146,7 @@ def _alert_flags(run: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    from canaryd.runtime.leader import default_namespace
+    from canaryd.runtime.lease import default_namespace
 
     return Settings(
         kubeconfig=args.kubeconfig,
@@ -179,7 +179,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def _leader_problem(settings: Settings) -> str:
-    from canaryd.runtime.leader import config_problem
+    from canaryd.runtime.lease import config_problem
 
     if not settings.leader_elect:
         return ""

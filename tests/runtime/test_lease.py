@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from canaryd.runtime.leader import (
+from canaryd.runtime.lease import (
     DEFAULT_NAMESPACE,
     ElectionConfig,
     LeaseRecord,
