@@ -20,8 +20,7 @@ import aiohttp
 import pytest
 
 from canaryd.kube.client import KubeClient
-from canaryd.kube.errors import NotFound
-from canaryd.kube.resources import DEPLOYMENT, VIRTUAL_SERVICE
+from canaryd.kube.resources import DEPLOYMENT, SERVICE, VIRTUAL_SERVICE
 from e2e.bed.waiting import wait_for
 from e2e.canaries import event_messages, wait_phase
 from e2e.loadtester import LoadTester, install
@@ -101,19 +100,11 @@ async def get(session: aiohttp.ClientSession, proxy: str, url: str,
 
 
 async def initialized(client: KubeClient, namespace: str, seconds: float = 120.0) -> dict[str, Any]:
-    """Phase Initialized and the VirtualService in place. canaryd writes the phase before it creates the
-    apex Service and the VirtualService (status first, then actions), so a test that reads them right
-    after ``Initialized`` (as Flagger's scripts do) must also wait for the VirtualService, created last."""
+    """Phase Initialized, with the apex Service and the VirtualService already there, read at once as
+    Flagger's scripts do (canaryd writes the phase only once its cache shows the VirtualService)."""
     st = await wait_phase(client, namespace, "Initialized", seconds=seconds)
-
-    async def routed() -> bool:
-        try:
-            await client.get(VIRTUAL_SERVICE, namespace, "podinfo")
-        except NotFound:
-            return False
-        return True
-
-    await wait_for(routed, 30, f"VirtualService {namespace}/podinfo")
+    await client.get(SERVICE, namespace, "podinfo")
+    await client.get(VIRTUAL_SERVICE, namespace, "podinfo")
     return st
 
 
