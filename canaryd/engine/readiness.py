@@ -2,8 +2,9 @@
 
 The progress deadline here is the Deployment-condition one Flagger has (``Available=False /
 MinimumReplicasUnavailable`` older than the deadline, or ``ProgressDeadlineExceeded``). canaryd adds
-its own wall-clock deadline on top (``status.waitingSince``, in :mod:`canaryd.engine.decide`),
-because these conditions alone let a crash-looping canary wait forever (Flagger #1247, #1578).
+its own wall-clock deadline on top (``status.waitingSince``, in :mod:`canaryd.engine.progressing` and
+:mod:`canaryd.engine.outcome`), because these conditions alone let a crash-looping canary wait forever
+(Flagger #1247, #1578).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from canaryd.engine.decide import decide, decide_invalid, next_step_weight
+from canaryd.engine.decide import decide, decide_invalid
+from canaryd.engine.progressing import next_step_weight
 from canaryd.engine.status import promoted_condition
 from canaryd.engine.types import (
     CanaryStatus,
