@@ -147,3 +147,21 @@ def write_latencies(path: Path, start: int, end: int, namespace: str) -> list[fl
         if ev.namespace == namespace and ev.verb in WRITES:
             out.append(stamp(ev) - received(ev))
     return out
+
+
+def canary_of(ev: AuditEvent) -> str:
+    """The canary (= target) name a request is about: its Canary, Deployments, Services,
+    DestinationRules, VirtualService (``<name>``, ``-primary``, ``-canary``) or Events (``<name>.<id>``)."""
+    if ev.resource == "events":
+        return ev.name.split(".")[0]
+    return ev.name.removesuffix("-primary").removesuffix("-canary")
+
+
+def count_in_windows(path: Path, start: int, end: int, who: Who, namespace: str,
+                     windows: dict[str, tuple[float, float]]) -> Cost:
+    """Requests of ``who`` about each canary, completed inside that canary's own (wall-clock) window."""
+    def inside(ev: AuditEvent) -> bool:
+        win = windows.get(canary_of(ev))
+        return ev.namespace == namespace and win is not None and win[0] <= stamp(ev) <= win[1]
+
+    return count(path, start, end, who, inside)

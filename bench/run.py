@@ -237,11 +237,11 @@ is a pod-template annotation written by the benchmark; times are the benchmark's
 (monotonic clock). Run overhead = write → Succeeded minus interval × {steps}. Step lateness = the gaps
 weight 25 → 50 → Promoting minus the interval. API cost = the operator's completed requests in the audit log
 (by user agent): "whole run" from the first write to the last Succeeded divided by canaries × {steps} steps;
-"steady" between every canary's first weight step and the first promotion (±0.5 s) divided by the weight
-steps taken in that window; "idle" before the first write, per canary per interval; reads are get+list
-(watches are not counted), writes are create/update/patch/delete (Events included). In the reaction runs
-each canary's write waits a random 0…interval s (Flagger's canaries created together tick together). Medians
-and nearest-rank p99 (of small samples p99 is the maximum)."""
+"steady" per canary between its first weight step and its promotion (±0.5 s), requests about that canary's
+objects, divided by the weight steps taken in those windows; "idle" before the first write, per canary per
+interval; reads are get+list (watches are not counted), writes are create/update/patch/delete (Events
+included). In the reaction runs each canary's write waits a random 0…interval s (Flagger's canaries created
+together tick together). Medians and nearest-rank p99 (of small samples p99 is the maximum)."""
 
 
 def summary(r: RunResult) -> str:

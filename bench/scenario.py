@@ -195,7 +195,7 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
                 res.reaction_write.extend(firsts[x] for x in names if x in firsts)
                 res.write_latency.extend(apicost.write_latencies(audit_path, a0, a1, namespace))
                 if r == 0:
-                    _steady(res, observer, names, sent, shape, audit_path, a0, a1, op.who())
+                    _steady(res, observer, names, sent, shape, audit_path, a0, a1, op.who(), namespace)
             if not complete:
                 res.notes.append(f"round {r + 1}: not all runs ended within the cap of {cap:.0f}s")
             _collect(res, observer, names, sent, shape)
@@ -225,23 +225,25 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
 
 
 def _steady(res: RunResult, observer: Observer, names: list[str], sent: dict[str, float], shape: Shape,
-            audit_path: Path, a0: int, a1: int, who: apicost.Who, margin: float = 0.5) -> None:
-    """The steady part of a round: after every canary's first weight step, before any promotion; the
-    operator's requests in it divided by the weight steps taken in it."""
+            audit_path: Path, a0: int, a1: int, who: apicost.Who, namespace: str,
+            margin: float = 0.5) -> None:
+    """The steady part of each canary's run: after its first weight step, before its promotion (±margin);
+    the operator's requests about that canary in its window, divided by the weight steps taken in it."""
     tl = observer.timelines
-    firsts = [tl.first_status(x, sent[x], weight=shape.step_weight) for x in names]
-    promos = [tl.first_status(x, sent[x], phase="Promoting") for x in names]
-    if any(t is None for t in firsts) or any(t is None for t in promos):
-        return
-    lo = max(t for t in firsts if t is not None) + margin
-    hi = min(t for t in promos if t is not None) - margin
-    if hi <= lo:
-        return
-    steps = sum(1 for x in names for t, _, w in tl.status.get(x, ())
-                if lo <= t <= hi and w > 0 and t >= sent[x])
     wall = time.time() - time.monotonic()
-    res.steady_api = apicost.count(audit_path, a0, a1, who, apicost.between(lo + wall, hi + wall))
-    res.steady_steps = steps
+    windows: dict[str, tuple[float, float]] = {}
+    steps = 0
+    for x in names:
+        first = tl.first_status(x, sent[x], weight=shape.step_weight)
+        promo = tl.first_status(x, sent[x], phase="Promoting")
+        if first is None or promo is None or promo - margin <= first + margin:
+            continue
+        lo, hi = first + margin, promo - margin
+        windows[x] = (lo + wall, hi + wall)
+        steps += sum(1 for t, _, w in tl.status.get(x, ()) if lo <= t <= hi and w > 0)
+    if steps:
+        res.steady_api = apicost.count_in_windows(audit_path, a0, a1, who, namespace, windows)
+        res.steady_steps = steps
 
 
 def _collect(res: RunResult, observer: Observer, names: list[str], sent: dict[str, float],
