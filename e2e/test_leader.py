@@ -21,7 +21,7 @@ import pytest
 
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import NotFound
-from canaryd.kube.resources import EVENT, LEASE
+from canaryd.kube.resources import CANARY, EVENT, LEASE
 from e2e.bed.audit import AuditEvent
 from e2e.bed.waiting import wait_for
 from e2e.canaries import canary, create, podinfo, set_image, status, wait_phase
@@ -89,8 +89,9 @@ def stamp(e: AuditEvent) -> float:
 
 
 class WeightLog:
-    """Polls the Canary's status every 100 ms in the background and keeps each change of
-    (phase, canaryWeight), so the test can show the weights were seen in order."""
+    """Watches the Canary in the background (list, then watch: every status write arrives, in order, however
+    busy the machine) and keeps each change of (phase, canaryWeight), so the test can show the weights
+    were seen in order."""
 
     def __init__(self, client: KubeClient, namespace: str) -> None:
         self.client = client
@@ -98,13 +99,23 @@ class WeightLog:
         self.seen: list[tuple[str, int]] = []
         self._task: asyncio.Task[None] | None = None
 
+    def _note(self, obj: dict[str, Any]) -> None:
+        if obj["metadata"]["name"] != "podinfo":
+            return
+        st = obj.get("status") or {}
+        point = (str(st.get("phase", "")), int(st.get("canaryWeight") or 0))
+        if not self.seen or self.seen[-1] != point:
+            self.seen.append(point)
+
     async def _poll(self) -> None:
+        items, rv = await self.client.list(CANARY, self.namespace)
+        for obj in items:
+            self._note(obj)
         while True:
-            st = await status(self.client, self.namespace)
-            point = (str(st.get("phase", "")), int(st.get("canaryWeight") or 0))
-            if not self.seen or self.seen[-1] != point:
-                self.seen.append(point)
-            await asyncio.sleep(0.1)
+            async for kind, obj in self.client.watch(CANARY, self.namespace, rv, timeout_seconds=60):
+                rv = obj["metadata"]["resourceVersion"]
+                if kind not in ("BOOKMARK", "DELETED"):
+                    self._note(obj)
 
     def __enter__(self) -> WeightLog:
         self._task = asyncio.get_running_loop().create_task(self._poll())

@@ -13,7 +13,7 @@ class Backoff:
     def __init__(
         self,
         initial: float = 0.5,
-        cap: float = 30.0,
+        cap: float = 10.0,  # a recovered API server is noticed within 5-10 s
         factor: float = 2.0,
         jitter: float = 0.5,
         rng: random.Random | None = None,

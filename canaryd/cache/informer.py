@@ -98,6 +98,7 @@ class Informer:
             if self._requested is not None:
                 self.resource_version, self._requested = self._requested[0], None
             started = time.monotonic()
+            listed_first = self.resource_version is None
             self._cycle_events = 0
             cycle = self._cycle = asyncio.create_task(self._list_and_watch())
             try:
@@ -119,9 +120,15 @@ class Informer:
                     reason = "expired"  # the server ended the stream (at timeoutSeconds, normally)
                     delay = 0.0 if healthy else self.backoff.next()  # no hot loop on instant closes
                 elif isinstance(exc, Gone):
+                    # the server answered: it is back, and only a list can catch up, so list at once
+                    # (after an outage the backoff has grown to its cap); a 410 right after a fresh
+                    # list is not expected and waits, so nothing can loop hot
                     reason = "gone"
                     self.resource_version = None
-                    delay = 0.0 if healthy else self.backoff.next()
+                    if listed_first and not healthy:
+                        delay = self.backoff.next()
+                    else:
+                        self.backoff.reset()
                 else:
                     reason = "error"
                     self.last_error = _describe(exc)
