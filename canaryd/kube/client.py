@@ -27,6 +27,9 @@ PATCH_TYPES: Mapping[str, str] = {
     "apply": "application/apply-patch+yaml",  # a JSON body is valid YAML
 }
 FIELD_MANAGER = "canaryd"
+# connections to the API server (watches hold one each, about a dozen); the API server's own default limit
+# of requests in flight is 400 mutating + 200 read-only per instance
+POOL_SIZE = 100
 _WRITES = frozenset({"create", "update", "patch", "delete"})
 Items = list[dict[str, Any]]  # named so the method ``KubeClient.list`` does not shadow it
 
@@ -77,7 +80,11 @@ class KubeClient:
         )
         self._max_attempts = max_attempts
         self._max_retry_wait = max_retry_wait
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        # bounded per socket operation, not in total: waiting for a free pooled connection (a thousand
+        # canaries share the pool) is queueing, not a fault, and must not fail the request
+        self._request_timeout = request_timeout
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(10.0, request_timeout),
+                                              sock_read=request_timeout)
         self._session: aiohttp.ClientSession | None = None
         # leader election's fence: consulted before every write (create/update/patch/delete); False
         # refuses it with ``Fenced`` (runtime/leader.py lets only lease writes through once the lease is
@@ -100,7 +107,7 @@ class KubeClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context or False, limit=64)
+            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context or False, limit=POOL_SIZE)
             self._session = aiohttp.ClientSession(self.config.base_url, connector=connector,
                                                   trace_configs=[_fence_trace()])
         return self._session
@@ -175,7 +182,11 @@ class KubeClient:
                 raw = await resp.read()
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
-        except (aiohttp.ClientConnectionError, TimeoutError):
+        except TimeoutError as err:  # aiohttp's says nothing of the request: name it, and the wait
+            self.requests.labels(verb=verb, resource=label, code="error").inc()
+            raise TimeoutError(f"{method} {path}: no answer from the API server within "
+                               f"{self._request_timeout:g}s") from err
+        except aiohttp.ClientConnectionError:
             self.requests.labels(verb=verb, resource=label, code="error").inc()
             raise
         self.requests.labels(verb=verb, resource=label, code=str(status)).inc()

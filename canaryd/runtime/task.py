@@ -93,7 +93,7 @@ class CanaryTask:
             except Exception as err:  # one canary's bug must never stop the others
                 if not self.ctx.may_act():
                     return  # writes fenced off: leadership ended, the supervisor is stopping us
-                self._log.exception(f"reconcile failed: {err}")
+                self._log.exception(f"reconcile failed: {str(err) or type(err).__name__}")
                 wake_at = time.time() + 5.0
             if wake_at is None and self._current() is None:
                 return

@@ -162,3 +162,49 @@ async def test_cluster_wide_list_path(server: Scripted, client: KubeClient) -> N
     server.reply(ok({"metadata": {"resourceVersion": "5"}, "items": []}))
     assert await client.list(CANARY) == ([], "5")
     assert server.seen[0].path == "/apis/flagger.app/v1beta1/canaries"
+
+
+async def test_unanswered_request_times_out_naming_it(server: Scripted) -> None:
+    """A server that accepts and never answers: each attempt ends at the request timeout, and the error
+    says which request (aiohttp's own timeout carries no text)."""
+    import asyncio
+
+    from aiohttp import web
+
+    async def hang(_: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(2)
+        return web.Response()
+
+    server.reply(hang, hang)
+    c = KubeClient(ClusterConfig(base_url=server.url, ssl_context=None), max_attempts=2, request_timeout=0.3)
+    try:
+        with pytest.raises(TimeoutError) as got:
+            await c.get(CONFIGMAP, "ns", "x")
+        assert str(got.value) == ("GET /api/v1/namespaces/ns/configmaps/x: no answer from the API server "
+                                  "within 0.3s")
+        assert count(c, "get", "configmaps", "error") == 2
+    finally:
+        await c.close()
+
+
+async def test_requests_beyond_the_pool_queue_rather_than_fail(server: Scripted) -> None:
+    """More concurrent requests than pooled connections, each slower than the request timeout would allow
+    in total: they wait for a connection (not counted against the timeout) and all succeed."""
+    import asyncio
+
+    from aiohttp import web
+
+    from canaryd.kube.client import POOL_SIZE
+
+    async def slow(_: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.2)
+        return web.json_response({"metadata": {"name": "x"}})
+
+    n = POOL_SIZE * 3
+    server.reply(*([slow] * n))
+    c = KubeClient(ClusterConfig(base_url=server.url, ssl_context=None), max_attempts=1, request_timeout=0.5)
+    try:
+        got = await asyncio.gather(*(c.get(CONFIGMAP, "ns", "x") for _ in range(n)))
+        assert len(got) == n and count(c, "get", "configmaps", "200") == n
+    finally:
+        await c.close()
