@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +64,9 @@ def offset(path: Path) -> int:
         return 0
 
 
-def count(path: Path, start: int, end: int, who: Who,
-          extra: Callable[[AuditEvent], bool] | None = None) -> Cost:
-    """Completed requests of ``who`` logged between byte ``start`` and ``end`` (a half line is skipped)."""
-    verbs: Counter[str] = Counter()
-    needle = who.needle
+def completed(path: Path, start: int, end: int, needle: bytes) -> Iterator[AuditEvent]:
+    """The completed requests logged between two byte offsets whose line holds ``needle`` (a cheap byte
+    prefilter before JSON parsing; callers still check the parsed fields)."""
     with path.open("rb") as fh:
         fh.seek(start)
         data = fh.read(max(0, end - start))
@@ -79,7 +77,16 @@ def count(path: Path, start: int, end: int, who: Who,
             ev = parse_event(json.loads(line))
         except (json.JSONDecodeError, AttributeError):
             continue
-        if ev.stage != "ResponseComplete" or not who.matches(ev) or (extra is not None and not extra(ev)):
+        if ev.stage == "ResponseComplete":
+            yield ev
+
+
+def count(path: Path, start: int, end: int, who: Who,
+          extra: Callable[[AuditEvent], bool] | None = None) -> Cost:
+    """Completed requests of ``who`` logged between byte ``start`` and ``end`` (a half line is skipped)."""
+    verbs: Counter[str] = Counter()
+    for ev in completed(path, start, end, who.needle):
+        if not who.matches(ev) or (extra is not None and not extra(ev)):
             continue
         res = ev.resource + (f"/{ev.subresource}" if ev.subresource else "")
         verbs[f"{ev.verb} {res}"] += 1
@@ -102,19 +109,9 @@ def first_writes(path: Path, start: int, end: int, who: Who, trigger_agent: str,
     """Per target name: seconds from the completion of the benchmark's pod-template write (``trigger_agent``)
     to the API server's receipt of the operator's first write about that canary (its Canary, its
     Deployments, its Events): the operator's own reaction, without the API server's write latency."""
-    with path.open("rb") as fh:
-        fh.seek(start)
-        data = fh.read(max(0, end - start))
     triggers: dict[str, float] = {}
     firsts: dict[str, float] = {}
-    ns_needle = f'"namespace":"{namespace}"'.encode()
-    for line in data.splitlines():
-        if ns_needle not in line or b'"ResponseComplete"' not in line:
-            continue
-        try:
-            ev = parse_event(json.loads(line))
-        except (json.JSONDecodeError, AttributeError):
-            continue
+    for ev in completed(path, start, end, f'"namespace":"{namespace}"'.encode()):
         if ev.namespace != namespace or ev.verb not in WRITES:
             continue
         if ev.user_agent == trigger_agent and ev.resource == "deployments":
@@ -132,18 +129,8 @@ def first_writes(path: Path, start: int, end: int, who: Who, trigger_agent: str,
 def write_latencies(path: Path, start: int, end: int, namespace: str) -> list[float]:
     """Server-side latency (received → response complete) of every write in ``namespace``, by anyone: how
     loaded the API server was, the context for every other figure."""
-    with path.open("rb") as fh:
-        fh.seek(start)
-        data = fh.read(max(0, end - start))
-    ns_needle = f'"namespace":"{namespace}"'.encode()
     out: list[float] = []
-    for line in data.splitlines():
-        if ns_needle not in line or b'"ResponseComplete"' not in line:
-            continue
-        try:
-            ev = parse_event(json.loads(line))
-        except (json.JSONDecodeError, AttributeError):
-            continue
+    for ev in completed(path, start, end, f'"namespace":"{namespace}"'.encode()):
         if ev.namespace == namespace and ev.verb in WRITES:
             out.append(stamp(ev) - received(ev))
     return out

@@ -7,7 +7,6 @@ committed); a failed build raises ``BedError`` with the go command's last lines,
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from e2e.bed import versions
 from e2e.bed.binaries import BUILD_SCRIPT
 from e2e.bed.errors import BedError
 from e2e.bed.procs import free_port
+from e2e.operator import json_log, log_messages
 
 FLAGGER_VERSION = "v1.44.0"
 # client-go's default User-Agent starts with the binary's name: how the audit log tells Flagger apart
@@ -110,16 +110,7 @@ class Flagger:
         return self.proc.returncode
 
     def logs(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        if not self.log_path.exists():
-            return out
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                obj = json.loads(line)
-                out.append(obj if isinstance(obj, dict) else {"raw": line})
-            except ValueError:
-                out.append({"raw": line})
-        return out
+        return json_log(self.log_path)
 
     def messages(self) -> list[str]:
-        return [str(x.get("msg", x.get("raw", ""))) for x in self.logs()]
+        return log_messages(self.logs())

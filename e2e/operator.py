@@ -35,6 +35,24 @@ def install_rbac(cluster: Any) -> str:
     return str(cluster.kubeconfig_for_serviceaccount(SYSTEM_NAMESPACE, SERVICE_ACCOUNT))
 
 
+def json_log(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a process's log file (a non-JSON line, e.g. a traceback, as ``{"raw": line}``)."""
+    out: list[dict[str, Any]] = []
+    if not path.exists():
+        return out
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            obj = json.loads(line)
+            out.append(obj if isinstance(obj, dict) else {"raw": line})
+        except ValueError:
+            out.append({"raw": line})
+    return out
+
+
+def log_messages(lines: list[dict[str, Any]]) -> list[str]:
+    return [str(x.get("msg", x.get("raw", ""))) for x in lines]
+
+
 def mesh_proxy(mesh_url: str | None, namespace: str) -> str | None:
     """The proxy URL whose bare names resolve in ``namespace`` (the simulator's control API)."""
     if not mesh_url:
@@ -114,19 +132,10 @@ class Operator:
 
     def logs(self) -> list[dict[str, Any]]:
         """Parsed JSON log lines (non-JSON lines, e.g. a traceback, come back as ``{"raw": line}``)."""
-        out: list[dict[str, Any]] = []
-        if not self.log_path.exists():
-            return out
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                obj = json.loads(line)
-                out.append(obj if isinstance(obj, dict) else {"raw": line})
-            except ValueError:
-                out.append({"raw": line})
-        return out
+        return json_log(self.log_path)
 
     def messages(self) -> list[str]:
-        return [str(x.get("msg", x.get("raw", ""))) for x in self.logs()]
+        return log_messages(self.logs())
 
     def metrics_text(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
