@@ -325,6 +325,8 @@ async def test_f_never_ready_revision_rolled_back_at_deadline(bed: Any, namespac
     want = (f"Rolling back {key} progress deadline exceeded canary deployment {key} not ready: "
             "waiting for rollout to finish: ")
     assert str(st.get("message", "")).startswith(want), st.get("message")
+    # Events follow the status they report: wait for the last one rather than read right after Failed
+    await counts_once(admin, ns, f"Canary failed! Scaling down {key}")
     msgs = [str(e.get("message")) for e in await canary_events(admin, ns)]
     assert any(m.startswith(want) for m in msgs), msgs
     assert f"Canary failed! Scaling down {key}" in msgs
