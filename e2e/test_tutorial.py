@@ -175,9 +175,18 @@ async def test_a_tutorial_promotes_a_new_image(bed: Any, namespace: str, admin: 
 
     events = await wait_for(all_events, 20, "Flagger's Event sequence")
     assert {e.get("reason") for e in events} == {"Synced"}
-    seen = [str(e.get("message")) for e in events if " not ready: " not in str(e.get("message"))]
+
+    def timing(message: str) -> bool:
+        """Readiness waits, and a "no values" Halt when a step's check comes before Prometheus holds two
+        scrapes of the canary's brand-new series (a loaded machine): Flagger writes both too."""
+        return " not ready: " in message or message.startswith("Halt advancement no values found")
+
+    seen = [str(e.get("message")) for e in events if not timing(str(e.get("message")))]
     assert seen == expected, seen
-    assert all(int(e.get("count") or 1) == 1 for e in events if " not ready: " not in str(e.get("message")))
+    assert all(int(e.get("count") or 1) == 1 for e in events if not timing(str(e.get("message"))))
+    no_values = sum(int(e.get("count") or 1) for e in events
+                    if str(e.get("message")).startswith("Halt advancement no values found"))
+    assert no_values <= 2, events  # a timing artefact at the first step, not a canary without traffic
 
     # the load-test webhook got Flagger's payload
     body = loadtester.bodies("/")[0]

@@ -40,7 +40,7 @@ class Mesh:
         *,
         background_rps: float = 20.0,
         rng: random.Random | None = None,
-        max_inflight: int = 256,
+        max_inflight: int = 64,
     ) -> None:
         self.source = source
         self.background_rps = background_rps
@@ -51,7 +51,8 @@ class Mesh:
         self.background_overrides: dict[Key, float] = {}  # (namespace, host) -> rps
         self.session: aiohttp.ClientSession | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.dropped = 0  # background/mirror requests dropped because max_inflight were in flight
+        self.inflight: dict[Key, int] = {}  # (namespace, host) -> background/mirror requests in flight
+        self.dropped = 0  # background/mirror requests dropped: max_inflight were in flight to their host
         self._version = 0
         self._built = -1
         self._index = view.Index()
@@ -119,7 +120,8 @@ class Mesh:
             mirror = routing.mirror_of(route, self.rng.random())
             if mirror is not None:
                 m = routing.parse_host(mirror, vs_ns)
-                self.spawn(self.serve_service(m.namespace or vs_ns, m.name, req, body, source, source_ns))
+                self.spawn((m.namespace or vs_ns, m.name),
+                           self.serve_service(m.namespace or vs_ns, m.name, req, body, source, source_ns))
             entry = routing.pick_route_destination(route, self.rng.random())
             if entry is None:
                 return text(503, "no healthy upstream (every route weight is 0)")
@@ -217,15 +219,27 @@ class Mesh:
 
     # ---- background traffic and mirrors ----
 
-    def spawn(self, work: Coroutine[Any, Any, Any]) -> bool:
-        """Run ``work`` in the background unless ``max_inflight`` requests already are (then drop it)."""
-        if len(self.tasks) >= self.max_inflight:
+    def spawn(self, key: Key, work: Coroutine[Any, Any, Any]) -> bool:
+        """Run ``work`` in the background unless ``max_inflight`` requests to the same (namespace, host)
+        already are (then drop it): the bound is per host, so one slow release (a test's injected delay)
+        does not starve the other namespaces' background traffic on a shared bed."""
+        if self.inflight.get(key, 0) >= self.max_inflight:
             work.close()
             self.dropped += 1
             return False
+        self.inflight[key] = self.inflight.get(key, 0) + 1
         task = asyncio.create_task(work)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self.tasks.discard(t)
+            left = self.inflight.get(key, 1) - 1
+            if left > 0:
+                self.inflight[key] = left
+            else:
+                self.inflight.pop(key, None)
+
+        task.add_done_callback(done)
         return True
 
     def background_targets(self) -> dict[Key, float]:
@@ -268,7 +282,7 @@ class Mesh:
                 while credit[(ns, host)] >= 1.0:
                     credit[(ns, host)] -= 1.0
                     req = RequestView(get_root.method, get_root.path, host, get_root.headers)
-                    self.spawn(self.dispatch(host, ns, req, source="bed-background"))
+                    self.spawn((ns, host), self.dispatch(host, ns, req, source="bed-background"))
 
     async def drain(self) -> None:
         for task in list(self.tasks):
