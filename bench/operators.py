@@ -28,6 +28,8 @@ class UnderTest(Protocol):
 
     def log_tail(self, lines: int = 15) -> str: ...
 
+    def own_metrics(self) -> str | None: ...
+
 
 class Canaryd:
     """canaryd under its own ServiceAccount (manifests/rbac), watching one namespace, info logs."""
@@ -60,6 +62,13 @@ class Canaryd:
     def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self.op.messages()[-lines:])
 
+    def own_metrics(self) -> str | None:
+        """canaryd's /metrics text (its own view of step lateness and API call times)."""
+        try:
+            return self.op.metrics_text()
+        except OSError:
+            return None
+
 
 class FlaggerOp:
     """Flagger v1.44.0 with the bed's admin kubeconfig, ``-mesh-provider=istio``, watching one namespace."""
@@ -89,6 +98,9 @@ class FlaggerOp:
 
     def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self.proc.messages()[-lines:])
+
+    def own_metrics(self) -> str | None:
+        return None  # Flagger has no step-lateness or client-latency metric to compare
 
 
 def make(kind: str, bed: Cluster, namespace: str, log_dir: Path) -> UnderTest:

@@ -52,15 +52,29 @@ def reaction_table(results: Sequence[RunResult]) -> str:
 def scale_table(results: Sequence[RunResult]) -> str:
     rows = ["| operator | interval | N | ended Succeeded | step lateness (median / p99) | "
             "operator CPU s/min | peak RSS | API reads / writes per canary step (steady; whole run) | "
-            "apiserver CPU s/min | API server write latency (median / p99) | init | load (1 min) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "apiserver CPU s/min | API server write latency (median / p99) | "
+            "operator's own view: step began late (median / p99); its API writes (median / p99) | "
+            "init | load (1 min) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=lambda x: (x.operator, -x.interval, x.n)):
         rows.append(f"| {r.operator} | {r.interval} s | {r.n} | {r.succeeded}/{r.expected} | "
                     f"{_mp(r.lateness)} | {fmt(r.cpu_per_min, '', 1)} | {fmt(r.peak_rss_mib, ' MiB', 0)} | "
                     f"{_rw(r.steady_per_step())}; {_rw(r.per_canary_step(r.api))} | "
-                    f"{fmt(r.apiserver_cpu_per_min, '', 1)} | {_mp(r.write_latency)} | "
+                    f"{fmt(r.apiserver_cpu_per_min, '', 1)} | {_mp(r.write_latency)} | {_own(r.own)} | "
                     f"{fmt(r.init_seconds, ' s', 0)} | {r.load[0]:.1f} |")
     return "\n".join(rows)
+
+
+def _le(value: float | None) -> str:
+    return "–" if value is None else f"≤ {value:g} s"
+
+
+def _own(own: dict[str, float | None] | None) -> str:
+    """Bucket bounds from canaryd's histograms (``–`` for Flagger, and for runs before they existed)."""
+    if not own:
+        return "–"
+    return (f"{_le(own.get('lateness_p50_le'))} / {_le(own.get('lateness_p99_le'))}; "
+            f"{_le(own.get('write_p50_le'))} / {_le(own.get('write_p99_le'))}")
 
 
 def _verdict(ok: bool | None) -> str:

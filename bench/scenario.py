@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import apicost, procstat, workload
+from bench import apicost, ownview, procstat, workload
 from bench.observe import Observer
 from bench.operators import make
 from bench.workload import Shape
@@ -60,6 +60,7 @@ class RunResult:
     peak_rss_mib: float | None = None
     init_seconds: float | None = None
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    own: dict[str, float | None] | None = None  # the operator's own metrics (bench/ownview.py), canaryd only
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -210,6 +211,8 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
             res.apiserver_cpu_per_min = api_cpu_total / (window / 60) if api_pid else None
         res.peak_rss_mib = procstat.peak_rss_mib(op.pid)
         res.load = procstat.load_average()
+        own = op.own_metrics() if op.alive() else None
+        res.own = ownview.summary(own) if own else None
         if costs:
             merged: dict[str, int] = {}
             for c in costs:

@@ -22,6 +22,10 @@ async def test_smallest_benchmark_run_measures_canaryd(bed: Any, namespace: str,
     assert res.api is not None and res.api.writes > 0, res.api
     assert res.steady_api is not None and res.steady_steps > 0, res.notes
     assert res.steady_api.reads == 0, res.steady_api.by_verb_resource
+    # canaryd's own view, from its /metrics: one observation per due step it took (weight 2 … promotion,
+    # plus any halted step), its writes timed as its tasks felt them
+    assert res.own is not None and (res.own["steps"] or 0) >= 2 * res.steps, res.own
+    assert (res.own["writes"] or 0) > 0 and res.own["write_p99_le"] is not None, res.own
     text = report.markdown(title="smoke", reaction=[res], scale=[res], setup="",
                            command="python3 -m bench --smoke", notes=[], plots=[])
     assert "| canaryd | 2 s | 2 of 2 |" in text and "| canaryd | 2 s | 2 | 2/2 |" in text

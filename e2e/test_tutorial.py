@@ -476,11 +476,16 @@ async def test_h_invalid_canaries_beside_a_valid_one(bed: Any, namespace: str, a
 # ---- steady state ----
 
 
-def wakeups(op: Operator) -> float:
+def sample(op: Operator, prefix: str) -> float:
+    """The value of the first series of canaryd's /metrics whose line starts with ``prefix``."""
     for line in op.metrics_text().splitlines():
-        if line.startswith('canaryd_task_wakeups_total{cause="wake"}'):
+        if line.startswith(prefix):
             return float(line.split()[-1])
     return 0.0
+
+
+def wakeups(op: Operator) -> float:
+    return sample(op, 'canaryd_task_wakeups_total{cause="wake"}')
 
 
 async def test_steady_state_sends_no_get_or_list(bed: Any, namespace: str, admin: KubeClient,
@@ -495,6 +500,14 @@ async def test_steady_state_sends_no_get_or_list(bed: Any, namespace: str, admin
     await wait_status(admin, ns, "podinfo", "Initialized", lambda s: s.get("phase") == "Initialized")
     await set_image(admin, ns, "6.0.1")
     await assert_phase(admin, ns, "Succeeded")
+    # canaryd's own account of its run: the due steps (weight 50, the promotion, and any halted step
+    # between; weight 25 is set as soon as the canary is ready, nothing was due) in the step-lateness
+    # histogram; its API calls timed per verb and resource
+    halted = sum(int(e.get("count") or 1) for e in halts(await canary_events(admin, ns), f"podinfo.{ns}"))
+    took = sample(operator, "canaryd_step_lateness_seconds_count")
+    assert 2 <= took <= 2 + halted, (took, halted)
+    vs_patches = 'canaryd_api_request_duration_seconds_count{resource="virtualservices",verb="patch"}'
+    assert sample(operator, vs_patches) >= 3
 
     def requests() -> list[Any]:
         return list(bed.audit_events(user_agent_prefix=operator.user_agent, stage=None))

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from canaryd.kube.config import ClusterConfig, load_incluster, load_kubeconfig
@@ -27,6 +28,7 @@ PATCH_TYPES: Mapping[str, str] = {
     "apply": "application/apply-patch+yaml",  # a JSON body is valid YAML
 }
 FIELD_MANAGER = "canaryd"
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # connections to the API server (watches hold one each, about a dozen); the API server's own default limit
 # of requests in flight is 400 mutating + 200 read-only per instance
 POOL_SIZE = 100
@@ -76,6 +78,15 @@ class KubeClient:
             "canaryd_api_requests_total",
             "Requests sent to the Kubernetes API server",
             ["verb", "resource", "code"],
+            registry=self.registry,
+        )
+        # as the caller feels it: retries and the wait for a pooled connection included (the audit log
+        # has the API server's own share)
+        self.durations = Histogram(
+            "canaryd_api_request_duration_seconds",
+            "Wall time of one API call made by canaryd, retries and connection-pool wait included",
+            ["verb", "resource"],
+            buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
         self._max_attempts = max_attempts
@@ -155,11 +166,15 @@ class KubeClient:
             def fence() -> None:
                 if not guard(res):
                     raise Fenced(f"{verb} {label} refused: this replica no longer holds the leader lease")
-        async for attempt in retrying:
-            with attempt:
-                if fence is not None:  # each attempt: a retry may come after a pause
-                    fence()
-                return await self._once(verb, method, label, path, params, data, content_type, fence)
+        started = time.monotonic()
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if fence is not None:  # each attempt: a retry may come after a pause
+                        fence()
+                    return await self._once(verb, method, label, path, params, data, content_type, fence)
+        finally:
+            self.durations.labels(verb=verb, resource=label).observe(time.monotonic() - started)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(

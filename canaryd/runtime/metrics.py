@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+LATENESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
 
 class Metrics:
     """Every metric of the process, registered in ``registry`` (never the global default registry)."""
@@ -43,6 +45,14 @@ class Metrics:
             "canaryd_cache_objects", "Objects in the watch cache", ["kind"], registry=r
         )
         self.tasks = Gauge("canaryd_canary_tasks", "Running canary tasks", registry=r)
+        # how late a due step began, as the task saw it (its wake-up, or the end of its previous writes):
+        # with the API server's own latency (audit log) it tells the operator's share of late steps
+        self.step_lateness = Histogram(
+            "canaryd_step_lateness_seconds",
+            "Seconds between a step's due time and the start of the pass that took it",
+            buckets=LATENESS_BUCKETS,
+            registry=r,
+        )
 
     def set_status(self, name: str, namespace: str, phase: str) -> None:
         value = 0 if phase == "Progressing" else 2 if phase == "Failed" else 1

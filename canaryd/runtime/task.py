@@ -122,11 +122,20 @@ class CanaryTask:
         if deleting(canary):
             return await self._finalization.step(canary, spec) if holds_finalizer(canary) else None
         status = status_from_dict(canary.get("status") or {})
+        began = time.time()
         snap = build_snapshot(self.ctx, spec)
         decision = await self._decide(spec, status, snap)
+        self._observe_lateness(began, status, decision)
         await self._apply(canary, spec, decision, status)
         self._state.reported_error = ""
         return decision.wake_at
+
+    def _observe_lateness(self, began: float, status: CanaryStatus, decision: Decision) -> None:
+        """A pass that took a due step (the decision moves ``nextStepAt`` on): how late it began."""
+        due = status.next_step_at
+        took = decision.status is not None and decision.status.next_step_at != due
+        if due is not None and began >= due and took:
+            self.ctx.metrics.step_lateness.observe(began - due)
 
     async def _decide(self, spec: CanarySpec, status: CanaryStatus, snap: Snapshot) -> Decision:
         """Ask the engine; while it requests checks or hook results, run them and ask again

@@ -75,6 +75,23 @@ async def test_429_waits_for_retry_after(server: Scripted, client: KubeClient) -
     assert count(client, "get", "deployments", "200") == 1
 
 
+async def test_call_duration_includes_the_retry_wait(server: Scripted, client: KubeClient) -> None:
+    """One call retried after Retry-After: 1 is one observation of at least that second (what the canary
+    task waited), per verb and resource, and failures are observed too."""
+    server.reply(status(429, "TooManyRequests", "slow down", headers={"Retry-After": "1"}), ok({"ok": 1}),
+                 status(404, "NotFound", "gone"))
+    await client.get(DEPLOYMENT, "ns", "d")
+    with pytest.raises(NotFound):
+        await client.get(DEPLOYMENT, "ns", "e")
+    labels = {"verb": "get", "resource": "deployments"}
+    assert client.registry.get_sample_value("canaryd_api_request_duration_seconds_count", labels) == 2
+    total = client.registry.get_sample_value("canaryd_api_request_duration_seconds_sum", labels) or 0.0
+    assert total >= 0.95
+    under_half = client.registry.get_sample_value("canaryd_api_request_duration_seconds_bucket",
+                                                  {**labels, "le": "0.5"})
+    assert under_half == 1  # the 404, not the retried call
+
+
 async def test_5xx_retried_then_given_up(server: Scripted, client: KubeClient) -> None:
     server.reply(*(status(503, "ServiceUnavailable", "etcd down") for _ in range(5)))
     with pytest.raises(TransientError) as info:

@@ -1,0 +1,57 @@
+"""canaryd's own view of a run, read from its /metrics at the end: how late its passes began the steps
+that were due (``canaryd_step_lateness_seconds``) and how long its API calls took as its tasks felt them
+(``canaryd_api_request_duration_seconds``, connection-pool wait and retries included). Beside the
+benchmark's watch receipts and the audit log's server-side latency, this tells which share of a late
+step is the operator's. Histograms give bucket bounds, not exact quantiles: the figures read "≤ x"."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from prometheus_client.parser import text_string_to_metric_families
+
+WRITES = ("create", "update", "patch", "delete")
+
+
+def buckets(text: str, name: str, keep: dict[str, Iterable[str]] | None = None) -> list[tuple[float, float]]:
+    """Cumulative (le, count) of histogram ``name``, summed over the series whose labels are in ``keep``."""
+    sums: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        for s in family.samples:
+            if s.name != f"{name}_bucket":
+                continue
+            if keep and any(s.labels.get(k) not in set(v) for k, v in keep.items()):
+                continue
+            le = float(s.labels["le"])
+            sums[le] = sums.get(le, 0.0) + s.value
+    return sorted(sums.items())
+
+
+def quantile_bound(cumulative: list[tuple[float, float]], q: float) -> float | None:
+    """The smallest bucket bound holding the q-quantile (inf when it lies past the last finite bound)."""
+    if not cumulative or cumulative[-1][1] <= 0:
+        return None
+    rank = math.ceil(q * cumulative[-1][1])
+    for le, count in cumulative:
+        if count >= rank:
+            return le
+    return math.inf
+
+
+def summary(text: str) -> dict[str, float | None]:
+    """Step-lateness count, median and p99 bounds; API write and read p99 bounds (client side)."""
+    late = buckets(text, "canaryd_step_lateness_seconds")
+    writes = buckets(text, "canaryd_api_request_duration_seconds", {"verb": WRITES})
+    reads = buckets(text, "canaryd_api_request_duration_seconds", {"verb": ("get", "list")})
+    return {
+        "steps": late[-1][1] if late else None,
+        "lateness_p50_le": quantile_bound(late, 0.5),
+        "lateness_p99_le": quantile_bound(late, 0.99),
+        "write_p50_le": quantile_bound(writes, 0.5),
+        "write_p99_le": quantile_bound(writes, 0.99),
+        "writes": writes[-1][1] if writes else None,
+        "read_p99_le": quantile_bound(reads, 0.99),
+    }
