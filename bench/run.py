@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import shlex
+import signal
 import sys
 import time
 import uuid
@@ -301,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # no mesh simulator: the checks are a constant query, and its background traffic (20 rps per apex host)
     # would take a core at a few hundred canaries
     bed = Bed.temporary(mesh=False) if own else Bed(args.bed_dir)
+    # a stopped benchmark (kill, Ctrl-C) still takes down the bed it started: SIGTERM unwinds like Ctrl-C
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         runner, path = asyncio.run(run_all(args, bed))
     finally:
