@@ -3,6 +3,7 @@ PNG plots; matplotlib is imported only here and only when plots are asked for (e
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from collections.abc import Sequence
@@ -66,7 +67,9 @@ def scale_table(results: Sequence[RunResult]) -> str:
 
 
 def _le(value: float | None) -> str:
-    return "–" if value is None else f"≤ {value:g} s"
+    if value is None:
+        return "–"
+    return "beyond the last bucket" if math.isinf(value) else f"≤ {value:g} s"
 
 
 def _own(own: dict[str, float | None] | None) -> str:
