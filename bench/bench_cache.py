@@ -22,7 +22,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
-from canaryd.cache.index import dependents
+from canaryd.cache.index import CanaryIndex, dependents
 from canaryd.cache.informer import Informer
 from canaryd.cache.slim import slim
 from canaryd.cache.store import Store
@@ -48,10 +48,10 @@ def configmap(i: int, size: int, rv: int = 0) -> dict[str, Any]:
     }
 
 
-def deployment(i: int, rv: int) -> dict[str, Any]:
+def deployment(i: int, rv: int, namespaces: int = 50) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": f"app-{i}", "namespace": f"ns-{i % 50}", "resourceVersion": str(rv),
+        "metadata": {"name": f"app-{i}", "namespace": f"ns-{i % namespaces}", "resourceVersion": str(rv),
                      "uid": f"d-{i}", "labels": {"app": f"app-{i}"},
                      "managedFields": [{"manager": "kube-controller-manager"}]},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": f"app-{i}"}},
@@ -96,20 +96,21 @@ def bench_memory(count: int, size: int, page: int) -> None:
     assert store.count("ConfigMap") == count
 
 
-def bench_events_in_process(n: int, canaries: int) -> None:
+def bench_events_in_process(n: int, canaries: int, namespaces: int = 50) -> None:
     store = Store()
+    index = CanaryIndex(store)
     for i in range(canaries):
-        store.upsert("Canary", {"metadata": {"name": f"app-{i}", "namespace": f"ns-{i % 50}", "uid": f"c-{i}",
-                                             "resourceVersion": "1"},
+        store.upsert("Canary", {"metadata": {"name": f"app-{i}", "namespace": f"ns-{i % namespaces}",
+                                             "uid": f"c-{i}", "resourceVersion": "1"},
                                 "spec": {"targetRef": {"name": f"app-{i}"}}})
     woken = 0
 
     def wake(kind: str, ns: str, name: str) -> None:
         nonlocal woken
-        woken += len(dependents(store, kind, ns, name))
+        woken += len(dependents(index, kind, ns, name))
 
     store.subscribe(wake)
-    lines = [orjson.dumps({"type": "MODIFIED", "object": deployment(i % canaries, 2000 + i)})
+    lines = [orjson.dumps({"type": "MODIFIED", "object": deployment(i % canaries, 2000 + i, namespaces)})
              for i in range(n)]
     t0 = time.perf_counter()
     for line in lines:
@@ -117,7 +118,8 @@ def bench_events_in_process(n: int, canaries: int) -> None:
         store.upsert("Deployment", slim("Deployment", obj))
     took = time.perf_counter() - t0
     print(f"events in process: {n:,} Deployment MODIFIED ({len(lines[0]):,} B each) with {canaries} Canaries "
-          f"indexed: {n / took:,.0f} events/s ({took * 1e6 / n:.1f} µs/event); {woken:,} task wake-ups")
+          f"in {namespaces} namespace(s) indexed: {n / took:,.0f} events/s ({took * 1e6 / n:.1f} µs/event); "
+          f"{woken:,} task wake-ups")
 
 
 async def bench_events_http(n: int, size: int) -> None:
@@ -180,6 +182,7 @@ def main() -> None:
     args = p.parse_args()
     bench_memory(args.count, args.size_kib * 1024, page=500)
     bench_events_in_process(args.events, canaries=500)
+    bench_events_in_process(args.events, canaries=1000, namespaces=1)  # the scale benchmark's shape
     asyncio.run(bench_events_http(args.events // 10, args.size_kib * 1024))
 
 

@@ -1,8 +1,10 @@
 """Which Canaries depend on a cached object, so a change wakes exactly those canaries' tasks.
 
-Lookups scan the Canaries of one namespace in the store (cheap: a few dicts each) rather than keeping
-a second structure in step with the store; an object that was just deleted is matched by name, since
-its ownerReferences are gone with it.
+``CanaryIndex`` keeps, per namespace, the names each Canary's objects are derived from and its uid, in
+step with the store (it subscribes to it): every watch event of every kind asks it, so a lookup must not
+scan the namespace's Canaries (with 1,000 Canaries in one namespace, the scans took 70 % of the process's
+CPU). ConfigMap/Secret lookups still read each Canary's target from the store (those changes are rare). An
+object that was just deleted is matched by name, since its ownerReferences are gone with it.
 
 * target Deployment / HPA: (namespace, ``spec.targetRef.name`` / ``spec.autoscalerRef.name``);
 * ConfigMap / Secret: referenced by the target's pod spec (volumes, projected sources, env, envFrom of
@@ -65,9 +67,77 @@ def _owner_uids(obj: dict[str, Any] | None) -> set[str]:
     return {str(o.get("uid")) for o in refs if o.get("kind") == CANARY and o.get("uid")}
 
 
-def canaries_for_target(store: Store, namespace: str, deployment: str) -> list[str]:
-    """Canaries in ``namespace`` whose ``targetRef`` names ``deployment``."""
-    return [_name(c) for c in store.items(CANARY, namespace) if canary_refs(c).target == deployment]
+class CanaryIndex:
+    """Canary names by the names they derive their objects from, and by uid, per namespace; updated by
+    the store's change notifications (subscribe it before anything that looks things up on a change)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._entries: dict[tuple[str, str], tuple[str, CanaryRefs]] = {}  # (ns, canary) -> (uid, refs)
+        self._targets: dict[tuple[str, str], set[str]] = {}  # (ns, targetRef name) -> canaries
+        self._workloads: dict[tuple[str, str], set[str]] = {}  # (ns, Deployment/HPA name) -> canaries
+        self._services: dict[tuple[str, str], set[str]] = {}  # (ns, Service/VS/DR name) -> canaries
+        self._uids: dict[tuple[str, str], str] = {}  # (ns, uid) -> canary
+        for canary in store.items(CANARY):
+            ns, name = str(canary["metadata"].get("namespace") or ""), _name(canary)
+            self._add(ns, name, canary)
+        self.unsubscribe = store.subscribe(self._on_change)
+
+    def _on_change(self, kind: str, namespace: str, name: str) -> None:
+        if kind != CANARY:
+            return
+        self._remove(namespace, name)
+        canary = self.store.get(CANARY, namespace, name)
+        if canary is not None:
+            self._add(namespace, name, canary)
+
+    def _add(self, ns: str, name: str, canary: dict[str, Any]) -> None:
+        uid = str((canary.get("metadata") or {}).get("uid") or "")
+        refs = canary_refs(canary)
+        self._entries[(ns, name)] = (uid, refs)
+        self._targets.setdefault((ns, refs.target), set()).add(name)
+        for n in refs.workload_names():
+            self._workloads.setdefault((ns, n), set()).add(name)
+        for n in refs.service_names():
+            self._services.setdefault((ns, n), set()).add(name)
+        if uid:
+            self._uids[(ns, uid)] = name
+
+    def _remove(self, ns: str, name: str) -> None:
+        entry = self._entries.pop((ns, name), None)
+        if entry is None:
+            return
+        uid, refs = entry
+        _discard(self._targets, (ns, refs.target), name)
+        for n in refs.workload_names():
+            _discard(self._workloads, (ns, n), name)
+        for n in refs.service_names():
+            _discard(self._services, (ns, n), name)
+        if uid and self._uids.get((ns, uid)) == name:
+            del self._uids[(ns, uid)]
+
+    def for_target(self, namespace: str, deployment: str) -> list[str]:
+        """Canaries in ``namespace`` whose ``targetRef`` names ``deployment``."""
+        return sorted(self._targets.get((namespace, deployment), ()))
+
+    def for_generated(self, kind: str, namespace: str, name: str) -> list[str]:
+        """Canaries owning the object (by ownerReference uid while it exists) or whose naming scheme
+        produces ``name`` for ``kind``."""
+        found = {self._uids[(namespace, uid)] for uid in _owner_uids(self.store.get(kind, namespace, name))
+                 if (namespace, uid) in self._uids}
+        if kind in ("Deployment", "HorizontalPodAutoscaler"):
+            found |= self._workloads.get((namespace, name), set())
+        elif kind in ("Service", "DestinationRule", "VirtualService"):
+            found |= self._services.get((namespace, name), set())
+        return sorted(found)
+
+
+def _discard(index: dict[tuple[str, str], set[str]], key: tuple[str, str], name: str) -> None:
+    names = index.get(key)
+    if names is not None:
+        names.discard(name)
+        if not names:
+            del index[key]
 
 
 def canaries_for_config(store: Store, namespace: str, ref: str) -> list[str]:
@@ -86,31 +156,14 @@ def canaries_for_config(store: Store, namespace: str, ref: str) -> list[str]:
     return out
 
 
-def canaries_for_generated(store: Store, kind: str, namespace: str, name: str) -> list[str]:
-    """Canaries owning the object (by ownerReference uid while it exists) or whose naming scheme
-    produces ``name`` for ``kind``."""
-    owners = _owner_uids(store.get(kind, namespace, name))
-    out = []
-    for canary in store.items(CANARY, namespace):
-        uid = str((canary.get("metadata") or {}).get("uid") or "")
-        refs = canary_refs(canary)
-        if uid in owners:
-            out.append(_name(canary))
-        elif kind in ("Deployment", "HorizontalPodAutoscaler") and name in refs.workload_names():
-            out.append(_name(canary))
-        elif kind in ("Service", "DestinationRule", "VirtualService") and name in refs.service_names():
-            out.append(_name(canary))
-    return out
-
-
-def dependents(store: Store, kind: str, namespace: str, name: str) -> list[str]:
+def dependents(index: CanaryIndex, kind: str, namespace: str, name: str) -> list[str]:
     """Names of the Canaries in ``namespace`` that a change of ``kind`` ``namespace/name`` concerns
-    (the Canary itself for a Canary), without duplicates, in store order."""
+    (the Canary itself for a Canary), without duplicates."""
     if kind == CANARY:
         return [name]
     if kind in ("ConfigMap", "Secret"):
-        found = canaries_for_config(store, namespace, f"{kind.lower()}/{name}")
-        found += canaries_for_generated(store, kind, namespace, name)
+        found = canaries_for_config(index.store, namespace, f"{kind.lower()}/{name}")
+        found += index.for_generated(kind, namespace, name)
     else:
-        found = canaries_for_generated(store, kind, namespace, name)
+        found = index.for_generated(kind, namespace, name)
     return list(dict.fromkeys(found))

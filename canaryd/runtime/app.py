@@ -13,6 +13,7 @@ import aiohttp
 
 from canaryd.actuators.events import EventRecorder
 from canaryd.analysis.checks import default_registry
+from canaryd.cache.index import CanaryIndex
 from canaryd.cache.informer import Informers
 from canaryd.cache.store import Store
 from canaryd.kube import resources as r
@@ -49,6 +50,7 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
         settings.kubeconfig, user_agent=settings.user_agent, registry=metrics.registry
     )
     store = Store()
+    index = CanaryIndex(store)  # the first subscriber: up to date before the supervisor looks things up
     informers = Informers(
         client,
         store,
@@ -76,6 +78,7 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
             settings=settings,
             client=client,
             store=store,
+            index=index,
             metrics=metrics,
             logger=logger,
             crash=CrashPoints(parse_crash_points(settings.crash_points)),

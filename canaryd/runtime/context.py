@@ -10,6 +10,7 @@ import aiohttp
 
 from canaryd.actuators.events import EventRecorder
 from canaryd.analysis.checks import CheckRegistry
+from canaryd.cache.index import CanaryIndex
 from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
 from canaryd.notify.notifier import Notifier
@@ -23,6 +24,7 @@ class Context:
     settings: Settings
     client: KubeClient
     store: Store
+    index: CanaryIndex  # which Canaries an object concerns, kept in step with the store
     metrics: Metrics
     logger: logging.Logger
     crash: CrashPoints

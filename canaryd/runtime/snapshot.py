@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from canaryd.actuators.istio_objects import routes_of
-from canaryd.cache.index import canaries_for_target
 from canaryd.engine.revision import pod_template_hash, templates_match, tracked_checksums
 from canaryd.engine.types import DeploymentView, Snapshot
 from canaryd.kube.resources import CONFIGMAP, DEPLOYMENT, HPA, SECRET, VIRTUAL_SERVICE
@@ -74,7 +73,7 @@ def build_snapshot(ctx: Context, spec: CanarySpec) -> Snapshot:
 
     duplicate: str | None = None
     others = sorted(
-        (c for c in canaries_for_target(store, ns, spec.target.name) if c != spec.name),
+        (c for c in ctx.index.for_target(ns, spec.target.name) if c != spec.name),
     )
     if others:
         mine = _created(store.get("Canary", ns, spec.name))

@@ -55,7 +55,7 @@ class Supervisor:
                 self._ensure(namespace, name).wake()
             self._update_gauges()
             return
-        for canary_name in dependents(self.ctx.store, kind, namespace, name):
+        for canary_name in dependents(self.ctx.index, kind, namespace, name):
             entry = self._tasks.get((namespace, canary_name))
             if entry is not None:
                 entry[0].wake()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from canaryd.cache.index import config_refs, dependents
+from canaryd.cache.index import CanaryIndex, config_refs, dependents
 from canaryd.cache.store import Store
 
 
@@ -92,9 +92,37 @@ def store() -> Store:
     ],
 )
 def test_dependents(store: Store, kind: str, name: str, expected: list[str]) -> None:
-    assert dependents(store, kind, "test", name) == expected
+    assert dependents(CanaryIndex(store), kind, "test", name) == expected
 
 
 def test_other_namespaces_are_separate(store: Store) -> None:
-    assert dependents(store, "Deployment", "elsewhere", "podinfo") == ["podinfo"]
-    assert dependents(store, "ConfigMap", "elsewhere", "cm-vol") == []  # no target cached there
+    index = CanaryIndex(store)
+    assert dependents(index, "Deployment", "elsewhere", "podinfo") == ["podinfo"]
+    assert dependents(index, "ConfigMap", "elsewhere", "cm-vol") == []  # no target cached there
+
+
+def test_index_follows_canary_changes_deletes_and_relists(store: Store) -> None:
+    """Built from what the store holds, then kept in step: a retargeted Canary leaves its old names, a
+    deleted one leaves every entry (its uid too), a relist that drops one forgets it, two Canaries on one
+    target are both found (the duplicate check's input)."""
+    index = CanaryIndex(store)
+    assert index.for_target("test", "podinfo") == ["podinfo"]
+    store.upsert("Canary", {"metadata": meta("podinfo", uid="uid-1", resourceVersion="2"),
+                            "spec": {"targetRef": {"name": "frontend"}}})
+    assert index.for_target("test", "podinfo") == [] and index.for_target("test", "frontend") == ["podinfo"]
+    assert dependents(index, "Deployment", "test", "podinfo-primary") == []
+    assert dependents(index, "Deployment", "test", "frontend-primary") == ["podinfo"]
+    assert dependents(index, "HorizontalPodAutoscaler", "test", "podinfo-hpa") == []  # autoscalerRef gone
+    twin = {"metadata": meta("twin", uid="uid-9"), "spec": {"targetRef": {"name": "frontend"}}}
+    store.upsert("Canary", twin)
+    assert index.for_target("test", "frontend") == ["podinfo", "twin"]
+    store.delete("Canary", "test", "other")
+    assert dependents(index, "Service", "test", "renamed-by-user") == []  # its uid is forgotten
+    assert dependents(index, "Service", "test", "api-canary") == []
+    store.replace("Canary", [c for c in store.items("Canary", "test") if c["metadata"]["name"] != "twin"],
+                  namespace="test")
+    assert index.for_target("test", "frontend") == ["podinfo"]
+    assert index.for_target("elsewhere", "podinfo") == ["podinfo"]  # the relist was of "test" only
+    index.unsubscribe()
+    store.delete("Canary", "test", "podinfo")
+    assert index.for_target("test", "frontend") == ["podinfo"]  # no longer told
