@@ -203,7 +203,9 @@ class Runner:
                 stopped.add((op, interval))
             self.write()
 
-    def write(self, command: str | None = None) -> Path:
+    def write(self, command: str | None = None, *, save_json: bool = True) -> Path:
+        """The Markdown report (and plots); with ``save_json`` also the results JSON — not when the report is
+        rebuilt from JSON files (``--report-only``), which would overwrite its first source with the merge."""
         self.out.mkdir(parents=True, exist_ok=True)
         plots: list[Path] = []
         notes = list(self.notes)
@@ -218,6 +220,8 @@ class Runner:
                                command=command.strip(), notes=notes, plots=plots)
         path = self.out / f"{self.stem}.md"
         path.write_text(text)
+        if not save_json:
+            return path
         (self.out / f"{self.stem}.json").write_text(json.dumps(
             {"reaction": [dataclasses.asdict(r) for r in self.reaction],
              "scale": [dataclasses.asdict(r) for r in self.scale], "notes": notes}, indent=1, default=str))
@@ -296,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rerun.scale += scale
             rerun.notes += notes
         rerun.notes += args.note
-        print(f"report: {rerun.write(command=args.command_shown)}")
+        print(f"report: {rerun.write(command=args.command_shown, save_json=False)}")
         return 0
     own = args.bed_dir is None
     # no mesh simulator: the checks are a constant query, and its background traffic (20 rps per apex host)
