@@ -9,15 +9,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 WRITES = ("create", "update", "patch", "delete")
 
 
-def buckets(text: str, name: str, keep: dict[str, Iterable[str]] | None = None) -> list[tuple[float, float]]:
+def buckets(families: list[Metric], name: str,
+            keep: dict[str, Iterable[str]] | None = None) -> list[tuple[float, float]]:
     """Cumulative (le, count) of histogram ``name``, summed over the series whose labels are in ``keep``."""
     sums: dict[float, float] = {}
-    for family in text_string_to_metric_families(text):
+    for family in families:
         if family.name != name:
             continue
         for s in family.samples:
@@ -43,9 +45,10 @@ def quantile_bound(cumulative: list[tuple[float, float]], q: float) -> float | N
 
 def summary(text: str) -> dict[str, float | None]:
     """Step-lateness count, median and p99 bounds; API write and read p99 bounds (client side)."""
-    late = buckets(text, "canaryd_step_lateness_seconds")
-    writes = buckets(text, "canaryd_api_request_duration_seconds", {"verb": WRITES})
-    reads = buckets(text, "canaryd_api_request_duration_seconds", {"verb": ("get", "list")})
+    families = list(text_string_to_metric_families(text))  # parsed once for the three histograms
+    late = buckets(families, "canaryd_step_lateness_seconds")
+    writes = buckets(families, "canaryd_api_request_duration_seconds", {"verb": WRITES})
+    reads = buckets(families, "canaryd_api_request_duration_seconds", {"verb": ("get", "list")})
     return {
         "steps": late[-1][1] if late else None,
         "lateness_p50_le": quantile_bound(late, 0.5),

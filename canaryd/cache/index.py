@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from canaryd.cache.store import Store
+from canaryd.cache.store import Store, key_of
 from canaryd.model.podconfigs import pod_config_refs
 
 CANARY = "Canary"
@@ -79,8 +79,7 @@ class CanaryIndex:
         self._services: dict[tuple[str, str], set[str]] = {}  # (ns, Service/VS/DR name) -> canaries
         self._uids: dict[tuple[str, str], str] = {}  # (ns, uid) -> canary
         for canary in store.items(CANARY):
-            ns, name = str(canary["metadata"].get("namespace") or ""), _name(canary)
-            self._add(ns, name, canary)
+            self._add(*key_of(canary), canary)
         self.unsubscribe = store.subscribe(self._on_change)
 
     def _on_change(self, kind: str, namespace: str, name: str) -> None:

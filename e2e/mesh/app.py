@@ -120,8 +120,9 @@ class Mesh:
             mirror = routing.mirror_of(route, self.rng.random())
             if mirror is not None:
                 m = routing.parse_host(mirror, vs_ns)
-                self.spawn((m.namespace or vs_ns, m.name),
-                           self.serve_service(m.namespace or vs_ns, m.name, req, body, source, source_ns))
+                mirror_ns = m.namespace or vs_ns
+                copy = self.serve_service(mirror_ns, m.name, req, body, source, source_ns)
+                self.spawn((mirror_ns, m.name), copy)
             entry = routing.pick_route_destination(route, self.rng.random())
             if entry is None:
                 return text(503, "no healthy upstream (every route weight is 0)")
