@@ -4,6 +4,7 @@ operator at a time, the same Canary manifests for both.
     python3 -m bench                        # everything that fits the defaults (about an hour)
     python3 -m bench --operators canaryd --scale-sizes 10,100,1000 --scale-intervals 10
     python3 -m bench --smoke --out /tmp/x   # the CI size: canaryd, 2 canaries, seconds
+    python3 -m bench --soak [--smoke]       # the soak benchmark (bench/soak.py), on demand
 
 Prints the tables and writes ``<out>/<date>.md``, ``<date>.json`` and PNG plots (``pip install -e .[bench]``
 for matplotlib; without it the plots are left out and the report says so)."""
@@ -68,6 +69,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "is named after the first), run nothing")
     p.add_argument("--smoke", action="store_true",
                    help="CI size: canaryd only, 2 canaries at 2 s steps, no scale runs")
+    p.add_argument("--soak", action="store_true",
+                   help="the soak benchmark instead (bench/soak.py; its flags: --soak --help)")
     args = p.parse_args(argv)
     if args.smoke:
         args.operators, args.reaction_n, args.reaction_rounds = "canaryd", 2, 1
@@ -288,6 +291,11 @@ def load(path: Path) -> tuple[list[RunResult], list[RunResult], list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if "--soak" in given:  # its own flags (bench/soak.py)
+        from bench import soak
+
+        return soak.main(given)
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.report_only:

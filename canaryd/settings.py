@@ -4,20 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from canaryd.model import defaults
+from canaryd.version import user_agent as default_user_agent
+
 
 @dataclass(frozen=True)
 class Settings:
-    kubeconfig: str | None = None  # None => in-cluster
+    kubeconfig: str | None = None  # None => in-cluster; "a:b" => merged
+    context: str | None = None  # None => the kubeconfig's current-context
+    master: str | None = None  # API server URL in place of the kubeconfig's / in-cluster one
     namespace: str | None = None  # None => all namespaces
-    metrics_server: str = "http://prometheus:9090"
-    selector_labels: tuple[str, ...] = ("app", "name", "app.kubernetes.io/name")
+    metrics_server: str = field(default=defaults.METRICS_SERVER, repr=False)  # may hold user:password@
+    selector_labels: tuple[str, ...] = defaults.SELECTOR_LABELS
     include_label_prefix: tuple[str, ...] = ()
     config_tracking: bool = True
-    log_level: str = "info"
-    port: int = 8080
-    host: str = "0.0.0.0"
-    user_agent: str = "canaryd/0.1.0"
+    log_level: str = defaults.LOG_LEVEL
+    port: int = defaults.HTTP_PORT
+    host: str = defaults.HTTP_HOST
+    user_agent: str = field(default_factory=default_user_agent)  # canaryd/<version>
     cluster_name: str = ""
+    event_source_component: str = defaults.EVENT_SOURCE_COMPONENT  # Events' source.component
+    no_cross_namespace_refs: bool = False  # refuse templateRef/providerRef to other namespaces
+    # what a peer chosen by a Canary author may cost (analysis/bounded.py): answer sizes and query time
+    max_metrics_answer_bytes: int = 10 * 1024 * 1024
+    max_webhook_answer_bytes: int = 64 * 1024
+    metrics_query_timeout: float = 30.0
     # alerts without AlertProviders and event webhooks (notify/); URLs and tokens are credentials:
     # kept out of repr so a logged Settings never shows them
     slack_url: str = field(default="", repr=False)

@@ -1,7 +1,10 @@
-"""``python -m e2e up|down|status|url NAME [--dir D]``: the test bed from the command line.
+"""``python -m e2e up|down|status|url NAME|env|loadtester NS [--dir D]``: the test bed from the command line.
 
 ``up`` prints the admin kubeconfig path on stdout (progress goes to stderr) and writes ``D/bed.json``;
-``url prometheus`` (or mesh, api, etcd, kubeconfig, audit_log) prints one address for scripts."""
+``url prometheus`` (or mesh, api, etcd, kubeconfig, audit_log) prints one address for scripts; ``env``
+prints ``export`` lines for working by hand (kubeconfig, kubectl, the proxy for in-cluster names:
+``eval "$(python3 -m e2e env)"``); ``loadtester NS`` runs the load tester of namespace NS as a bed process
+(e2e/bed/loadtester.py). README.md's tutorial uses all three."""
 
 from __future__ import annotations
 
@@ -11,14 +14,15 @@ import logging
 import sys
 from pathlib import Path
 
-from e2e.bed import Bed, BedError
+from e2e.bed import Bed, BedError, loadtester
 from e2e.bed.versions import checkout_root
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m e2e", description="canaryd's e2e test bed")
-    parser.add_argument("command", choices=["up", "down", "status", "url"])
-    parser.add_argument("name", nargs="?", help="for url: prometheus, mesh, api, etcd, kubeconfig, audit_log")
+    parser.add_argument("command", choices=["up", "down", "status", "url", "env", "loadtester"])
+    parser.add_argument("name", nargs="?", help="for url: prometheus, mesh, api, etcd, kubeconfig, "
+                        "audit_log; for loadtester: the namespace (default test)")
     parser.add_argument("--dir", type=Path, default=checkout_root() / ".bed",
                         help="bed directory (default: .bed/ in the checkout)")
     parser.add_argument("--no-mesh", action="store_true", help="up: do not start the mesh simulator")
@@ -40,6 +44,17 @@ def main(argv: list[str] | None = None) -> int:
                       "kubeconfig, audit_log, prometheus_query_log)", file=sys.stderr)
                 return 1
             print(value)
+        elif args.command == "env":
+            if not bed.state:
+                print(f"no bed in {bed.dir} (python3 -m e2e up)", file=sys.stderr)
+                return 1
+            print("\n".join(loadtester.env_lines(bed)))
+        elif args.command == "loadtester":
+            namespace = args.name or "test"
+            port = loadtester.start(bed, namespace)
+            print(f"load tester of {namespace} on 127.0.0.1:{port}, reached as "
+                  f"http://{loadtester.SERVICE}.{namespace}/ through the bed's proxy; log: "
+                  f"{bed.procs.log_path(loadtester.proc_name(namespace))}", file=sys.stderr)
         elif args.command == "down":
             bed.down()
             print(f"bed in {bed.dir} is down", file=sys.stderr)

@@ -23,7 +23,7 @@ from canaryd.kube.client import KubeClient
 from canaryd.kube.resources import DEPLOYMENT, SERVICE, VIRTUAL_SERVICE
 from e2e.bed.waiting import wait_for
 from e2e.canaries import event_messages, wait_phase
-from e2e.loadtester import LoadTester, install
+from e2e.loadtester import LoadTester, install, webhook_url
 from e2e.operator import mesh_proxy
 
 LoadTesterFactory = Callable[..., Any]
@@ -58,8 +58,9 @@ async def loadtester_factory(bed: Any, namespace: str, tmp_path: Path) -> AsyncI
 
 def hook(namespace: str, name: str, kind: str, path: str = "/", timeout: str = "5s",
          **metadata: str) -> dict[str, Any]:
-    """A webhook on the load tester, as Flagger's suite writes them (``http://flagger-loadtester.test/…``)."""
-    out: dict[str, Any] = {"name": name, "type": kind, "url": f"http://flagger-loadtester.{namespace}{path}",
+    """A webhook on the load tester, as Flagger's suite writes them (``http://flagger-loadtester.test/…``),
+    with the load tester's token in the URL's user info (docs/operations.md)."""
+    out: dict[str, Any] = {"name": name, "type": kind, "url": webhook_url(namespace, path),
                            "timeout": timeout}
     if metadata:
         out["metadata"] = metadata

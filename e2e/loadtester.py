@@ -2,10 +2,13 @@
 namespace with ``manifests/loadtester`` and running under that ServiceAccount; with ``proxy`` (the mesh
 simulator's proxy for the namespace) its commands reach in-cluster URLs such as ``http://podinfo.<ns>:9898/``.
 Register it with the mesh for Service ``flagger-loadtester`` so webhooks can call
-``http://flagger-loadtester.<ns>/`` as written (see e2e/test_loadtester.py)."""
+``http://flagger-loadtester.<ns>/`` (see e2e/test_loadtester.py). It requires a token, read from a file as in
+the manifests (a Secret volume there); webhooks carry it the documented way, in the URL's user info
+(:func:`webhook_url`), and :meth:`LoadTester.post` as a bearer token."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -24,6 +27,16 @@ MANIFESTS = ROOT / "manifests" / "loadtester"
 GATES = "canaryd-loadtester-gates"
 
 
+def token_for(namespace: str) -> str:
+    """The load tester's token in a test namespace: distinct per namespace, known to the test's webhooks."""
+    return hashlib.sha256(f"e2e-loadtester-{namespace}".encode()).hexdigest()[:32]
+
+
+def webhook_url(namespace: str, path: str = "/") -> str:
+    """A webhook URL on the load tester of ``namespace``, with its token as the documented user info."""
+    return f"http://token:{token_for(namespace)}@flagger-loadtester.{namespace}{path}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -31,7 +44,8 @@ def free_port() -> int:
 
 
 class LoadTester:
-    """One ``canaryd loadtester`` process on loopback; its log in a file."""
+    """One ``canaryd loadtester`` process on loopback; its log in a file; its token (:func:`token_for`) in
+    a file beside the log, unless ``"--insecure"`` is among ``args``."""
 
     def __init__(self, *, kubeconfig: str, namespace: str, log_path: Path, proxy: str | None = None,
                  args: tuple[str, ...] = ()) -> None:
@@ -40,6 +54,7 @@ class LoadTester:
         self.log_path = log_path
         self.proxy = proxy
         self.args = args
+        self.token = "" if "--insecure" in args else token_for(namespace)
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -58,8 +73,13 @@ class LoadTester:
         if self.proxy:
             env.update(HTTP_PROXY=self.proxy, http_proxy=self.proxy,
                        NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        env.pop("LOADTESTER_TOKEN", None)
         cmd = [sys.executable, "-m", "canaryd", "loadtester", "--host", "127.0.0.1", "--port", str(self.port),
                "--kubeconfig", self.kubeconfig, "--state-namespace", self.namespace, *self.args]
+        if self.token:
+            token_file = self.log_path.with_name(f"{self.log_path.name}.token")
+            token_file.write_text(self.token + "\n")
+            cmd += ["--token-file", str(token_file)]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
 
@@ -92,8 +112,11 @@ class LoadTester:
 
         await MeshControl(mesh_url).register(self.namespace, service, f"127.0.0.1:{self.port}")
 
-    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, str]:
-        async with aiohttp.ClientSession() as s, s.post(self.url + path, json=body) as resp:
+    async def post(self, path: str, body: dict[str, Any], *, token: str | None = None) -> tuple[int, str]:
+        """POST as an operator would (``curl -H "Authorization: Bearer …"``); ``token`` "" sends none."""
+        token = self.token if token is None else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with aiohttp.ClientSession() as s, s.post(self.url + path, json=body, headers=headers) as resp:
             return resp.status, await resp.text()
 
     def metrics(self) -> str:

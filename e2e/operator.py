@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_NAMESPACE = "canaryd-system"
 SERVICE_ACCOUNT = "canaryd"
@@ -33,6 +35,29 @@ def install_rbac(cluster: Any) -> str:
     cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "namespace.yaml"),
                     "-f", str(ROOT / "manifests" / "rbac"))
     return str(cluster.kubeconfig_for_serviceaccount(SYSTEM_NAMESPACE, SERVICE_ACCOUNT))
+
+
+def grant_leases(cluster: Any, namespace: str) -> None:
+    """manifests/rbac/leader-election.yaml's Role and RoleBinding, in ``namespace`` instead of
+    canaryd-system: for a test whose canaryd elects in its own namespace (``--leader-election-namespace``).
+    The same rules for the same ServiceAccount, nothing wider: Leases stay namespaced."""
+    path = ROOT / "manifests" / "rbac" / "leader-election.yaml"
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for doc in docs:
+        doc["metadata"]["namespace"] = namespace
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
+
+
+def leader_election_namespace(args: Sequence[str]) -> str | None:
+    """The namespace of the Lease ``canaryd run`` with these arguments elects in (None: no election)."""
+    if "--leader-elect" not in args:
+        return None
+    for i, arg in enumerate(args):
+        if arg.startswith("--leader-election-namespace="):
+            return arg.split("=", 1)[1]
+        if arg == "--leader-election-namespace" and i + 1 < len(args):
+            return args[i + 1]
+    return SYSTEM_NAMESPACE
 
 
 def json_log(path: Path) -> list[dict[str, Any]]:

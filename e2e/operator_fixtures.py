@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from e2e.operator import Operator, install_rbac, mesh_proxy, wait_ready
+from e2e.operator import (
+    SYSTEM_NAMESPACE,
+    Operator,
+    grant_leases,
+    install_rbac,
+    leader_election_namespace,
+    mesh_proxy,
+    wait_ready,
+)
 
 
 @pytest.fixture(scope="session")
@@ -22,11 +30,15 @@ def operator_factory(
     bed: Any, canaryd_kubeconfig: str, tmp_path: Path
 ) -> Iterator[Callable[..., Operator]]:
     """``operator_factory(namespace)`` starts canaryd for that namespace (ready when it returns); every
-    process it started is stopped after the test."""
+    process it started is stopped after the test. With ``--leader-elect`` in ``args`` the lease's
+    namespace gets manifests/rbac/'s leader-election Role (Leases are namespaced, never cluster-wide)."""
     started: list[Operator] = []
 
     def make(namespace: str, *, start: bool = True, env: dict[str, str] | None = None,
              args: Sequence[str] = (), name: str = "") -> Operator:
+        lease_ns = leader_election_namespace(args)
+        if lease_ns is not None and lease_ns != SYSTEM_NAMESPACE:
+            grant_leases(bed, lease_ns)
         op = Operator(kubeconfig=canaryd_kubeconfig, namespace=namespace,
                       prometheus_url=str(bed.prometheus_url), proxy=mesh_proxy(bed.mesh_url, namespace),
                       log_dir=tmp_path, extra_env=env, extra_args=args, name=name)

@@ -16,11 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
+from canaryd.model.parse import parse_canary
+from canaryd.model.spec import CanarySpec
+from e2e.duration_cases import CASES
 from e2e.kubectl import Kubectl
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The tutorial's Canary (shared/reference/seed/README.md), verbatim apart from the namespace.
+# The tutorial's Canary (docs/flagger-reference.md §13), verbatim apart from the namespace.
 TUTORIAL = """
 apiVersion: flagger.app/v1alpha3
 kind: Canary
@@ -283,7 +286,12 @@ BAD = [
     ("no targetRef", "spec.targetRef", _DELETE, "spec.targetRef: Required value"),
     ("no service port", "spec.service.port", _DELETE, "spec.service.port: Required value"),
     ("no interval", "spec.canaryAnalysis.interval", _DELETE, "spec.canaryAnalysis.interval: Required value"),
-    ("bad interval", "spec.canaryAnalysis.interval", "30 seconds", "should match '^[0-9]+(m|s)'"),
+    ("bad interval", "spec.canaryAnalysis.interval", "30 seconds", "should match '^([0-9]+(ms|s|m|h))+$'"),
+    ("interval below 1s", "spec.canaryAnalysis.interval", "1ms",
+     'spec.canaryAnalysis.interval: Invalid value: "1ms": must be a duration between 1s and 24h'),
+    ("interval above 24h", "spec.canaryAnalysis.interval", "25h", "must be a duration between 1s and 24h"),
+    ("progress deadline above 24h", "spec.progressDeadlineSeconds", 86401,
+     "spec.progressDeadlineSeconds: Invalid value: 86401"),
     ("stepWeight 101", "spec.canaryAnalysis.stepWeight", 101, "should be less than or equal to 100"),
     ("negative stepWeight", "spec.canaryAnalysis.stepWeight", -5, "should be greater than or equal to 0"),
     ("bad target kind", "spec.targetRef.kind", "StatefulSet", 'Unsupported value: "StatefulSet"'),
@@ -319,6 +327,40 @@ def test_bad_canary_is_refused_with_a_clear_message(
     assert 'The Canary "bad" is invalid' in p.stderr
     assert message in p.stderr, p.stderr
     assert k.run("get", "canary", "-n", namespace, "bad").returncode != 0  # nothing stored
+
+
+def _with_duration(ns: str, name: str, version: str, where: str, text: str) -> dict[str, Any]:
+    obj = tutorial(ns, name)
+    if version == "v1beta1":
+        obj["apiVersion"] = "flagger.app/v1beta1"
+        obj["spec"]["analysis"] = obj["spec"].pop("canaryAnalysis")
+    analysis = obj["spec"]["analysis" if version == "v1beta1" else "canaryAnalysis"]
+    if where == "interval":
+        analysis["interval"] = text
+    else:
+        analysis["metrics"][0]["interval"] = text
+    return obj
+
+
+@pytest.mark.parametrize("version", ["v1beta1", "v1alpha3"])
+def test_crd_and_parser_agree_on_durations(k: Kubectl, namespace: str, version: str) -> None:
+    """The table of e2e/duration_cases.py (also in tests/model/test_durations.py), through the API server
+    (a server-side dry run of one object per case and field) and through canaryd's parser: both accept
+    and refuse the same texts."""
+    objs, expected = [], {}
+    for i, (text, accepted) in enumerate(CASES):
+        for where in ("interval", "metric"):
+            name = f"d{i}-{where}"
+            obj = _with_duration(namespace, name, version, where, text)
+            assert isinstance(parse_canary(obj), CanarySpec) == accepted, (text, where, parse_canary(obj))
+            objs.append(obj)
+            expected[name] = accepted
+    p = k.run("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(objs), timeout=120)
+    stored = {n for n in expected if f"canary.flagger.app/{n} created (server dry run)" in p.stdout}
+    refused = {n for n in expected if f'Canary.flagger.app "{n}" is invalid' in p.stderr}
+    assert stored.isdisjoint(refused) and stored | refused == set(expected), (p.stdout, p.stderr)
+    disagree = {CASES[int(n[1:].split("-")[0])][0]: n for n in expected if (n in stored) != expected[n]}
+    assert not disagree, f"CRD and parser disagree on {disagree}"
 
 
 @pytest.mark.parametrize(

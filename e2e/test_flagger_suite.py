@@ -1,4 +1,4 @@
-"""Flagger's own Istio e2e suite (flagger-behaviour.md §11), scenario by scenario, on the test bed: canaryd
+"""Flagger's own Istio e2e suite (flagger-reference.md §11), scenario by scenario, on the test bed: canaryd
 under its ServiceAccount drives each Canary, and every webhook goes to the real load tester.
 
 * test-canary: progressive canary with a MetricTemplate and a rollout load test → Succeeded
@@ -264,7 +264,8 @@ async def test_confirm_rollout_and_rollback_gates_through_the_load_tester(
                       f"Rolling back podinfo.{namespace} manual webhook invoked")
     # the gates live in the load tester's ConfigMap, under its own ServiceAccount
     data = bed.kubectl_json("-n", namespace, "get", "configmap", "canaryd-loadtester-gates")["data"]
-    assert data == {f"podinfo.{namespace}": "open", f"rollback.podinfo.{namespace}": "open"}
+    assert set(data) == {f"podinfo.{namespace}", f"rollback.podinfo.{namespace}"}, data
+    assert all(value.startswith("open until ") for value in data.values()), data  # they expire (24 h)
 
 
 async def test_skip_analysis_then_never_ready_image_fails(

@@ -1,5 +1,5 @@
-"""Webhook gates end to end (Flagger §6.2): canaryd, under its own ServiceAccount, calls a gate server
-of ours on loopback through the mesh simulator's proxy as ``http://gate.<ns>/…``. A closed gate answers
+"""Webhook gates end to end (flagger-reference.md §6.2): canaryd, under its own ServiceAccount, calls a gate
+server of ours on loopback through the mesh simulator's proxy as ``http://gate.<ns>/…``. A closed gate answers
 403 ``Forbidden`` and an open one 200 ``Approved`` (the load tester's /gate/check contract).
 
 * confirm-rollout closed → Waiting, the canary not scaled up; opened → Progressing → Succeeded

@@ -19,14 +19,15 @@ from urllib.parse import urlsplit
 import pytest
 
 from canaryd.cache.backoff import Backoff
-from canaryd.cache.informer import DEFAULT_RESOURCES, Informers
+from canaryd.cache.informer import Informers
 from canaryd.cache.slim import config_checksum
 from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
 from canaryd.kube.config import load_kubeconfig
+from canaryd.kube.conflicts import update_status_with_retry
 from canaryd.kube.errors import NotFound
-from canaryd.kube.resources import CANARY, CONFIGMAP, NAMESPACE, SECRET, Resource
-from canaryd.kube.status import update_status_with_retry
+from canaryd.kube.resources import CANARY, CONFIGMAP, NAMESPACE, SECRET, WATCHED, Resource
+from e2e.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
 
@@ -39,56 +40,6 @@ async def until(cond: Callable[[], bool], within: float, what: str) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within:g}s waiting for {what}")
         await asyncio.sleep(0.02)
-
-
-class TcpProxy:
-    """A loopback TCP forwarder to the API server that a test can cut (abort every connection and
-    refuse new ones) and resume: a real network outage for the client, nothing faked above TCP."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.listen_port = 0
-        self.refusing = False
-        self._conns: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.listen_port = self._server.sockets[0].getsockname()[1]
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.refusing:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._conns |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-        self._conns -= {writer, up_writer}
-
-    def cut(self) -> None:
-        self.refusing = True
-        for w in list(self._conns):
-            w.transport.abort()
-
-    def resume(self) -> None:
-        self.refusing = False
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 @pytest.fixture
@@ -115,7 +66,7 @@ async def start_informers(bed: Any) -> AsyncIterator[Factory]:
         watch_timeout: int = 300,
         user_agent: str = "e2e-informers",
     ) -> tuple[Informers, Store, KubeClient]:
-        config = load_kubeconfig(bed.kubeconfig)
+        config = await load_kubeconfig(bed.kubeconfig)
         if proxy is not None:
             url = urlsplit(config.base_url)
             proxy.host, proxy.port = url.hostname or "127.0.0.1", url.port or 443
@@ -191,9 +142,9 @@ async def test_list_then_watch_follows_creates_updates_deletes(
 
 
 async def test_default_informers_all_sync_cluster_wide(start_informers: Factory) -> None:
-    informers, store, _ = await start_informers(DEFAULT_RESOURCES, None)
+    informers, store, _ = await start_informers(WATCHED, None)
     assert informers.synced
-    assert set(informers.counts()) == {res.kind for res in DEFAULT_RESOURCES}
+    assert set(informers.counts()) == {res.kind for res in WATCHED}
     assert store.count("ConfigMap") > 0  # kube-root-ca.crt and friends exist in every namespace
 
 
@@ -205,7 +156,7 @@ async def test_steady_state_sends_no_get_or_list_per_the_audit_log(
     if not hasattr(bed, "audit_events"):
         pytest.fail("this test reads the bed's audit log; run it on the local bed")
     agent = f"e2e-informers-{uuid.uuid4().hex[:8]}"
-    _, store, _ = await start_informers(DEFAULT_RESOURCES, namespace, user_agent=agent)
+    _, store, _ = await start_informers(WATCHED, namespace, user_agent=agent)
     for i in range(5):
         await admin.create(CONFIGMAP, namespace, configmap(f"c{i}", {"i": str(i)}))
         await admin.create(CANARY, namespace, canary(f"k{i}"))
@@ -221,7 +172,7 @@ async def test_steady_state_sends_no_get_or_list_per_the_audit_log(
     verbs = sorted({e.verb for e in requests.values()})
     assert verbs == ["list", "watch"], verbs
     lists = sorted(e.resource for e in requests.values() if e.verb == "list")
-    assert lists == sorted(res.plural for res in DEFAULT_RESOURCES)  # one list per kind, at start
+    assert lists == sorted(res.plural for res in WATCHED)  # one list per kind, at start
 
 
 async def test_secret_data_never_reaches_the_store(

@@ -1,7 +1,7 @@
 """``canaryd loadtester`` on the bed: gates kept in a ConfigMap survive restarts (under the load tester's own
-ServiceAccount and the Role of ``manifests/loadtester``), concurrent writers lose nothing, and the
-tutorial's webhook works as written through the mesh simulator, with hey's requests counted by the
-simulator's Istio metrics.
+ServiceAccount and the Role of ``manifests/loadtester``), concurrent writers lose nothing, gates expire and
+are capped so the ConfigMap stays bounded, and the tutorial's webhook works through the mesh simulator with
+the token in its URL (refused without it), with hey's requests counted by the simulator's Istio metrics.
 
 Substitutions the bed forces: the load tester runs as a local process registered with the mesh for Service
 ``flagger-loadtester`` (the Deployment's pods are kwok's, they run nothing), and it reaches
@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 from e2e.bed.waiting import wait_for
-from e2e.loadtester import GATES, MANIFESTS, LoadTester, install
+from e2e.loadtester import GATES, MANIFESTS, LoadTester, install, webhook_url
 from e2e.operator import mesh_proxy
 
 
@@ -29,6 +30,13 @@ def gate_data(bed: Any, namespace: str) -> dict[str, str]:
         return {}
     data: dict[str, str] = json.loads(got.stdout).get("data") or {}
     return data
+
+
+def open_gates(bed: Any, namespace: str) -> set[str]:
+    """The gate keys of the ConfigMap, each checked to hold an expiry (``open until <time>``)."""
+    data = gate_data(bed, namespace)
+    assert all(v.startswith("open until ") for v in data.values()), data
+    return set(data)
 
 
 async def test_gate_survives_restart(bed: Any, namespace: str, tmp_path: Path) -> None:
@@ -41,8 +49,7 @@ async def test_gate_survives_restart(bed: Any, namespace: str, tmp_path: Path) -
         assert await tester.post("/gate/open", canary) == (202, f"gate podinfo.{namespace} opened")
         assert await tester.post("/rollback/open", canary) == \
             (202, f"rollback rollback.podinfo.{namespace} opened")
-        assert gate_data(bed, namespace) == {f"podinfo.{namespace}": "open",
-                                             f"rollback.podinfo.{namespace}": "open"}
+        assert open_gates(bed, namespace) == {f"podinfo.{namespace}", f"rollback.podinfo.{namespace}"}
         assert tester.stop() == 0  # SIGTERM: a clean exit
         tester = await tester.start()
         assert await tester.post("/gate/check", canary) == (200, "Approved")
@@ -52,7 +59,7 @@ async def test_gate_survives_restart(bed: Any, namespace: str, tmp_path: Path) -
         assert await tester.post("/gate/close", canary) == (202, f"gate podinfo.{namespace} closed")
         assert await tester.post("/gate/check", canary) == (403, "Forbidden")
         assert await tester.post("/rollback/check", canary) == (200, "Approved")
-        assert gate_data(bed, namespace) == {f"rollback.podinfo.{namespace}": "open"}
+        assert open_gates(bed, namespace) == {f"rollback.podinfo.{namespace}"}
     finally:
         tester.stop()
 
@@ -68,12 +75,36 @@ async def test_concurrent_writers_lose_no_gate(bed: Any, namespace: str, tmp_pat
             testers[i % 2].post("/gate/open", {"name": n, "namespace": namespace})
             for i, n in enumerate(names)))
         assert {a[0] for a in answers} == {202}, answers
-        assert gate_data(bed, namespace) == {f"{n}.{namespace}": "open" for n in names}
+        assert open_gates(bed, namespace) == {f"{n}.{namespace}" for n in names}
         for t in testers:
             assert (await t.post("/gate/check", {"name": "app7", "namespace": namespace}))[0] == 200
     finally:
         for t in testers:
             t.stop()
+
+
+async def test_gates_expire_and_are_capped(bed: Any, namespace: str, tmp_path: Path) -> None:
+    """The gate ConfigMap never fills: beyond --max-gates an open answers 507 and writes nothing; an
+    expired gate reads closed and the next write removes it."""
+    kubeconfig = install(bed, namespace)
+    tester = await LoadTester(kubeconfig=kubeconfig, namespace=namespace, log_path=tmp_path / "lt.log",
+                              args=("--gate-ttl", "3s", "--max-gates", "3")).start()
+    try:
+        for name in ("a", "b", "c"):
+            assert (await tester.post("/gate/open", {"name": name, "namespace": namespace}))[0] == 202
+        code, text = await tester.post("/rollback/open", {"name": "a", "namespace": namespace})
+        assert code == 507 and "3 gates are open, the most allowed (--max-gates)" in text, text
+        assert open_gates(bed, namespace) == {f"{n}.{namespace}" for n in ("a", "b", "c")}
+
+        async def expired() -> bool:
+            answer = await tester.post("/gate/check", {"name": "a", "namespace": namespace})
+            return answer == (403, "Forbidden")
+
+        await wait_for(expired, 30, "the gate to expire")
+        assert (await tester.post("/rollback/open", {"name": "a", "namespace": namespace}))[0] == 202
+        assert open_gates(bed, namespace) == {f"rollback.a.{namespace}"}
+    finally:
+        tester.stop()
 
 
 def _podinfo(namespace: str) -> list[dict[str, Any]]:
@@ -103,10 +134,11 @@ def istio_requests(mesh_url: str, namespace: str, workload: str) -> float:
 
 
 async def test_tutorial_webhook_through_the_mesh(bed: Any, namespace: str, tmp_path: Path) -> None:
-    """The tutorial's rollout webhook, as written, through the simulator: ``POST http://flagger-loadtester.<ns>/``
+    """The tutorial's rollout webhook through the simulator: ``POST http://token:<T>@flagger-loadtester.<ns>/``
     with ``hey -z 5s -q 10 -c 2 http://podinfo.<ns>:9898/`` (the tutorial's 1m shortened to 5s); podinfo's
-    Istio request count grows by about 5 s x 10 QPS x 2 workers = 100; a command outside the allow-list is
-    refused with 403 and never runs."""
+    Istio request count grows by about 5 s x 10 QPS x 2 workers = 100; without the token the answer is 401;
+    a command outside the allow-list is refused with 403 and never runs, as is hey aimed outside the
+    cluster."""
     mesh_url = str(bed.mesh_url)
     for obj in _podinfo(namespace):
         bed.apply(obj, namespace)
@@ -122,15 +154,19 @@ async def test_tutorial_webhook_through_the_mesh(bed: Any, namespace: str, tmp_p
         await tester.register(mesh_url)
         async with aiohttp.ClientSession() as s:
 
-            async def webhook(cmd: str) -> tuple[int, str]:
+            async def webhook(cmd: str, url: str = webhook_url(namespace)) -> tuple[int, str]:
                 body = {"name": "podinfo", "namespace": namespace, "phase": "Progressing", "checksum": "x",
                         "metadata": {"type": "cmd", "cmd": cmd}}
-                async with s.post(f"http://flagger-loadtester.{namespace}/", json=body, proxy=proxy) as r:
+                async with s.post(url, json=body, proxy=proxy) as r:
                     return r.status, await r.text()
 
             victim = tmp_path / "created-by-a-refused-command"
+            assert await webhook(f"touch {victim}", f"http://flagger-loadtester.{namespace}/") == \
+                (401, "Unauthorized")
             status, text = await webhook(f"touch {victim}")
             assert status == 403 and "'touch' is not allowed" in text, text
+            status, text = await webhook("hey -n 1 -c 1 http://169.254.169.254/")
+            assert status == 403 and "--allow-external-targets" in text, text
 
             before = istio_requests(mesh_url, namespace, "podinfo")
             began = asyncio.get_running_loop().time()
@@ -150,14 +186,29 @@ async def test_tutorial_webhook_through_the_mesh(bed: Any, namespace: str, tmp_p
             assert 90 <= grew <= 100, grew
             assert 5.0 <= took < 12.0, took
             assert not victim.exists()
-            assert 'canaryd_loadtester_commands_total{result="refused",type="cmd"} 1.0' in tester.metrics()
+            assert 'canaryd_loadtester_commands_total{result="refused",type="cmd"} 2.0' in tester.metrics()
     finally:
         tester.stop()
 
 
 def test_manifests_pass_server_side_dry_run(bed: Any, namespace: str) -> None:
+    """The kustomization and the optional NetworkPolicy validate; the Deployment reads its token from the
+    Secret's file, never from the environment."""
     got = bed.kubectl("-n", namespace, "apply", "-k", str(MANIFESTS), "--dry-run=server", check=False)
     assert got.returncode == 0, got.stderr
     for kind in ("serviceaccount", "role.rbac.authorization.k8s.io", "rolebinding.rbac.authorization.k8s.io",
                  "deployment.apps", "service"):
         assert f"{kind}/flagger-loadtester" in got.stdout, got.stdout
+    policy = str(MANIFESTS / "networkpolicy.yaml")
+    got = bed.kubectl("-n", namespace, "apply", "-f", policy, "--dry-run=server", check=False)
+    assert got.returncode == 0 and "networkpolicy.networking.k8s.io/flagger-loadtester" in got.stdout, got
+    deployment = yaml.safe_load((MANIFESTS / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    mount = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}["token"]
+    assert args[args.index("--token-file") + 1] == f"{mount}/token"
+    assert "--insecure" not in args
+    assert {v["name"]: v.get("secret", {}).get("secretName") for v in pod["volumes"]}["token"] == \
+        "flagger-loadtester-token"
+    assert not [e for e in container.get("env", []) if "TOKEN" in e["name"]]

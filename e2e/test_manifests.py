@@ -5,6 +5,7 @@ only environment variables canaryd reads, and the tutorial's example app validat
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -89,15 +90,17 @@ def test_examples_validate_in_a_namespace(bed: Any, namespace: str) -> None:
     namespace (server-side dry-run cannot create the ``test`` namespace they name)."""
     docs = [d for d in rendered(bed, MANIFESTS / "examples") if d["kind"] != "Namespace"]
     assert sorted(d["kind"] for d in docs) == ["Canary", "Deployment", "Deployment",
-                                               "HorizontalPodAutoscaler", "Role", "RoleBinding", "Service",
-                                               "ServiceAccount"]
+                                               "HorizontalPodAutoscaler", "Role", "RoleBinding", "Secret",
+                                               "Service", "ServiceAccount"]
     assert {d["metadata"]["namespace"] for d in docs} == {"test"}
     binding = by_kind(docs, "RoleBinding", "flagger-loadtester")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "flagger-loadtester",
                                     "namespace": "test"}]
     hooks = by_kind(docs, "Canary", "podinfo")["spec"]["analysis"]["webhooks"]
     svc = by_kind(docs, "Service", "flagger-loadtester")
-    assert hooks[0]["url"] == f"http://{svc['metadata']['name']}.{svc['metadata']['namespace']}/"
+    # the example token of the generated Secret is the one in the webhook URL (README: change both)
+    token = base64.b64decode(by_kind(docs, "Secret", "flagger-loadtester-token")["data"]["token"]).decode()
+    assert hooks[0]["url"] == f"http://token:{token}@{svc['metadata']['name']}.{svc['metadata']['namespace']}/"
     for d in docs:
         d["metadata"]["namespace"] = namespace
         for subject in d.get("subjects", []):
@@ -130,10 +133,13 @@ def test_grafana_dashboard_configmap_validates(bed: Any, namespace: str) -> None
 
 
 def test_operations_rbac_table_is_the_clusterrole() -> None:
-    """docs/operations.md lists exactly the ClusterRole's rules (group, resources, verbs), row by row."""
-    role = yaml.safe_load((MANIFESTS / "rbac" / "clusterrole.yaml").read_text())
-    rules = {(g, r, tuple(rule["verbs"])) for rule in role["rules"] for g in rule["apiGroups"]
-             for r in rule["resources"]}
+    """docs/operations.md lists exactly the rules of the ClusterRole and of the leader-election Role
+    (group, resources, verbs), row by row."""
+    roles = [yaml.safe_load((MANIFESTS / "rbac" / "clusterrole.yaml").read_text())]
+    roles += [d for d in yaml.safe_load_all((MANIFESTS / "rbac" / "leader-election.yaml").read_text())
+              if d and d["kind"] == "Role"]
+    rules = {(g, r, tuple(rule["verbs"])) for role in roles for rule in role["rules"]
+             for g in rule["apiGroups"] for r in rule["resources"]}
     text = (ROOT / "docs" / "operations.md").read_text()
     section = text.split("## RBAC", 1)[1].split("\n## ", 1)[0]
     documented = set()

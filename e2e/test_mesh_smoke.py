@@ -258,7 +258,7 @@ async def test_canary_errors_reach_prometheus(bed: Cluster, namespace: str) -> N
 
 
 def _flagger(kind: str, namespace: str, target: str) -> str:
-    """Flagger's builtin queries, as sent (reference/flagger-behaviour.md §5.1), interval 1m."""
+    """Flagger's builtin queries, as sent (reference/flagger-reference.md §5.1), interval 1m."""
     if kind == "request-success-rate":
         sel = (
             f'reporter="destination", destination_workload_namespace="{namespace}", '

@@ -16,7 +16,7 @@ from canaryd.analysis.checks import run_checks
 from canaryd.analysis.prometheus import PrometheusClient
 from canaryd.model.spec import AnalysisSpec, CanarySpec, MetricSpec, ServiceSpec, TargetRef, ThresholdRange
 
-# flagger-behaviour.md §5.1's strings for namespace "test", window 1m (leading space included)
+# flagger-reference.md §5.1's strings for namespace "test", window 1m (leading space included)
 SUCCESS_RATE = (
     ' sum( rate( istio_requests_total{ reporter="destination", destination_workload_namespace="test",'
     ' destination_workload=~"podinfo", response_code!~"5.*" }[1m] ) ) / sum( rate( istio_requests_total{'

@@ -60,7 +60,6 @@ def test_can_write_what_canaryd_writes(canaryd: Kubectl, namespace: str) -> None
         ("create", "events"),
         ("create", "events.events.k8s.io"),
         ("update", "virtualservices.networking.istio.io"),
-        ("create", "leases.coordination.k8s.io"),
     ]
     for verb, res in checks:
         resource, _, sub = res.partition("/")
@@ -68,6 +67,17 @@ def test_can_write_what_canaryd_writes(canaryd: Kubectl, namespace: str) -> None
         if sub:
             args += ["--subresource", sub]
         assert canaryd.run(*args).stdout.strip() == "yes", (verb, res)
+
+
+def test_leases_only_in_its_own_namespace(canaryd: Kubectl, namespace: str) -> None:
+    """Leader election's Lease is written in canaryd-system only (a Role there, not a ClusterRole rule)."""
+    for verb in ("get", "create", "update"):
+        mine = canaryd.run("auth", "can-i", verb, "leases.coordination.k8s.io", "-n", "canaryd-system")
+        assert mine.stdout.strip() == "yes", verb
+        other = canaryd.run("auth", "can-i", verb, "leases.coordination.k8s.io", "-n", namespace)
+        assert other.stdout.strip() == "no", verb
+    anywhere = canaryd.run("auth", "can-i", "create", "leases.coordination.k8s.io", "--all-namespaces")
+    assert anywhere.stdout.strip() == "no"
 
 
 @pytest.mark.parametrize(

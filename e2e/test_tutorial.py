@@ -193,7 +193,7 @@ async def test_a_tutorial_promotes_a_new_image(bed: Any, namespace: str, admin: 
     assert body["name"] == "podinfo" and body["namespace"] == ns and body["phase"] == "Progressing"
     assert body["metadata"] == {"cmd": f"hey -z 1m -q 10 -c 2 http://podinfo.{ns}:9898/"}
 
-    # Prometheus received exactly Flagger's builtin queries (flagger-behaviour.md §5.1)
+    # Prometheus received exactly Flagger's builtin queries (flagger-reference.md §5.1)
     sel = f'reporter="destination", destination_workload_namespace="{ns}", destination_workload=~"podinfo"'
     success = (f' sum( rate( istio_requests_total{{ {sel}, response_code!~"5.*" }}[10s] ) ) / sum( rate('
                f' istio_requests_total{{ {sel} }}[10s] ) ) * 100')

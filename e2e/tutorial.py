@@ -63,7 +63,8 @@ def hpa(ns: str, name: str = "podinfo") -> dict[str, Any]:
 
 
 def with_config_volume(deployment: dict[str, Any], configmap: str) -> dict[str, Any]:
-    """The Deployment with ``configmap`` mounted at /etc/podinfo (a tracked config, Flagger §3.3)."""
+    """The Deployment with ``configmap`` mounted at /etc/podinfo (a tracked config,
+    flagger-reference.md §3.3)."""
     d = copy.deepcopy(deployment)
     pod = d["spec"]["template"]["spec"]
     pod["volumes"] = [{"name": "config", "configMap": {"name": configmap}}]

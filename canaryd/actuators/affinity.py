@@ -1,26 +1,19 @@
-"""Session affinity routes (``analysis.sessionAffinity``, flagger-behaviour.md §4.4), as pure functions.
+"""Session affinity routes (``analysis.sessionAffinity``, flagger-reference.md §4.4), as pure functions.
 
 While a run sends the canary traffic, the canary's responses on the weighted route set a cookie and a
 route ahead of it sends every request carrying that cookie to the canary, so a user who reached the new
 version once stays on it. Once traffic is back at 0 % the cookie of the finished run is matched and
-expired (``Max-Age=-1``).
-
-Flagger draws the cookie value at random and keeps it in status. canaryd derives it from the Canary's
-uid and the revision under analysis (``status.lastAppliedSpec``) instead: the same run always yields
-the same cookie, so a restart or a replayed write never re-issues cookies and the VirtualService written
-is a function of (spec, status) like every other generated object. The cookies are still written to
-Flagger's status fields (:func:`status_fields`) for tools that read them.
+expired (``Max-Age=-1``). Which cookies (and their values) is decided by the engine
+(canaryd/engine/cookies.py) and given here as :class:`~canaryd.model.routes.Cookies`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from canaryd.engine.types import CanaryStatus, Phase
+from canaryd.model.routes import Cookies
 from canaryd.model.spec import CanarySpec
 
 JSON = dict[str, Any]
@@ -29,66 +22,6 @@ STICKY_ROUTE = "sticky-route"  # Flagger's name of the cookie route to the canar
 STICKY_PRIMARY_ROUTE = "sticky-primary-route"
 SET_COOKIE = "Set-Cookie"
 DEFAULT_MAX_AGE = 86400
-_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-# phases whose weight-0 routes follow a run that has just ended with the revision in lastAppliedSpec
-_ENDED = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.PROMOTING, Phase.FINALISING})
-# phases where lastAppliedSpec is a run that has not sent traffic yet; the previous run was the promoted one
-_STARTING = frozenset({Phase.PROGRESSING, Phase.WAITING, Phase.WAITING_PROMOTION})
-
-
-@dataclass(frozen=True)
-class Cookies:
-    """``name=value`` pairs; "" = none. ``canary``/``primary`` while the canary gets traffic,
-    ``previous`` (to expire) once it is back at 0 %."""
-
-    canary: str = ""
-    primary: str = ""
-    previous: str = ""
-
-
-def cookie_value(uid: str, revision: str, cookie_name: str) -> str:
-    """Ten letters (Flagger's alphabet and length), fixed for one Canary, revision and cookie name."""
-    digest = hashlib.sha256(f"{uid}/{revision}/{cookie_name}".encode()).digest()
-    return "".join(_LETTERS[b % len(_LETTERS)] for b in digest[:10])
-
-
-def _pair(spec: CanarySpec, revision: str, name: str) -> str:
-    return f"{name}={cookie_value(spec.uid, revision, name)}" if name and revision else ""
-
-
-def cookies_for(spec: CanarySpec, status: CanaryStatus, canary_weight: int) -> Cookies | None:
-    """The cookies of the routes for ``canary_weight``; None when the Canary has no session affinity."""
-    sa = spec.analysis.session_affinity
-    if sa is None:
-        return None
-    name, primary_name = str(sa.get("cookieName") or ""), str(sa.get("primaryCookieName") or "")
-    if canary_weight > 0:
-        run = status.last_applied_spec
-        return Cookies(canary=_pair(spec, run, name), primary=_pair(spec, run, primary_name))
-    previous = ""
-    if status.phase in _ENDED:
-        previous = _pair(spec, status.last_applied_spec, name)
-    elif status.phase in _STARTING and status.last_promoted_spec != status.last_applied_spec:
-        previous = _pair(spec, status.last_promoted_spec, name)
-    return Cookies(previous=previous)
-
-
-def status_fields(spec: CanarySpec, status: CanaryStatus) -> JSON:
-    """Flagger's ``sessionAffinityCookie``, ``primarySessionAffinityCookie`` (while the canary has
-    traffic) and ``previousSessionAffinityCookie`` (the last run's cookie), only the non-empty ones."""
-    now = cookies_for(spec, status, status.canary_weight)
-    if now is None:
-        return {}
-    previous = now.previous
-    if now.canary and status.last_promoted_spec != status.last_applied_spec:
-        name = str((spec.analysis.session_affinity or {}).get("cookieName") or "")
-        previous = _pair(spec, status.last_promoted_spec, name)
-    fields = {
-        "sessionAffinityCookie": now.canary,
-        "primarySessionAffinityCookie": now.primary,
-        "previousSessionAffinityCookie": previous,
-    }
-    return {k: v for k, v in fields.items() if v}
 
 
 def set_cookie(cookie: str, attributes: Mapping[str, Any], max_age: int) -> str:

@@ -1,7 +1,10 @@
 """Kubernetes Events on a Canary (reason ``Synced``, as Flagger), each also logged as a JSON line.
 
 Repeats of the same message on the same Canary are aggregated into one Event whose ``count`` and
-``lastTimestamp`` grow (as client-go's correlator does), instead of piling up new objects."""
+``lastTimestamp`` grow (as client-go's correlator does), instead of piling up new objects. The map that
+remembers which Event holds a message is bounded by the live Canaries, not by the runs ever made: at most
+``per_canary`` messages per Canary (least recently used dropped first), a deleted Canary's entries dropped
+(:meth:`EventRecorder.forget`), and ``max_remembered`` in all."""
 
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ from typing import Any
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import ApiError
 from canaryd.kube.resources import EVENT
+from canaryd.model import defaults
 
-COMPONENT = "canaryd"
+COMPONENT = defaults.EVENT_SOURCE_COMPONENT
 
 
 def _now_rfc3339() -> str:
@@ -24,11 +28,36 @@ def _now_rfc3339() -> str:
 class EventRecorder:
     """Writes Events; remembers (per process) which Event holds each repeated message."""
 
-    def __init__(self, client: KubeClient, logger: logging.Logger, *, max_remembered: int = 10_000) -> None:
+    def __init__(self, client: KubeClient, logger: logging.Logger, *, max_remembered: int = 10_000,
+                 per_canary: int = 64, component: str = COMPONENT) -> None:
         self._client = client
+        self._component = component  # source.component: Flagger's "flagger" unless --event-source-component
         self._logger = logger
-        self._seen: dict[tuple[str, str, str], tuple[str, int]] = {}
+        # (namespace, name) → (uid, type, message) → (Event name, count); both levels in least-recent order
+        self._seen: dict[tuple[str, str], dict[tuple[str, str, str], tuple[str, int]]] = {}
         self._max = max_remembered
+        self._per_canary = per_canary
+
+    def size(self) -> int:
+        """Messages remembered, all Canaries together (``canaryd_event_aggregation_entries``)."""
+        return sum(len(msgs) for msgs in self._seen.values())
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The Canary is gone: its Events will never be bumped again."""
+        self._seen.pop((namespace, name), None)
+
+    def _remember(self, canary: tuple[str, str], key: tuple[str, str, str], value: tuple[str, int]) -> None:
+        msgs = self._seen.pop(canary, {})
+        msgs.pop(key, None)
+        msgs[key] = value
+        while len(msgs) > self._per_canary:
+            msgs.pop(next(iter(msgs)))
+        self._seen[canary] = msgs  # most recently used last, at both levels
+        while self.size() > self._max and self._seen:
+            oldest = next(iter(self._seen.values()))
+            oldest.pop(next(iter(oldest)))
+            if not oldest:
+                self._seen.pop(next(iter(self._seen)))
 
     async def record(self, canary: dict[str, Any], message: str, *, warning: bool = False) -> None:
         """Log the message and write (or bump) its Event; API errors are logged, never raised."""
@@ -38,15 +67,16 @@ class EventRecorder:
         self._logger.log(level, message, extra={"canary": f"{name}.{namespace}"})
         etype = "Warning" if warning else "Normal"
         key = (uid, etype, message)
+        owner = (namespace, name)
         now = _now_rfc3339()
         try:
-            seen = self._seen.get(key)
+            seen = self._seen.get(owner, {}).get(key)
             if seen is not None:
                 event_name, count = seen
                 patch = {"count": count + 1, "lastTimestamp": now}
                 try:
                     await self._client.patch(EVENT, namespace, event_name, patch)
-                    self._seen[key] = (event_name, count + 1)
+                    self._remember(owner, key, (event_name, count + 1))
                     return
                 except ApiError as err:
                     if err.status != 404:
@@ -70,12 +100,10 @@ class EventRecorder:
                 "count": 1,
                 "firstTimestamp": now,
                 "lastTimestamp": now,
-                "source": {"component": COMPONENT},
-                "reportingComponent": COMPONENT,
+                "source": {"component": self._component},
+                "reportingComponent": self._component,
             }
             await self._client.create(EVENT, namespace, body)
-            if len(self._seen) >= self._max:
-                self._seen.pop(next(iter(self._seen)))
-            self._seen[key] = (event_name, 1)
+            self._remember(owner, key, (event_name, 1))
         except ApiError as err:
             self._logger.error(f"writing event failed: {err}", extra={"canary": f"{name}.{namespace}"})

@@ -1,4 +1,4 @@
-"""What every object a Canary generates shares (flagger-behaviour.md §4): the generation error and
+"""What every object a Canary generates shares (flagger-reference.md §4): the generation error and
 settings, the metadata rules (toolkit keys, copied annotations, ``-include-label-prefix``, the owner
 reference) and the selector label.
 

@@ -1,4 +1,4 @@
-"""Desired bodies of the Istio routing objects of a Canary (flagger-behaviour.md §4.3, §4.4), as pure
+"""Desired bodies of the Istio routing objects of a Canary (flagger-reference.md §4.3, §4.4), as pure
 functions: the two DestinationRules and the VirtualService with given weights, and :func:`routes_of`,
 which reads the weights back from a VirtualService.
 
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from canaryd.actuators.affinity import Cookies, http_routes
+from canaryd.actuators.affinity import http_routes
 from canaryd.actuators.generated import JSON, GenerationError, object_meta, with_toolkit_disabled
 from canaryd.actuators.service_objects import service_name
+from canaryd.model.objects import Route
+from canaryd.model.primary import primary_name
+from canaryd.model.routes import Cookies
 from canaryd.model.spec import CanarySpec
 
 
@@ -98,7 +101,7 @@ def vs_hosts_gateways(spec: CanarySpec) -> tuple[list[str], list[str] | None]:
 def virtual_service_spec(spec: CanarySpec, primary_weight: int, canary_weight: int,
                          mirror: bool = False, cookies: Cookies | None = None) -> JSON:
     """``spec`` of the VirtualService routing by destination host with the given weights (§4.4);
-    ``cookies`` (``affinity.cookies_for``) add the session affinity routes."""
+    ``cookies`` (decided by ``engine/cookies.py``) add the session affinity routes."""
     svc = spec.service
     primary, canary = service_name(spec, "primary"), service_name(spec, "canary")
     hosts, gateways = vs_hosts_gateways(spec)
@@ -146,10 +149,11 @@ def routes_of(vs: Mapping[str, Any]) -> tuple[int, int, bool] | None:
     """(primary, canary, mirrored) read back from the last route naming ``<vs>-canary``; None when the
     VirtualService holds no such route (or both weights are 0, which Flagger reports as an error)."""
     name = vs.get("metadata", {}).get("name", "")
-    primary, canary = f"{name}-primary", f"{name}-canary"
+    primary, canary = primary_name(name), f"{name}-canary"
     spec = vs.get("spec") or {}
-    chosen: Mapping[str, Any] | None = None
-    for route in [*(spec.get("http") or []), *(spec.get("tcp") or [])]:
+    chosen: Route | None = None
+    routes = cast(list[Route], [*(spec.get("http") or []), *(spec.get("tcp") or [])])
+    for route in routes:
         if any((d.get("destination") or {}).get("host") == canary for d in route.get("route") or []):
             chosen = route
     if chosen is None:

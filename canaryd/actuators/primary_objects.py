@@ -1,4 +1,4 @@
-"""Desired bodies of the primary side of a Canary (flagger-behaviour.md §3.5, §4.1), as pure
+"""Desired bodies of the primary side of a Canary (flagger-reference.md §3.5, §4.1), as pure
 functions: the ``-primary`` Deployment and what promotion copies onto it, the replicas a run scales the
 target to, the ``-primary`` ConfigMap/Secret copies and the primary HPA.
 
@@ -24,63 +24,24 @@ from canaryd.actuators.generated import (
     owner_reference,
     selector_label,
 )
+from canaryd.model.podconfigs import template_pod_spec
+from canaryd.model.primary import primary_name, to_primary_pod_spec
 from canaryd.model.spec import CanarySpec
-
-
-def _containers(pod: Mapping[str, Any]) -> list[JSON]:
-    return [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]
-
 
 # ---------------------------------------------------------------------------------------------------
 # primary Deployment
 
 
 def _primary_labels(labels: Mapping[str, str] | None, label: str, value: str) -> dict[str, str]:
-    return {**(labels or {}), label: f"{value}-primary"}
-
-
-def _rename_selector_values(selector: JSON | None, target_name: str) -> None:
-    if selector:
-        match = selector.get("matchLabels") or {}
-        for key, val in match.items():
-            if val == target_name:
-                match[key] = f"{val}-primary"
+    return {**(labels or {}), label: primary_name(value)}
 
 
 def primary_pod_spec(target: Mapping[str, Any], tracked: Iterable[str]) -> JSON:
     """Target pod spec with tracked config refs renamed ``-primary`` and anti-affinity /
-    topology-spread selectors that name the target renamed to the primary."""
-    keys = frozenset(tracked)
-    pod: JSON = copy.deepcopy(target.get("spec", {}).get("template", {}).get("spec") or {})
-
-    def rename(kind: str, ref: JSON | None, field: str = "name") -> None:
-        if ref and f"{kind}/{ref.get(field)}" in keys:
-            ref[field] = f"{ref[field]}-primary"
-
-    for vol in pod.get("volumes") or []:
-        rename("configmap", vol.get("configMap"))
-        rename("secret", vol.get("secret"), "secretName")
-        for src in (vol.get("projected") or {}).get("sources") or []:
-            rename("configmap", src.get("configMap"))
-            rename("secret", src.get("secret"))
-    for c in _containers(pod):
-        for env in c.get("env") or []:
-            vf = env.get("valueFrom") or {}
-            rename("configmap", vf.get("configMapKeyRef"))
-            rename("secret", vf.get("secretKeyRef"))
-        for ef in c.get("envFrom") or []:
-            rename("configmap", ef.get("configMapRef"))
-            rename("secret", ef.get("secretRef"))
-
+    topology-spread selectors that name the target renamed to the primary
+    (:func:`canaryd.model.primary.to_primary_pod_spec`)."""
     name = str(target.get("metadata", {}).get("name", ""))
-    anti = (pod.get("affinity") or {}).get("podAntiAffinity") or {}
-    for term in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []:
-        _rename_selector_values((term.get("podAffinityTerm") or {}).get("labelSelector"), name)
-    for term in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []:
-        _rename_selector_values(term.get("labelSelector"), name)
-    for tsc in pod.get("topologySpreadConstraints") or []:
-        _rename_selector_values(tsc.get("labelSelector"), name)
-    return pod
+    return to_primary_pod_spec(template_pod_spec(target), name, tracked)
 
 
 def primary_template(target: Mapping[str, Any], label: str, value: str, tracked: Iterable[str],
@@ -110,7 +71,7 @@ def primary_deployment(spec: CanarySpec, target: Mapping[str, Any], settings: Ge
     body_spec: JSON = {k: copy.deepcopy(tspec[k]) for k in _COPIED_SPEC_FIELDS if k in tspec}
     body_spec.update({
         "replicas": replicas if isinstance(replicas, int) and replicas > 0 else 1,
-        "selector": {"matchLabels": {label: f"{value}-primary"}},
+        "selector": {"matchLabels": {label: primary_name(value)}},
         "template": primary_template(target, label, value, tracked, flagger_id),
     })
     kept = include_by_prefix(tmeta.get("labels"), settings.include_label_prefix)
@@ -176,7 +137,7 @@ def config_copy(spec: CanarySpec, source: Mapping[str, Any], settings: Generatio
         for r in meta.get("ownerReferences") or []
         if r.get("kind") != "Canary"
     ]
-    out_meta: JSON = {"name": f"{meta.get('name')}-primary", "namespace": spec.namespace}
+    out_meta: JSON = {"name": primary_name(str(meta.get("name"))), "namespace": spec.namespace}
     labels = include_by_prefix(meta.get("labels"), settings.include_label_prefix)
     if labels:
         out_meta["labels"] = labels
@@ -210,8 +171,13 @@ def primary_hpa(spec: CanarySpec, target_hpa: Mapping[str, Any], settings: Gener
     for key in ("minReplicas", "metrics", "behavior"):
         if src.get(key) is not None:
             hpa_spec[key] = copy.deepcopy(src[key])
+    ref_spec = spec.autoscaler
+    if ref_spec is not None and ref_spec.primary_min_replicas is not None:  # primaryScalerReplicas
+        hpa_spec["minReplicas"] = ref_spec.primary_min_replicas
+    if ref_spec is not None and ref_spec.primary_max_replicas is not None:
+        hpa_spec["maxReplicas"] = ref_spec.primary_max_replicas
     meta = target_hpa.get("metadata", {})
-    name = f"{spec.autoscaler.name if spec.autoscaler else meta.get('name')}-primary"
+    name = primary_name(spec.autoscaler.name if spec.autoscaler else str(meta.get("name")))
     if promoting:
         labels = include_by_prefix(meta.get("labels"), settings.include_label_prefix)
         annotations = include_by_prefix(meta.get("annotations"), settings.include_label_prefix)

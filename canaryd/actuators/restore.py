@@ -1,5 +1,5 @@
 """What ``revertOnDeletion`` writes to the apex Service and the VirtualService, as pure functions
-(JSON-patch operations from the cached object; flagger-behaviour.md §3.9).
+(JSON-patch operations from the cached object; flagger-reference.md §3.9).
 
 * A taken-over object (no ownerReference to this Canary) gets back the spec saved when it was taken
   over: kubectl's ``last-applied-configuration`` first (as Flagger), else canaryd's/Flagger's
@@ -19,8 +19,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from canaryd.actuators.apply import pointer
 from canaryd.actuators.generated import KUBECTL_LAST_APPLIED, ORIGINAL_CONFIGURATION, TOOLKIT_DISABLED
+from canaryd.actuators.writes import pointer
 from canaryd.model.spec import CanarySpec
 
 JSON = dict[str, Any]

@@ -7,15 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 from canaryd.actuators import restore
-from canaryd.actuators.apply import JSON, Log, patch, remember
 from canaryd.actuators.workloads import ActuatorError
+from canaryd.actuators.writes import JSON, Log, patch, remember
 from canaryd.cache.store import Store
+from canaryd.kube import conflicts
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import ApiError, Conflict, NotFound
 from canaryd.kube.resources import CANARY, SERVICE, VIRTUAL_SERVICE, Resource
 from canaryd.model.spec import CanarySpec
-
-_TRIES = 5
 
 
 async def revert_routing(client: KubeClient, store: Store, spec: CanarySpec, selector_label: str | None,
@@ -66,7 +65,7 @@ async def set_finalizers(client: KubeClient, store: Store, canary: dict[str, Any
     meta = canary["metadata"]
     ns, name = meta["namespace"], meta["name"]
     current = canary
-    for _ in range(_TRIES):
+    for attempt in range(conflicts.ATTEMPTS):
         cmeta = current["metadata"]
         wanted = change(tuple(cmeta.get("finalizers") or ()))
         if wanted is None:
@@ -75,6 +74,7 @@ async def set_finalizers(client: KubeClient, store: Store, canary: dict[str, Any
         try:
             out = await client.patch(CANARY, ns, name, body)
         except Conflict:
+            await conflicts.pause(attempt)  # the one 409 policy (kube/conflicts.py)
             try:
                 current = await client.get(CANARY, ns, name)
             except NotFound:

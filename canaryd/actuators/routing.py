@@ -1,5 +1,5 @@
 """Idempotent writers of the routing objects: the three Services, the DestinationRules and the
-VirtualService (flagger-behaviour.md §4.2–§4.4).
+VirtualService (flagger-reference.md §4.2–§4.4).
 
 Unlike Flagger, reconciling the VirtualService keeps the weights the caller passes (taken from the
 Canary's status), so a spec edit mid-run never snaps traffic back to 100/0. Objects that existed before
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from canaryd.actuators import istio_objects, service_objects
-from canaryd.actuators.affinity import Cookies
-from canaryd.actuators.apply import JSON, Log, create, map_merge_patch, original_configuration, patch, pointer
+from canaryd.actuators import istio_objects, revert, service_objects
 from canaryd.actuators.generated import (
     KUBECTL_LAST_APPLIED,
     ORIGINAL_CONFIGURATION,
@@ -20,10 +18,20 @@ from canaryd.actuators.generated import (
     owned_by,
 )
 from canaryd.actuators.workloads import ActuatorError, prepare
+from canaryd.actuators.writes import (
+    JSON,
+    Log,
+    create,
+    map_merge_patch,
+    original_configuration,
+    patch,
+    pointer,
+)
 from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import ApiError
 from canaryd.kube.resources import DESTINATION_RULE, SERVICE, VIRTUAL_SERVICE
+from canaryd.model.routes import Cookies, ObservedRoutes, Routes
 from canaryd.model.spec import CanarySpec
 
 _KEPT_ANNOTATIONS = (KUBECTL_LAST_APPLIED, ORIGINAL_CONFIGURATION)
@@ -42,10 +50,17 @@ def _service_patch(spec: CanarySpec, desired: JSON, live: JSON) -> JSON | None:
     selector = map_merge_patch(lspec.get("selector"), dspec["selector"])
     if selector is not None:
         out_spec["selector"] = selector
+    owned = owned_by(live, spec)
+    want_td, have_td = dspec.get("trafficDistribution"), lspec.get("trafficDistribution")
+    if want_td != have_td and (want_td is not None or owned):  # a taken-over Service keeps its own
+        out_spec["trafficDistribution"] = want_td
     meta: JSON = {}
-    if owned_by(live, spec):
+    if owned:
+        unmanaged = {"labels": spec.service.unmanaged_labels,
+                     "annotations": spec.service.unmanaged_annotations}
         for key in ("labels", "annotations"):
-            change = map_merge_patch(live["metadata"].get(key), desired["metadata"].get(key) or {})
+            change = service_objects.metadata_patch(live["metadata"].get(key),
+                                                    desired["metadata"].get(key) or {}, unmanaged[key])
             if change is not None:
                 meta[key] = change
     elif out_spec:
@@ -171,7 +186,7 @@ async def set_routes(client: KubeClient, store: Store, spec: CanarySpec, primary
                      cookies: Cookies | None = None) -> bool:
     """Move traffic: when the VirtualService otherwise matches, only its routes are patched; otherwise
     it is reconciled whole with the new weights. Nothing is sent when the weights are already in place.
-    Returns whether it wrote. ``cookies``: the session affinity routes (``affinity.cookies_for``)."""
+    Returns whether it wrote. ``cookies``: the session affinity routes (decided by ``engine/cookies.py``)."""
     desired = istio_objects.virtual_service(spec, primary_weight, canary_weight, mirror, cookies)
     live = store.get(VIRTUAL_SERVICE.kind, spec.namespace, spec.service.name)
     if live is None or _without_routes(live.get("spec") or {}) != _without_routes(desired["spec"]):
@@ -191,3 +206,28 @@ async def set_routes(client: KubeClient, store: Store, spec: CanarySpec, primary
     log.debug(f"VirtualService {spec.service.name}.{spec.namespace} routes set to "
               f"{primary_weight}/{canary_weight}/{mirror}", extra={"canary": spec.key})
     return True
+
+
+class IstioRouter:
+    """The Istio traffic provider behind :class:`canaryd.actuators.traffic.Router`: two DestinationRules
+    and the VirtualService ``<svc>`` (bodies from :mod:`canaryd.actuators.istio_objects`)."""
+
+    source = VIRTUAL_SERVICE
+
+    async def ensure_routes(self, client: KubeClient, store: Store, spec: CanarySpec, routes: Routes,
+                            log: Log) -> int:
+        return await ensure_routing(client, store, spec, routes.primary, routes.canary, routes.mirror,
+                                    log=log, cookies=routes.cookies)
+
+    async def set_routes(self, client: KubeClient, store: Store, spec: CanarySpec, routes: Routes,
+                         log: Log) -> bool:
+        return await set_routes(client, store, spec, routes.primary, routes.canary, routes.mirror, log=log,
+                                cookies=routes.cookies)
+
+    def current_routes(self, store: Store, spec: CanarySpec) -> ObservedRoutes | None:
+        vs = store.get(VIRTUAL_SERVICE.kind, spec.namespace, spec.service.name)
+        return istio_objects.routes_of(vs) if vs else None
+
+    async def revert(self, client: KubeClient, store: Store, spec: CanarySpec, selector_label: str | None,
+                     selector_value: str | None, log: Log) -> int:
+        return await revert.revert_routing(client, store, spec, selector_label, selector_value, log)

@@ -1,4 +1,4 @@
-"""Desired bodies of the three ClusterIP Services of a Canary (flagger-behaviour.md §4.2), as pure
+"""Desired bodies of the three ClusterIP Services of a Canary (flagger-reference.md §4.2), as pure
 functions, and the port comparison the writer in ``routing`` uses to tell a Service needs a write.
 
 Everything here maps (spec, cached target, settings) to plain dicts with no I/O, so the exact shapes
@@ -17,6 +17,7 @@ from canaryd.actuators.generated import (
     selector_label,
     with_toolkit_disabled,
 )
+from canaryd.model.primary import primary_name
 from canaryd.model.spec import CanarySpec
 
 _PROXY_CONTAINERS = frozenset({"istio-proxy", "envoy", "linkerd-proxy"})
@@ -69,9 +70,10 @@ def service(spec: CanarySpec, target: Mapping[str, Any], settings: GenerationSet
     label, value = selector_label(target, settings.selector_labels)
     name = service_name(spec, role)
     custom: Mapping[str, Any] = getattr(spec.service, role) or {}
-    labels = {**(custom.get("labels") or {}), label: name}
-    annotations = with_toolkit_disabled(custom.get("annotations"))
-    selector_value = value if role == "canary" else f"{value}-primary"
+    labels = without_keys({**(custom.get("labels") or {}), label: name}, spec.service.unmanaged_labels)
+    annotations = without_keys(with_toolkit_disabled(custom.get("annotations")),
+                               spec.service.unmanaged_annotations)
+    selector_value = value if role == "canary" else primary_name(value)
     body_spec: JSON = {
         "type": "ClusterIP",
         "selector": {label: selector_value},
@@ -79,12 +81,32 @@ def service(spec: CanarySpec, target: Mapping[str, Any], settings: GenerationSet
     }
     if spec.service.headless:
         body_spec["clusterIP"] = "None"
+    if spec.service.traffic_distribution:
+        body_spec["trafficDistribution"] = spec.service.traffic_distribution
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": object_meta(spec, name, labels, annotations),
         "spec": body_spec,
     }
+
+
+def without_keys(meta: Mapping[str, Any], unmanaged: Sequence[str]) -> JSON:
+    """``meta`` without the ``unmanagedMetadata`` keys: canaryd never adds, changes or removes those."""
+    return {k: v for k, v in meta.items() if k not in unmanaged}
+
+
+def metadata_patch(live: Mapping[str, Any] | None, desired: Mapping[str, Any],
+                   unmanaged: Sequence[str]) -> JSON | None:
+    """Merge-patch value for a Service's labels or annotations: ``desired`` exactly, except that the
+    ``unmanaged`` keys of ``live`` are left as they are (neither set nor removed); None when equal."""
+    have = without_keys(live or {}, unmanaged)
+    want = without_keys(desired, unmanaged)
+    if have == want:
+        return None
+    out: JSON = {k: v for k, v in want.items() if have.get(k) != v}
+    out.update({k: None for k in have if k not in want})
+    return out
 
 
 def services(spec: CanarySpec, target: Mapping[str, Any], settings: GenerationSettings) -> dict[str, JSON]:

@@ -1,5 +1,5 @@
 """Idempotent writers of the workloads: primary Deployment, ``-primary`` config copies, primary HPA,
-scaling, and promotion (flagger-behaviour.md §3.5, §4.1).
+scaling, and promotion (flagger-reference.md §3.5, §4.1).
 
 Reads come from the Store; a write is sent only when the cached object differs from the desired one.
 Everything that can make generation fail (selector label, missing mandatory config, missing HPA) is
@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from canaryd.actuators import primary_objects
-from canaryd.actuators.apply import JSON, Log, create, field_ops, get_or_none, patch, pointer
 from canaryd.actuators.generated import GenerationError, GenerationSettings, selector_label
 from canaryd.actuators.primary_objects import canary_replicas
+from canaryd.actuators.writes import JSON, Log, create, field_ops, get_or_none, patch, pointer
 from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import ApiError
 from canaryd.kube.resources import CONFIGMAP, DEPLOYMENT, HPA, SECRET
 from canaryd.model.podconfigs import ConfigRef, config_tracking_enabled, pod_config_refs, template_pod_spec
+from canaryd.model.primary import primary_name
 from canaryd.model.spec import CanarySpec
 
 __all__ = [
@@ -106,7 +107,7 @@ async def ensure_config_copies(client: KubeClient, store: Store, spec: CanarySpe
     writes = 0
     for ref in prep.tracked:
         res = _CONFIG_RES[ref.kind]
-        copy_name = f"{ref.name}-primary"
+        copy_name = primary_name(ref.name)
         live = store.get(res.kind, spec.namespace, copy_name)
         if live is not None and not sync:
             continue
@@ -159,7 +160,7 @@ async def ensure_primary(client: KubeClient, store: Store, spec: CanarySpec, set
 
 
 def _hpa_name(spec: CanarySpec) -> str:
-    return f"{spec.autoscaler.name}-primary" if spec.autoscaler else ""
+    return primary_name(spec.autoscaler.name) if spec.autoscaler else ""
 
 
 def target_hpa(store: Store, spec: CanarySpec) -> JSON | None:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import aiohttp
 
+from canaryd.analysis.bounded import METRICS_ANSWER_LIMIT
 from canaryd.engine.types import CheckResult
 from canaryd.model.spec import CanarySpec, MetricSpec
 
@@ -23,6 +24,9 @@ class CheckContext:
     session: aiohttp.ClientSession
     metrics_server: str  # the Canary's metricsServer, else canaryd's --metrics-server
     timeout: float  # seconds, bounds each check
+    # canaryd's own --metrics-server: what a MetricTemplate without ``address`` uses (never the Canary's)
+    operator_metrics_server: str = ""
+    max_answer_bytes: int = METRICS_ANSWER_LIMIT  # a larger Prometheus answer fails the check
 
 
 class Check(Protocol):
@@ -41,6 +45,13 @@ class Check(Protocol):
 
 CheckFactory = Callable[[CanarySpec, MetricSpec, CheckContext], Check | None]
 """Returns a Check for the metrics it handles, ``None`` for the others."""
+
+
+def check_timeout(interval_seconds: float, query_timeout: float) -> float:
+    """How long a step's checks may take: the analysis interval (at least 1 s), but never more than
+    ``--metrics-query-timeout``, so a Canary with ``interval: 1h`` cannot have a hung server hold it
+    for an hour."""
+    return min(max(1.0, interval_seconds), query_timeout)
 
 
 def error_result(name: str, message: str) -> CheckResult:

@@ -1,5 +1,5 @@
 """The builtin Istio checks (``request-success-rate``, ``request-duration``) and inline ``query``
-checks, with Flagger's exact PromQL, comparisons and messages (flagger-behaviour.md §5.1–5.3).
+checks, with Flagger's exact PromQL, comparisons and messages (flagger-reference.md §5.1–5.3).
 
 The 2019 metric names ``istio_requests_total`` (minimum success %) and
 ``istio_request_duration_seconds_bucket`` (maximum ms) are aliases of the two builtins, so tutorial
@@ -15,11 +15,8 @@ from canaryd.analysis.base import Check, CheckContext, error_result
 from canaryd.analysis.prometheus import NoValuesFound, PrometheusClient, PrometheusError
 from canaryd.analysis.query_template import RenderError, TemplateVars, collapse_whitespace, render
 from canaryd.engine.types import CheckResult
+from canaryd.model.parse_analysis import DURATION, SUCCESS_RATE, builtin_metric
 from canaryd.model.spec import CanarySpec, MetricSpec
-
-SUCCESS_RATE = "request-success-rate"
-DURATION = "request-duration"
-LEGACY_ALIASES = {"istio_requests_total": SUCCESS_RATE, "istio_request_duration_seconds_bucket": DURATION}
 
 # Laid out so that collapsing whitespace gives exactly the strings Flagger sends (leading space included).
 ISTIO_QUERIES = {
@@ -63,10 +60,8 @@ ISTIO_QUERIES = {
 
 def builtin_kind(metric: MetricSpec) -> str | None:
     """``request-success-rate`` / ``request-duration`` when the metric is a builtin (matched by name
-    only, as Flagger does), else None."""
-    if metric.name in ISTIO_QUERIES:
-        return metric.name
-    return LEGACY_ALIASES.get(metric.name)
+    only, as Flagger does: :func:`canaryd.model.parse_analysis.builtin_metric`), else None."""
+    return builtin_metric(metric.name)
 
 
 def template_vars(spec: CanarySpec, metric: MetricSpec) -> TemplateVars:
@@ -106,7 +101,7 @@ class IstioBuiltinCheck:
                            threshold=out.threshold, message=out.message)
 
     def timed_out(self, seconds: float) -> CheckResult:
-        return error_result(self.name, f"Prometheus query failed: Prometheus {self.client.address} "
+        return error_result(self.name, f"Prometheus query failed: Prometheus {self.client.shown} "
                                        f"timed out after {seconds:g}s")
 
     def _no_values(self, err: NoValuesFound) -> str:
@@ -148,12 +143,13 @@ class InlineQueryCheck:
 
     def timed_out(self, seconds: float) -> CheckResult:
         return error_result(self.name, f"Prometheus query failed for {self.name}: Prometheus "
-                                       f"{self.client.address} timed out after {seconds:g}s")
+                                       f"{self.client.shown} timed out after {seconds:g}s")
 
 
 def _client(ctx: CheckContext) -> PrometheusClient:
     # the client's own timeout is a safety net; run_checks bounds the check at ctx.timeout
-    return PrometheusClient(address=ctx.metrics_server, session=ctx.session, timeout=ctx.timeout * 2)
+    return PrometheusClient(address=ctx.metrics_server, session=ctx.session, timeout=ctx.timeout * 2,
+                            max_answer_bytes=ctx.max_answer_bytes)
 
 
 def istio_builtin_factory(spec: CanarySpec, metric: MetricSpec, ctx: CheckContext) -> Check | None:

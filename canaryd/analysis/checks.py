@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from canaryd.analysis.base import Check, CheckContext, CheckFactory, error_result
+from canaryd.analysis.bounded import METRICS_ANSWER_LIMIT
 from canaryd.analysis.builtin import inline_query_factory, istio_builtin_factory
 from canaryd.analysis.templates import SecretLookup, TemplateLookup, metric_template_factory
 from canaryd.engine.types import CheckResult
@@ -45,10 +46,6 @@ class CheckRegistry:
     """An immutable, ordered list of factories: the first that accepts a metric builds its check."""
 
     factories: tuple[CheckFactory, ...]
-
-    def with_factory(self, factory: CheckFactory) -> CheckRegistry:
-        """A registry where ``factory`` is tried before the existing ones."""
-        return CheckRegistry((factory, *self.factories))
 
     def build(self, spec: CanarySpec, metric: MetricSpec, ctx: CheckContext) -> Check:
         for factory in self.factories:
@@ -87,13 +84,17 @@ async def run_checks(
     timeout: float,  # noqa: ASYNC109 (the contract's name; applied per check, not to the whole call)
     registry: CheckRegistry | None = None,
     metrics: Sequence[MetricSpec] | None = None,
+    max_answer_bytes: int = METRICS_ANSWER_LIMIT,
 ) -> tuple[CheckResult, ...]:
     """Run the step's checks concurrently; one result per metric, in list order.
 
-    ``metrics_server`` is canaryd's global server; the Canary's ``metricsServer`` wins when set.
+    ``metrics_server`` is canaryd's global server; the Canary's ``metricsServer`` wins when set, except
+    for MetricTemplates, which use their own ``address`` or else only the global server.
     ``metrics`` defaults to ``spec.analysis.metrics``."""
     reg = registry if registry is not None else default_registry()
-    ctx = CheckContext(session=session, metrics_server=spec.metrics_server or metrics_server, timeout=timeout)
+    ctx = CheckContext(session=session, metrics_server=spec.metrics_server or metrics_server, timeout=timeout,
+                       operator_metrics_server=metrics_server,
+                       max_answer_bytes=max_answer_bytes)
     todo = spec.analysis.metrics if metrics is None else metrics
     checks = [reg.build(spec, m, ctx) for m in todo]
     return tuple(await asyncio.gather(*(_bounded(c, timeout) for c in checks)))

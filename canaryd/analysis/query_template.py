@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from canaryd.model.references import SAFE_VALUE_PATTERN, is_safe_value
+
 _ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.DOTALL)
 _VARIABLE = re.compile(r"variables\.([A-Za-z0-9_]+)")
 _WHITESPACE = re.compile(r"\s+")
@@ -45,11 +47,15 @@ class TemplateVars:
             if key not in self.variables:
                 raise RenderError(f'map has no entry for key "{key}"')
             return str(self.variables[key])
-        raise RenderError(f'function "{expr.split(".")[0].split()[0] if expr else expr}" not defined')
+        words = expr.split(".")[0].split()
+        raise RenderError(f'function "{words[0] if words else expr}" not defined')
 
 
-def render(template: str, values: TemplateVars) -> str:
-    """Substitute every ``{{ … }}`` action (``{{-``/``-}}`` trim markers honoured)."""
+def render(template: str, values: TemplateVars, *, only_safe: bool = False) -> str:
+    """Substitute every ``{{ … }}`` action (``{{-``/``-}}`` trim markers honoured).
+
+    ``only_safe`` (a template of another namespace than the Canary's): every value put in must match
+    :data:`canaryd.model.references.SAFE_VALUE_PATTERN`, so the Canary cannot change the query's PromQL."""
     out: list[str] = []
     pos = 0
     for m in _ACTION.finditer(template):
@@ -57,7 +63,11 @@ def render(template: str, values: TemplateVars) -> str:
         if m.group(1):
             before = before.rstrip()
         out.append(before)
-        out.append(values.lookup(m.group(2)))
+        value = values.lookup(m.group(2))
+        if only_safe and not is_safe_value(value):
+            raise RenderError(f"the value of {{{{ {m.group(2)} }}}} is refused in a template of another "
+                              f"namespace: it must match {SAFE_VALUE_PATTERN}")
+        out.append(value)
         pos = m.end()
         if m.group(3):
             rest = template[pos:]

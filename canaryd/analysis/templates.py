@@ -1,8 +1,15 @@
-"""Checks backed by a MetricTemplate (``templateRef``), with Flagger's texts (flagger-behaviour.md §5.3-5.4).
+"""Checks backed by a MetricTemplate (``templateRef``), with Flagger's texts (flagger-reference.md §5.3-5.4).
 
 The template comes from the watch cache through a lookup function and its secret through an async
 lookup, both handed in when the registry is built, so this module does no Kubernetes I/O of its own.
-Only the ``prometheus`` provider is supported; others give an error result that says so.
+Prometheus is queried here (unknown types are read as prometheus, as Flagger does); the provider
+types of :data:`canaryd.analysis.providers.PROVIDERS` (influxdb, graphite, …) are queried through
+their own module; Flagger's other providers are refused up front
+(:mod:`canaryd.model.template_refs`) and, should a template change to one mid-run, give an error
+result with the same message. A template
+without ``address`` queries canaryd's ``--metrics-server``, never the Canary's ``metricsServer``, and its
+``secretRef`` credentials are sent to its own ``address`` only; values put into a template of another
+namespace are restricted (:mod:`canaryd.model.references`).
 """
 
 from __future__ import annotations
@@ -15,8 +22,18 @@ from canaryd.analysis import thresholds
 from canaryd.analysis.base import Check, CheckContext, CheckFactory, error_result
 from canaryd.analysis.builtin import template_vars
 from canaryd.analysis.prometheus import NoValuesFound, PrometheusClient, PrometheusError
+from canaryd.analysis.providers import PROVIDERS, Provider, ProviderError, ProviderNoValues, ProviderSettings
 from canaryd.analysis.query_template import RenderError, render
+from canaryd.analysis.urls import display_url
 from canaryd.engine.types import CheckResult
+from canaryd.model.durations import parse_go_duration
+from canaryd.model.providers import (
+    MetricProvider,
+    MetricTemplate,
+    parse_metric_template,
+    unsupported_provider,
+)
+from canaryd.model.shapes import ShapeError
 from canaryd.model.spec import CanarySpec, MetricSpec
 
 TemplateLookup = Callable[[str, str], Mapping[str, Any] | None]
@@ -45,20 +62,26 @@ class MetricTemplateCheck:
     async def run(self) -> CheckResult:
         tname, tns = self._ref()
         prefix = f"Metric template {tname}.{tns}"
-        template = self.templates(tns, tname)
-        if template is None:
+        raw = self.templates(tns, tname)
+        if raw is None:
             return error_result(self.name, f'{prefix} error: metrictemplate.flagger.app "{tname}" not found')
-        tspec = template.get("spec") or {}
-        provider = tspec.get("provider") or {}
-        ptype = str(provider.get("type") or "prometheus")
-        if ptype != "prometheus":
-            return error_result(self.name, f"{prefix} provider {ptype} error: canaryd supports only the "
-                                           "prometheus provider")
+        try:
+            template = parse_metric_template(raw)
+        except ShapeError as e:
+            return error_result(self.name, f"{prefix} error: {e}")
+        provider = template.provider
+        unsupported = unsupported_provider(self.name, tns, tname, provider.type)
+        if unsupported is not None:  # refused up front; reached when a template changes mid-run
+            return error_result(self.name, unsupported)
+        plugin = PROVIDERS.get(provider.type)
+        if plugin is not None:
+            return await self._run_provider(prefix, template, plugin)
         client = await self._client(prefix, provider)
         if isinstance(client, CheckResult):
             return client
         try:
-            query = render(str(tspec.get("query") or ""), template_vars(self.spec, self.metric))
+            query = render(template.query, template_vars(self.spec, self.metric),
+                           only_safe=tns != self.spec.namespace)
         except RenderError as e:
             return error_result(self.name, f"{prefix} query render error: {e}")
         try:
@@ -72,15 +95,53 @@ class MetricTemplateCheck:
         return CheckResult(name=self.name, verdict="pass" if out.passed else "fail", value=value,
                            threshold=out.threshold, message=out.message)
 
-    async def _client(self, prefix: str, provider: Mapping[str, Any]) -> PrometheusClient | CheckResult:
-        headers: dict[str, str] = {}
-        for key, value in (provider.get("headers") or {}).items():
-            headers[str(key)] = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        address = str(provider.get("address") or self.ctx.metrics_server)
+    async def _run_provider(self, prefix: str, template: MetricTemplate, plugin: Provider) -> CheckResult:
+        """A template of a provider other than Prometheus (:mod:`canaryd.analysis.providers`): its
+        secret's data is handed to the provider, which sends it only to the template's address."""
+        _, tns = self._ref()
+        secrets: Mapping[str, str] = {}
+        if template.provider.secret_name:
+            sname = template.provider.secret_name
+            data = await self.secrets(tns, sname) if self.secrets is not None else None
+            if data is None:
+                return error_result(self.name, f'{prefix} secret {sname} error: secrets "{sname}" not found')
+            secrets = data
+        try:
+            query = render(template.query, template_vars(self.spec, self.metric),
+                           only_safe=tns != self.spec.namespace)
+        except RenderError as e:
+            return error_result(self.name, f"{prefix} query render error: {e}")
+        try:
+            interval = parse_go_duration(self.metric.interval or "1m")
+        except ValueError:
+            interval = 60.0
+        settings = ProviderSettings(interval_seconds=interval, timeout=self.ctx.timeout * 2,
+                                    max_answer_bytes=self.ctx.max_answer_bytes)
+        try:
+            value = await plugin.query(self.ctx.session, template, query, secrets, settings)
+        except ProviderNoValues as e:
+            text = f"Halt advancement no values found for custom metric: {self.name}: {e}"
+            return CheckResult(name=self.name, verdict="nodata", message=text)
+        except ProviderError as e:
+            return error_result(self.name, f"Metric query failed for {self.name}: {e}")
+        out = thresholds.custom(value, self.metric)
+        return CheckResult(name=self.name, verdict="pass" if out.passed else "fail", value=value,
+                           threshold=out.threshold, message=out.message)
+
+    async def _client(self, prefix: str, provider: MetricProvider) -> PrometheusClient | CheckResult:
+        """The template's own address (else canaryd's --metrics-server, never the Canary's
+        ``metricsServer``); the template's credentials only ever go to the template's own address."""
+        address = provider.address or self.ctx.operator_metrics_server
+        if not address:
+            return error_result(self.name, f"{prefix} error: spec.provider.address is not set and canaryd "
+                                           "has no --metrics-server")
         token = username = password = None
-        secret_ref = provider.get("secretRef") or {}
-        if secret_ref.get("name"):
-            sname = str(secret_ref["name"])
+        if provider.secret_name:
+            sname = provider.secret_name
+            if not provider.address:
+                return error_result(self.name, f"{prefix} secret {sname} error: spec.provider.address is not "
+                                               "set; the template's credentials are sent only to its own "
+                                               "address")
             _, tns = self._ref()
             data = await self.secrets(tns, sname) if self.secrets is not None else None
             if data is None:
@@ -92,15 +153,24 @@ class MetricTemplateCheck:
                                                "token, or username and password")
         # the client's own timeout is a safety net; run_checks bounds the check at ctx.timeout
         return PrometheusClient(address=address, session=self.ctx.session, timeout=self.ctx.timeout * 2,
-                                headers=headers, bearer_token=token, username=username, password=password)
+                                headers=dict(provider.headers), bearer_token=token, username=username,
+                                password=password, max_answer_bytes=self.ctx.max_answer_bytes,
+                                insecure_skip_verify=provider.insecure_skip_verify)
 
     def timed_out(self, seconds: float) -> CheckResult:
         """Names the server that hung (the template's address, else the global one), as the builtins do."""
         tname, tns = self._ref()
-        provider = ((self.templates(tns, tname) or {}).get("spec") or {}).get("provider") or {}
-        address = str(provider.get("address") or self.ctx.metrics_server)
-        return error_result(self.name, f"Metric query failed for {self.name}: Prometheus {address} timed out "
-                                       f"after {seconds:g}s")
+        address, kind = self.ctx.operator_metrics_server, "Prometheus"
+        try:
+            provider = parse_metric_template(self.templates(tns, tname)).provider
+            address = provider.address or address
+            kind = provider.type if provider.type in PROVIDERS else kind
+            address_of = getattr(PROVIDERS.get(provider.type), "address_of", None)  # the default host
+            address = address_of(provider) if address_of is not None else address
+        except ShapeError:
+            pass
+        return error_result(self.name, f"Metric query failed for {self.name}: {kind} "
+                                       f"{display_url(address)} timed out after {seconds:g}s")
 
 
 def metric_template_factory(templates: TemplateLookup, secrets: SecretLookup | None = None) -> CheckFactory:

@@ -1,4 +1,5 @@
-"""Pass/fail of a measured value against a metric's thresholds, with Flagger's Halt texts (§5.3).
+"""Pass/fail of a measured value against a metric's thresholds, with Flagger's Halt texts
+(flagger-reference.md §5.3).
 
 Pure functions: the texts are the part after ``Halt <canary>.<ns> advancement `` (the engine adds that
 prefix), e.g. ``success rate 69.17% < 99%`` or ``request duration 1.515s > 500ms``.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canaryd.engine.messages import go_duration, go_float
+from canaryd.gofmt import go_duration, go_float
 from canaryd.model.spec import MetricSpec
 
 

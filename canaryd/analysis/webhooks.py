@@ -5,6 +5,11 @@ errors, 429 and 5xx other than 501 are retried ``retries`` times with exponentia
 the error reads ``POST <url> giving up after N attempt(s)``. Any other failing status surfaces the
 response body, which is what load testers and gates answer with (e.g. ``Forbidden``). URLs in these
 texts (they become Events) lose their user info and query, where tokens live.
+
+The URL is chosen by whoever writes the Canary, so the answer is untrusted: it is read up to
+``max_answer_bytes`` (a larger one fails the hook with ``answer from <host> larger than N bytes``),
+redirects are not followed (a 3xx fails the hook, naming only the target's scheme, host and port),
+and only a short, printable, scrubbed excerpt of the body is quoted.
 """
 
 from __future__ import annotations
@@ -14,12 +19,12 @@ from typing import Any
 
 import aiohttp
 
-from canaryd.analysis.urls import scrub_url, without_credentials
+from canaryd.analysis.bounded import ANSWER_LIMIT, AnswerTooLarge, excerpt, read_bounded, redirect_text
+from canaryd.analysis.urls import display_url, scrub_url
 from canaryd.engine.types import HookResult
 from canaryd.model.spec import WebhookSpec
 
 _RETRYABLE = frozenset({429, 500, 502, 503, 504})
-_MAX_BODY = 4096
 
 
 def payload(
@@ -33,7 +38,12 @@ def payload(
 
 
 async def call_webhook(
-    session: aiohttp.ClientSession, hook: WebhookSpec, body: dict[str, Any], *, backoff: float = 1.0
+    session: aiohttp.ClientSession,
+    hook: WebhookSpec,
+    body: dict[str, Any],
+    *,
+    backoff: float = 1.0,
+    max_answer_bytes: int = ANSWER_LIMIT,
 ) -> HookResult:
     """POST ``body`` to the hook; never raises (a failure is a result)."""
     attempts = max(0, hook.retries) + 1
@@ -42,21 +52,27 @@ async def call_webhook(
     last_error = ""
     for attempt in range(1, attempts + 1):
         try:
-            async with session.post(hook.url, json=body, timeout=timeout, ssl=ssl) as resp:
-                text = (await resp.content.read(_MAX_BODY)).decode("utf-8", "replace").strip()
+            async with session.post(
+                hook.url, json=body, timeout=timeout, ssl=ssl, allow_redirects=False
+            ) as resp:
+                if 300 <= resp.status < 400:
+                    return HookResult(hook.name, False, f"POST {display_url(hook.url)} {redirect_text(resp)}")
+                text = excerpt(await read_bounded(resp, max_answer_bytes, hook.url), hook.url)
                 if resp.status <= 202:
                     return HookResult(hook.name, True, text)
                 if resp.status not in _RETRYABLE:
                     return HookResult(hook.name, False, text or f"status {resp.status}")
                 last_error = ""
+        except AnswerTooLarge as err:  # not transient: asking again gets the same answer
+            return HookResult(hook.name, False, str(err))
         except TimeoutError:
             last_error = f": timed out after {hook.timeout_seconds:g}s"
-        except aiohttp.ClientError as err:
-            last_error = f": {scrub_url(str(err), hook.url)}"
+        except (aiohttp.ClientError, ValueError) as err:  # ValueError: a URL aiohttp refuses to send to
+            last_error = f": {excerpt(scrub_url(str(err), hook.url), hook.url)}"
         if attempt < attempts:
             await asyncio.sleep(min(30.0, backoff * 2 ** (attempt - 1)))
     plural = "attempt(s)"
-    url = without_credentials(hook.url)
+    url = display_url(hook.url)
     return HookResult(hook.name, False, f"POST {url} giving up after {attempts} {plural}{last_error}")
 
 
@@ -68,12 +84,13 @@ async def call_hooks(
     namespace: str,
     phase: str,
     checksum: str,
+    max_answer_bytes: int = ANSWER_LIMIT,
 ) -> tuple[HookResult, ...]:
     """Run hooks of one type in list order, stopping at the first failure (as Flagger does)."""
     results: list[HookResult] = []
     for hook in hooks:
         body = payload(name=name, namespace=namespace, phase=phase, checksum=checksum, metadata=hook.metadata)
-        result = await call_webhook(session, hook, body)
+        result = await call_webhook(session, hook, body, max_answer_bytes=max_answer_bytes)
         results.append(result)
         if not result.passed:
             break

@@ -20,6 +20,7 @@ from typing import Any
 
 from canaryd.cache.store import Store, key_of
 from canaryd.model.podconfigs import pod_config_refs
+from canaryd.model.primary import primary_name, source_name
 
 CANARY = "Canary"
 
@@ -33,13 +34,13 @@ class CanaryRefs:
     autoscaler: str
 
     def workload_names(self) -> set[str]:
-        names = {self.target, f"{self.target}-primary"}
+        names = {self.target, primary_name(self.target)}
         if self.autoscaler:
-            names |= {self.autoscaler, f"{self.autoscaler}-primary"}
+            names |= {self.autoscaler, primary_name(self.autoscaler)}
         return names
 
     def service_names(self) -> set[str]:
-        return {self.service, f"{self.service}-primary", f"{self.service}-canary"}
+        return {self.service, primary_name(self.service), f"{self.service}-canary"}
 
 
 def canary_refs(canary: dict[str, Any]) -> CanaryRefs:
@@ -143,7 +144,8 @@ def canaries_for_config(store: Store, namespace: str, ref: str) -> list[str]:
     """Canaries whose target's pod spec uses ``ref`` (``"configmap/x"`` | ``"secret/x"``), or whose
     ``-primary`` copy ``ref`` is."""
     kind, _, name = ref.partition("/")
-    base = f"{kind}/{name[: -len('-primary')]}" if name.endswith("-primary") else None
+    source = source_name(name)
+    base = f"{kind}/{source}" if source is not None else None
     out = []
     for canary in store.items(CANARY, namespace):
         target = store.get("Deployment", namespace, canary_refs(canary).target)
@@ -152,6 +154,25 @@ def canaries_for_config(store: Store, namespace: str, ref: str) -> list[str]:
         refs = config_refs(((target.get("spec") or {}).get("template") or {}).get("spec") or {})
         if ref in refs or (base is not None and base in refs):
             out.append(_name(canary))
+    return out
+
+
+def canaries_for_template(store: Store, namespace: str, name: str) -> list[tuple[str, str]]:
+    """(namespace, name) of the Canaries, in any namespace, whose metrics reference MetricTemplate
+    ``namespace/name`` (a ref without namespace means the Canary's own). Template changes are rare, so
+    this scans the Canaries instead of keeping an index."""
+    out = []
+    for canary in store.items(CANARY):
+        cns, cname = key_of(canary)
+        spec = canary.get("spec") or {}
+        analysis = spec.get("analysis") or spec.get("canaryAnalysis") or {}
+        metrics = analysis.get("metrics") if isinstance(analysis, dict) else None
+        for metric in metrics if isinstance(metrics, list) else ():
+            ref = metric.get("templateRef") if isinstance(metric, dict) else None
+            if isinstance(ref, dict) and ref.get("name") == name \
+                    and (ref.get("namespace") or cns) == namespace:
+                out.append((cns, cname))
+                break
     return out
 
 

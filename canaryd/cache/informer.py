@@ -28,11 +28,6 @@ from canaryd.kube.resources import Resource
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RESOURCES: tuple[Resource, ...] = (
-    r.CANARY, r.DEPLOYMENT, r.HPA, r.SERVICE, r.CONFIGMAP, r.SECRET, r.VIRTUAL_SERVICE, r.DESTINATION_RULE,
-)
-
-
 class Informer:
     """List+watch of one resource (optionally one namespace) into ``store``."""
 
@@ -49,8 +44,12 @@ class Informer:
         backoff: Backoff | None = None,
         page_size: int = 500,
         logger: logging.Logger | None = None,
+        on_relist: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_relist(kind)`` is called after every list but the first: the API server answers again
+        after an outage (the runtime retries failed canaries at once instead of waiting their backoff)."""
         self.client, self.store, self.res = client, store, res
+        self.on_relist = on_relist
         self.log = logger or log
         self.namespace = namespace if res.namespaced else None
         self.watch_timeout = watch_timeout
@@ -180,6 +179,8 @@ class Informer:
         self.resource_version = rv
         self.lists += 1
         self.synced.set()
+        if self.lists > 1 and self.on_relist is not None:
+            self.on_relist(self.kind)
 
 
 def _describe(exc: BaseException) -> str:
@@ -196,7 +197,7 @@ class Informers:
         self,
         client: KubeClient,
         store: Store,
-        resources: Iterable[Resource] = DEFAULT_RESOURCES,
+        resources: Iterable[Resource] = r.WATCHED,
         namespace: str | None = None,
         *,
         registry: CollectorRegistry | None = None,
@@ -204,6 +205,7 @@ class Informers:
         healthy_after: float = 10.0,
         backoff: Callable[[], Backoff] = Backoff,
         logger: logging.Logger | None = None,
+        on_relist: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.restarts = Counter(
@@ -215,7 +217,7 @@ class Informers:
         self.by_kind: dict[str, Informer] = {
             res.kind: Informer(
                 client, store, res, restarts=self.restarts, namespace=namespace, watch_timeout=watch_timeout,
-                healthy_after=healthy_after, backoff=backoff(), logger=logger,
+                healthy_after=healthy_after, backoff=backoff(), logger=logger, on_relist=on_relist,
             )
             for res in resources
         }

@@ -3,7 +3,8 @@ clusters with many large objects and secret contents never sit in canaryd's memo
 
 * every kind: ``metadata.managedFields`` dropped (often larger than the object itself);
 * ConfigMap / Secret: metadata (without the last-applied annotation, which copies the data), ``type``,
-  ``immutable`` and ``checksum`` = Flagger's config checksum of ``.data`` — never the data itself;
+  ``immutable``, ``checksum`` = Flagger's config checksum of ``.data`` and ``dataKeys`` (the key
+  names) — never the data itself;
 * everything else (Canary, Deployment, HPA, Service, VirtualService, DestinationRule): the whole object.
 """
 
@@ -36,6 +37,9 @@ def slim_config(obj: dict[str, Any]) -> dict[str, Any]:
         slim_meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
     out: dict[str, Any] = {"apiVersion": obj.get("apiVersion", "v1"), "kind": obj.get("kind", ""),
                            "metadata": slim_meta, "checksum": config_checksum(obj.get("data"))}
+    # the key names only (a MetricTemplate's secret is checked for its provider's keys before a run)
+    out["dataKeys"] = sorted({str(k) for part in ("data", "binaryData")
+                              if isinstance(obj.get(part), Mapping) for k in obj[part]})
     for key in ("type", "immutable"):
         if key in obj:
             out[key] = obj[key]

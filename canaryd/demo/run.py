@@ -120,9 +120,10 @@ def start_canaryd(bed: Bed, namespace: str) -> int:
     """canaryd as it runs in a cluster: its ServiceAccount and RBAC from manifests/, leader election on;
     in-cluster names reach the mesh simulator through its proxy for ``namespace``. Returns the HTTP port."""
     from e2e.bed.procs import free_port
-    from e2e.operator import install_rbac, mesh_proxy
+    from e2e.operator import grant_leases, install_rbac, mesh_proxy
 
     kubeconfig = install_rbac(bed)
+    grant_leases(bed, namespace)  # it elects in the demo's namespace: the manifests' Lease Role, there
     name = proc_name(namespace)
     bed.procs.stop(name)  # one from an earlier demo in this namespace
     port = free_port()

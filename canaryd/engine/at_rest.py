@@ -34,12 +34,12 @@ def initialize(b: Builder) -> None:
     if b.snap.routes is None:
         # Initialized only once the cache shows the VirtualService (written after the apex Service), as
         # Flagger reconciles both before it writes the phase: scripts read svc/podinfo right after it
-        b.log.append(f"Scaling down Deployment {b.t}")
+        b.log.append(f"Scaling down Deployment {b.target_key}")
         return
     b.set(phase=Phase.INITIALIZED, canary_weight=0, failed_checks=0, iterations=0, last_applied_spec=h,
           last_promoted_spec=h, tracked_configs=b.snap.config_checksums, message="", waiting_since=None,
           next_step_at=None, checks=(), mirrored=False, observed_generation=b.spec.generation)
-    b.emit(f"Initialization done! {b.c}", alert="info",
+    b.emit(f"Initialization done! {b.canary_key}", alert="info",
            alert_message=f"New {b.spec.target.kind} detected, initialization completed.")
 
 
@@ -66,7 +66,7 @@ def at_rest(b: Builder) -> None:
     if failed is not None:
         if st.phase != Phase.WAITING:
             b.set(phase=Phase.WAITING)
-            b.emit(f"Halt {b.c} advancement waiting for approval {failed.name}", warning=True,
+            b.emit(f"Halt {b.canary_key} advancement waiting for approval {failed.name}", warning=True,
                    alert="" if b.muted(failed.name) else "warn",
                    alert_message="Canary is waiting for approval.")
         b.set(next_step_at=b.next_anchor(), message=f"waiting for approval {failed.name}")
@@ -94,7 +94,7 @@ def _adopt_foreign(b: Builder, h: str) -> bool:
 
 
 def _start_run(b: Builder, h: str) -> None:
-    b.emit(f"New revision detected! Scaling up {b.t}", alert="info",
+    b.emit(f"New revision detected! Scaling up {b.target_key}", alert="info",
            alert_message="New revision detected, progressing canary analysis.")
     b.act(ScaleTarget(scale_up_replicas(b)))
     reset_run(b, h)

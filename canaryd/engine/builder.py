@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from canaryd.engine.cookies import status_cookies
+from canaryd.engine.desired import complete, hook_request
 from canaryd.engine.status import problem_of, promoted_condition, valid_condition, with_conditions
 from canaryd.engine.types import (
     Action,
@@ -25,9 +27,10 @@ from canaryd.engine.types import (
     Phase,
     RunHooks,
     SetRoutes,
+    Severity,
     Snapshot,
 )
-from canaryd.model.spec import CanarySpec
+from canaryd.model.spec import CanarySpec, HookType
 
 
 class Builder:
@@ -45,8 +48,8 @@ class Builder:
         self.analyse = False
         self.log: list[str] = []
         self.valid: dict[str, Any] | None = None
-        self.c = spec.key  # "<canary>.<ns>"
-        self.t = f"{spec.target.name}.{spec.namespace}"  # "<target>.<ns>"
+        self.canary_key = spec.key  # "<canary>.<ns>", as Flagger's messages name the Canary
+        self.target_key = f"{spec.target.name}.{spec.namespace}"  # "<target>.<ns>", the target Deployment
 
     # status and actions
     def set(self, **changes: Any) -> None:
@@ -55,11 +58,12 @@ class Builder:
     def act(self, *actions: Action) -> None:
         self.actions.extend(actions)
 
-    def emit(self, message: str, *, warning: bool = False, alert: str = "", alert_message: str = "") -> None:
+    def emit(self, message: str, *, warning: bool = False, alert: Severity = "",
+             alert_message: str = "") -> None:
         self.actions.append(Emit(message, warning=warning, alert=alert, alert_message=alert_message))
 
     # hooks and checks
-    def hooks(self, hook_type: str) -> tuple[HookResult, ...] | None:
+    def hooks(self, hook_type: HookType) -> tuple[HookResult, ...] | None:
         """Results of this step's hooks of a type; None after asking the runtime to run them."""
         if not any(w.type == hook_type for w in self.spec.analysis.webhooks):
             return ()
@@ -121,7 +125,8 @@ class Builder:
 
     def finish(self, *, repair: bool) -> Decision:
         if self.requesting:  # a request: nothing is written, the same status comes back with results
-            return Decision(actions=tuple(self.requests), analyse=self.analyse)
+            requests = tuple(hook_request(self.spec, self.orig, r) for r in self.requests)
+            return Decision(actions=requests, analyse=self.analyse)
         st = self.st
         phase = st.phase
         settled = phase is not None and phase not in (Phase.INITIALIZING, Phase.TERMINATING, Phase.TERMINATED)
@@ -147,11 +152,11 @@ class Builder:
         elif self.valid is not None or problem_of(self.orig) is not None:
             st = replace(st, conditions=(self.valid,) if self.valid is not None else ())
         changed = st != self.orig
-        if changed:
-            st = replace(st, last_transition_time=self.now)
+        if changed:  # the cookie fields follow the rest of status (written with it, never alone)
+            st = replace(status_cookies(self.spec, st), last_transition_time=self.now)
         return Decision(
             status=st if changed else None,
-            actions=tuple(self.actions),
+            actions=complete(self.spec, st, tuple(self.actions)),
             wake_at=self._wake(st),
             log=tuple(self.log),
         )

@@ -3,7 +3,7 @@
 A pure function, cheap enough to call on every cache event. It reacts at once to what it sees
 (new revision, readiness, promotion progress) and runs an analysis step only when
 ``now >= status.next_step_at``, so calling it twice with the same inputs never advances twice.
-Flagger's state machine (flagger-behaviour.md §3.2-§3.10) with canaryd's differences, all listed
+Flagger's state machine (flagger-reference.md §3.2-§3.10) with canaryd's differences, all listed
 in docs/timeline.md and docs/compatibility.md:
 
 * the first weight is set as soon as the canary is ready, then one step every ``interval``,
@@ -30,6 +30,7 @@ from dataclasses import replace
 
 from canaryd.engine.at_rest import at_rest, initialize
 from canaryd.engine.builder import Builder
+from canaryd.engine.desired import webhook_checksum
 from canaryd.engine.outcome import finalising, promoting
 from canaryd.engine.progressing import running
 from canaryd.engine.status import problem_of, valid_condition
@@ -39,16 +40,21 @@ from canaryd.model.spec import CanarySpec
 SUSPENDED = "skipping canary run as object is suspended"
 _RUNNING = (Phase.PROGRESSING, Phase.WAITING_PROMOTION)
 _AT_REST = (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.WAITING)
+_IN_RUN = (*_RUNNING, Phase.PROMOTING, Phase.FINALISING)
 
 
 def decide(spec: CanarySpec, status: CanaryStatus, snap: Snapshot, inputs: Inputs) -> Decision:
     """What to do now; see the module docstring and ``RunHooks`` for the calling protocol."""
     b = Builder(spec, status, snap, inputs)
     problem = _snapshot_problem(spec, snap)
+    if problem is None and snap.template_error and status.phase not in _IN_RUN:
+        # known at apply time: refused before a run starts; mid-run the check fails with the same text
+        problem = snap.template_error, "UnsupportedProvider"
     if problem is not None:
         b.invalid(*problem)
         return b.finish(repair=False)
     b.clear_problem()
+    _name_ignored_fields(b)
     if spec.suspend:
         if status.message != SUSPENDED:
             b.set(message=SUSPENDED)
@@ -70,6 +76,20 @@ def decide(spec: CanarySpec, status: CanaryStatus, snap: Snapshot, inputs: Input
     return b.finish(repair=True)
 
 
+def ignored_fields_message(spec: CanarySpec) -> str:
+    """The Warning Event naming the fields canaryd accepts without effect (canaryd.model.coverage)."""
+    return (f"generation {spec.generation}: {', '.join(spec.ignored_fields)} accepted without effect: "
+            "canaryd does not implement it yet (docs/compatibility.md)")
+
+
+def _name_ignored_fields(b: Builder) -> None:
+    """One Warning Event per generation that sets such fields, remembered in status across restarts."""
+    spec = b.spec
+    if spec.ignored_fields and b.st.ignored_fields_generation != spec.generation:
+        b.emit(ignored_fields_message(spec), warning=True)
+        b.set(ignored_fields_generation=spec.generation)
+
+
 def decide_invalid(status: CanaryStatus, message: str, now: float) -> Decision:
     """For a Canary whose spec does not parse (``SpecError``): a Warning Event once per distinct
     message, ``status.message`` and a ``Valid=False`` condition; nothing else changes."""
@@ -78,8 +98,10 @@ def decide_invalid(status: CanaryStatus, message: str, now: float) -> Decision:
     promoted = next((c for c in status.conditions if c.get("type") == "Promoted"), None)
     valid = valid_condition(message, "InvalidSpec", now, status.conditions)
     conditions = tuple(c for c in (promoted, valid) if c is not None)
-    new = replace(status, message=message, conditions=conditions, last_transition_time=now)
-    return Decision(status=new, actions=(Emit(message, warning=True),))
+    new = replace(status, message=message, conditions=conditions, last_transition_time=now,
+                  session_affinity_cookie="", primary_session_affinity_cookie="",
+                  previous_session_affinity_cookie="")  # no spec: no session affinity to describe
+    return Decision(status=new, actions=(Emit(message, warning=True, checksum=webhook_checksum(new)),))
 
 
 def _snapshot_problem(spec: CanarySpec, snap: Snapshot) -> tuple[str, str] | None:

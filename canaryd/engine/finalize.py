@@ -1,4 +1,4 @@
-"""``revertOnDeletion``: the finalizer and what to do while a Canary is being deleted (flagger-behaviour.md
+"""``revertOnDeletion``: the finalizer and what to do while a Canary is being deleted (flagger-reference.md
 §3.9), as pure functions.
 
 A Canary with ``revertOnDeletion: true`` carries the finalizer ``finalizer.flagger.app``; one without it
@@ -13,8 +13,9 @@ step is derived from the cache and ``status`` (phase ``Terminating``, ``waitingS
    (Flagger gives up after four retries and retries the whole finalization forever);
 3. routing given back (:class:`RevertRouting`), Event ``Terminated canary <c>``, finalizer removed.
 
-Errors while carrying these out are retried with a capped exponential backoff; after
-:data:`MAX_FAILURES` the finalizer is removed anyway with a Warning Event, so a deletion never hangs on
+Errors while carrying these out are retried by the runtime with its one backoff policy
+(runtime/backoff.py, ``FINALIZERS``: 1 s doubling to 30 s); after :data:`MAX_FAILURES` the finalizer is
+removed anyway with a Warning Event, so a deletion never hangs on
 a revert that cannot succeed.
 """
 
@@ -37,9 +38,7 @@ from canaryd.engine.types import (
 from canaryd.model.spec import CanarySpec
 
 FINALIZER = "finalizer.flagger.app"
-MAX_FAILURES = 8  # about two minutes of retries with the backoff below
-_FIRST_RETRY = 1.0
-_MAX_RETRY = 30.0
+MAX_FAILURES = 8  # about two minutes of retries with runtime/backoff.py's FINALIZERS policy
 
 
 def finalizers_after(finalizers: tuple[str, ...], revert_on_deletion: bool,
@@ -53,13 +52,6 @@ def finalizers_after(finalizers: tuple[str, ...], revert_on_deletion: bool,
     if not revert_on_deletion and has:
         return tuple(f for f in finalizers if f != FINALIZER)
     return None
-
-
-def retry_delay(failures: int) -> float:
-    """Seconds before the next attempt after ``failures`` consecutive failures (1 s doubling, 30 s cap)."""
-    if failures <= 0:
-        return 0.0
-    return float(min(_MAX_RETRY, _FIRST_RETRY * 2.0 ** (failures - 1)))
 
 
 def revert_replicas(spec: CanarySpec, snap: Snapshot) -> int:

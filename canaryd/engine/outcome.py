@@ -10,8 +10,10 @@ from canaryd.engine.readiness import Readiness, deployment_readiness
 from canaryd.engine.types import Emit, Phase, Promote, ScaleTarget, SetRoutes
 
 
-def promote(b: Builder) -> None:
-    b.emit(f"Copying {b.t} template spec to {b.spec.primary_name}.{b.spec.namespace}")
+def begin_promotion(b: Builder) -> None:
+    """The analysis passed: ask for the primary's update (``Promote``, carried out by the writer
+    ``actuators.workloads.promote``) and enter Promoting."""
+    b.emit(f"Copying {b.target_key} template spec to {b.spec.primary_name}.{b.spec.namespace}")
     b.act(Promote())
     b.set(phase=Phase.PROMOTING, waiting_since=b.now, next_step_at=None, message="")
 
@@ -51,7 +53,7 @@ def promoting(b: Builder) -> None:
     if st.next_step_at is not None and b.now < st.next_step_at:
         return
     primary_weight = min(100, 100 - st.canary_weight + step)
-    b.emit(f"Advance {b.c} primary weight {primary_weight}")
+    b.emit(f"Advance {b.canary_key} primary weight {primary_weight}")
     b.act(SetRoutes(primary_weight, 100 - primary_weight))
     if primary_weight == 100:
         b.set(phase=Phase.FINALISING, canary_weight=0, mirrored=False, next_step_at=None)
@@ -60,7 +62,7 @@ def promoting(b: Builder) -> None:
 
 
 def _failed_promotion(b: Builder, msg: str) -> None:
-    b.emit(f"Promotion of {b.t} failed, primary not ready: {msg}", warning=True, alert="error",
+    b.emit(f"Promotion of {b.target_key} failed, primary not ready: {msg}", warning=True, alert="error",
            alert_message=f"Promotion failed, primary not ready: {msg}")
     b.act(SetRoutes(0, 100))
     b.set(phase=Phase.FAILED, canary_weight=100, failed_checks=0, iterations=0, mirrored=False,
@@ -75,7 +77,7 @@ def finalising(b: Builder) -> None:
     b.act(ScaleTarget(0))
     b.set(phase=Phase.SUCCEEDED, canary_weight=0, failed_checks=0, iterations=0, mirrored=False,
           last_promoted_spec=b.st.last_applied_spec, waiting_since=None, next_step_at=None, message="")
-    b.emit(f"Promotion completed! Scaling down {b.t}", alert="info",
+    b.emit(f"Promotion completed! Scaling down {b.target_key}", alert="info",
            alert_message="Canary analysis completed successfully, promotion finished.")
     b.post_rollout()
 
@@ -85,7 +87,7 @@ def finalising(b: Builder) -> None:
 
 def rollback(b: Builder, reason: Emit) -> None:
     b.act(reason, SetRoutes(100, 0))
-    b.emit(f"Canary failed! Scaling down {b.c}", warning=True)
+    b.emit(f"Canary failed! Scaling down {b.canary_key}", warning=True)
     b.act(ScaleTarget(0))
     b.set(phase=Phase.FAILED, canary_weight=0, failed_checks=0, iterations=0, mirrored=False,
           waiting_since=None, next_step_at=None, message=reason.message)

@@ -7,11 +7,18 @@ promotion approval gates; ``skipAnalysis`` promotes at once. Ends hand over to `
 from __future__ import annotations
 
 from canaryd.engine import messages
-from canaryd.engine.builder import Builder, configs_changed, first_failure, scale_up_replicas, target_view
-from canaryd.engine.outcome import promote, rollback
+from canaryd.engine.builder import (
+    Builder,
+    configs_changed,
+    expected_routes,
+    first_failure,
+    scale_up_replicas,
+    target_view,
+)
+from canaryd.engine.outcome import begin_promotion, rollback
 from canaryd.engine.readiness import Readiness, deployment_readiness
 from canaryd.engine.revision import is_own_hash
-from canaryd.engine.types import CheckResult, Emit, Phase, Promote, ScaleTarget, SetRoutes
+from canaryd.engine.types import CheckResult, Emit, Phase, Promote, ScaleTarget, SetRoutes, Severity
 from canaryd.model.spec import CanarySpec
 
 
@@ -28,9 +35,9 @@ def running(b: Builder) -> None:
     foreign = bool(st.last_applied_spec) and not is_own_hash(st.last_applied_spec)
     if foreign or h != st.last_applied_spec or configs_changed(b):
         if foreign:
-            b.emit(f"Run taken over from Flagger! Restarting analysis for {b.t}")
+            b.emit(f"Run taken over from Flagger! Restarting analysis for {b.target_key}")
         else:
-            b.emit(f"New revision detected! Restarting analysis for {b.t}")
+            b.emit(f"New revision detected! Restarting analysis for {b.target_key}")
         b.act(SetRoutes(100, 0))
         if target.spec_replicas == 0:
             b.act(ScaleTarget(scale_up_replicas(b)))
@@ -40,10 +47,28 @@ def running(b: Builder) -> None:
         return
     if st.next_step_at is not None and b.now < st.next_step_at:
         return
+    if _routes_behind(b):
+        return
     if b.spec.skip_analysis:
         _skip_analysis(b)
         return
     _step(b)
+
+
+def _routes_behind(b: Builder) -> bool:
+    """A due step whose traffic is not what status says (the last route write failed, and kept failing
+    past this due time): write the status's routes and judge the step one interval later, so its checks
+    measure the weight status records and the next weight never skips this one (15 -> 20 -> 25)."""
+    want = expected_routes(b.st)
+    seen, mirrored = b.snap.routes, b.snap.mirrored
+    mirror_matches = mirrored is None or mirrored == want.mirror
+    if seen is None or (seen == (want.primary, want.canary) and mirror_matches):
+        return False
+    b.act(want)
+    b.set(next_step_at=b.now + b.interval)
+    b.log.append(f"routes {seen} differ from status {(want.primary, want.canary)}: "
+                 "repairing them before the step is judged")
+    return True
 
 
 def _canary_ready(b: Builder) -> bool:
@@ -59,15 +84,15 @@ def _canary_ready(b: Builder) -> bool:
     if r.ready:
         if b.st.waiting_since is not None:
             b.set(waiting_since=None)
-        if b.st.message.startswith(f"canary deployment {b.t} not ready"):
+        if b.st.message.startswith(f"canary deployment {b.target_key} not ready"):
             b.set(message="")
         return True
     since = b.st.waiting_since if b.st.waiting_since is not None else b.now
     if b.st.waiting_since is None:
         b.set(waiting_since=since)
-    msg = f"canary deployment {b.t} not ready: {r.message}"
+    msg = f"canary deployment {b.target_key} not ready: {r.message}"
     if r.deadline_passed or b.now >= since + b.deadline:
-        text = f"Rolling back {b.c} progress deadline exceeded {msg}"
+        text = f"Rolling back {b.canary_key} progress deadline exceeded {msg}"
         alert = f"Progress deadline exceeded {msg}"
         rollback(b, Emit(text, warning=True, alert="error", alert_message=alert))
         return False
@@ -90,17 +115,17 @@ def _step(b: Builder) -> None:
     for r in rollback_hooks:
         if r.passed:
             b.emit(f"Rollback check {r.name} passed", warning=True)
-            rollback(b, Emit(f"Rolling back {b.c} manual webhook invoked", warning=True, alert="warn",
-                              alert_message="Rolling back manual webhook invoked"))
+            rollback(b, Emit(f"Rolling back {b.canary_key} manual webhook invoked", warning=True,
+                             alert="warn", alert_message="Rolling back manual webhook invoked"))
             return
         b.log.append(f"Rollback hook {r.name} not signaling a rollback")
     if not started:
-        b.emit(f"Starting canary analysis for {b.t}")
+        b.emit(f"Starting canary analysis for {b.target_key}")
         failed = first_failure(first)
         if failed is not None:
             # beyond Flagger (#1663): a failing pre-rollout hook is worth an alert of its own
-            _fail_step(b, f"Halt {b.c} advancement pre-rollout check {failed.name} failed {failed.message}",
-                       alert="warn",
+            text = f"Halt {b.canary_key} advancement pre-rollout check {failed.name} failed {failed.message}"
+            _fail_step(b, text, alert="warn",
                        alert_message=f"Pre-rollout check {failed.name} failed: {failed.message}")
             return
         b.act(*messages.hook_passed_events("pre-rollout", first))
@@ -108,7 +133,8 @@ def _step(b: Builder) -> None:
         b.set(checks=checks)
         failed = first_failure(first)
         if failed is not None:
-            _fail_step(b, f"Halt {b.c} advancement external check {failed.name} failed {failed.message}")
+            _fail_step(b, f"Halt {b.canary_key} advancement external check {failed.name} "
+                          f"failed {failed.message}")
             return
         bad = next((c for c in checks if c.verdict != "pass"), None)
         if bad is not None:
@@ -122,17 +148,18 @@ def _step(b: Builder) -> None:
 
 def _halt_text(b: Builder, check: CheckResult) -> str:
     if check.verdict == "fail" and not check.message.startswith("Halt "):
-        return f"Halt {b.c} advancement {check.message or check.name + ' failed'}"
-    return check.message or f"Halt {b.c} advancement {check.name} {check.verdict}"
+        return f"Halt {b.canary_key} advancement {check.message or check.name + ' failed'}"
+    return check.message or f"Halt {b.canary_key} advancement {check.name} {check.verdict}"
 
 
-def _fail_step(b: Builder, text: str, *, alert: str = "", alert_message: str = "") -> None:
+def _fail_step(b: Builder, text: str, *, alert: Severity = "", alert_message: str = "") -> None:
     failed = b.st.failed_checks + 1
     b.emit(text, warning=True, alert=alert, alert_message=alert_message)
     b.set(failed_checks=failed, message=text, next_step_at=b.next_anchor())
     if failed >= b.spec.analysis.threshold:
-        rollback(b, Emit(f"Rolling back {b.c} failed checks threshold reached {failed}", warning=True,
-                          alert="error", alert_message=f"Failed checks threshold reached {failed}"))
+        rollback(b, Emit(f"Rolling back {b.canary_key} failed checks threshold reached {failed}",
+                         warning=True, alert="error",
+                         alert_message=f"Failed checks threshold reached {failed}"))
 
 
 def next_step_weight(spec: CanarySpec, weight: int) -> int:
@@ -160,7 +187,7 @@ def _advance_canary(b: Builder) -> None:
             return
         failed = first_failure(gate)
         if failed is not None:
-            text = f"Halt {b.c} advancement waiting for traffic increase approval {failed.name}"
+            text = f"Halt {b.canary_key} advancement waiting for traffic increase approval {failed.name}"
             if st.message != text:
                 b.emit(text, warning=True, alert="" if b.muted(failed.name) else "warn",
                        alert_message="Canary traffic increase is waiting for approval.")
@@ -178,7 +205,7 @@ def _advance_canary(b: Builder) -> None:
     new = min(max_weight, weight + next_step_weight(b.spec, weight))
     b.set(canary_weight=new, mirrored=False, message="", next_step_at=b.next_anchor())
     b.act(SetRoutes(100 - new, new))
-    b.emit(f"Advance {b.c} canary weight {new}")
+    b.emit(f"Advance {b.canary_key} canary weight {new}")
 
 
 def _advance_iterations(b: Builder) -> None:
@@ -198,7 +225,7 @@ def _advance_iterations(b: Builder) -> None:
             b.act(SetRoutes(100, 0, mirror=True))
             b.set(mirrored=True)
         b.set(iterations=n, message="", next_step_at=b.next_anchor())
-        b.emit(f"Advance {b.c} canary iteration {n}/{total}")
+        b.emit(f"Advance {b.canary_key} canary iteration {n}/{total}")
         return
     if _approval_missing(b):
         return
@@ -211,7 +238,7 @@ def _advance_iterations(b: Builder) -> None:
         b.set(canary_weight=100, mirrored=False, iterations=st.iterations + 1, message="",
               next_step_at=b.next_anchor())
         return
-    promote(b)
+    begin_promotion(b)
 
 
 def _approval_missing(b: Builder) -> bool:
@@ -221,7 +248,7 @@ def _approval_missing(b: Builder) -> bool:
         return True
     failed = first_failure(gate)
     if failed is not None:
-        text = f"Halt {b.c} advancement waiting for promotion approval {failed.name}"
+        text = f"Halt {b.canary_key} advancement waiting for promotion approval {failed.name}"
         if b.st.phase != Phase.WAITING_PROMOTION:
             b.emit(text, warning=True, alert="" if b.muted(failed.name) else "warn",
                    alert_message="Canary promotion is waiting for approval.")
@@ -233,15 +260,15 @@ def _approval_missing(b: Builder) -> bool:
 
 def _promote_when_approved(b: Builder) -> None:
     if not _approval_missing(b):
-        promote(b)
+        begin_promotion(b)
 
 
 def _skip_analysis(b: Builder) -> None:
     b.act(SetRoutes(100, 0))
-    b.emit(f"Copying {b.t} template spec to {b.spec.primary_name}.{b.spec.namespace}")
+    b.emit(f"Copying {b.target_key} template spec to {b.spec.primary_name}.{b.spec.namespace}")
     b.act(Promote(), ScaleTarget(0))
     b.set(phase=Phase.SUCCEEDED, canary_weight=0, failed_checks=0, iterations=0, mirrored=False,
           last_promoted_spec=b.st.last_applied_spec, waiting_since=None, next_step_at=None, message="")
-    b.emit(f"Promotion completed! Canary analysis was skipped for {b.t}", alert="info",
+    b.emit(f"Promotion completed! Canary analysis was skipped for {b.target_key}", alert="info",
            alert_message="Canary analysis was skipped, promotion finished.")
     b.post_rollout()

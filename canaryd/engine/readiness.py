@@ -1,4 +1,4 @@
-"""Is a Deployment rolled out? Flagger's rules and texts (flagger-behaviour.md §3.8), as pure functions.
+"""Is a Deployment rolled out? Flagger's rules and texts (flagger-reference.md §3.8), as pure functions.
 
 The progress deadline here is the Deployment-condition one Flagger has (``Available=False /
 MinimumReplicasUnavailable`` older than the deadline, or ``ProgressDeadlineExceeded``). canaryd adds
@@ -9,8 +9,7 @@ its own wall-clock deadline on top (``status.waitingSince``, in :mod:`canaryd.en
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from canaryd.engine.status import parse_time
 from canaryd.engine.types import DeploymentView
@@ -52,41 +51,3 @@ def deployment_readiness(view: DeploymentView, threshold: int, now: float, deadl
     else:
         return Readiness(True, "", False)
     return Readiness(False, msg, stuck)
-
-
-def deployment_view(
-    obj: Mapping[str, Any], selector_labels: tuple[str, ...], template_hash: str
-) -> DeploymentView:
-    """The fields decisions need from a cached Deployment; ``template_hash`` is
-    :func:`canaryd.engine.revision.pod_template_hash` of its ``.spec.template`` (computed by the caller
-    once per resourceVersion, so it is not recomputed on every decision)."""
-    meta = _map(obj.get("metadata"))
-    spec = _map(obj.get("spec"))
-    status = _map(obj.get("status"))
-    match_labels = _map(_map(spec.get("selector")).get("matchLabels"))
-    label = next((lbl for lbl in selector_labels if lbl in match_labels), None)
-    raw = status.get("conditions")
-    conditions = tuple(c for c in raw if isinstance(c, dict)) if isinstance(raw, list) else ()
-    replicas = spec.get("replicas")
-    return DeploymentView(
-        name=str(meta.get("name") or ""),
-        generation=_int(meta.get("generation")),
-        observed_generation=_int(status.get("observedGeneration")),
-        spec_replicas=1 if replicas is None else _int(replicas),  # the API server defaults replicas to 1
-        status_replicas=_int(status.get("replicas")),
-        updated_replicas=_int(status.get("updatedReplicas")),
-        available_replicas=_int(status.get("availableReplicas")),
-        ready_replicas=_int(status.get("readyReplicas")),
-        template_hash=template_hash,
-        conditions=conditions,
-        selector_label=label,
-        selector_value=str(match_labels[label]) if label is not None else None,
-    )
-
-
-def _map(v: Any) -> Mapping[str, Any]:
-    return v if isinstance(v, Mapping) else {}
-
-
-def _int(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) else 0

@@ -4,23 +4,23 @@ ConfigMaps/Secrets its pods use, and the normalisation needed to take over Flagg
 The pod-template hash is canaryd's own (canonical JSON, sha256, prefix ``cd1:``): Flagger's hash
 (FNV over a Go struct dump) cannot be reproduced outside Go, so foreign hashes are recognised by
 their missing prefix and re-baselined by comparing templates instead. Config checksums are
-computed exactly as Flagger does (flagger-behaviour.md §3.3), so they carry over unchanged.
+computed exactly as Flagger does (flagger-reference.md §3.3), so they carry over unchanged.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
 from canaryd.model.checksum import config_checksum as config_checksum  # re-exported: one definition
 from canaryd.model.podconfigs import ConfigRef, config_tracking_enabled
+from canaryd.model.primary import from_primary_pod_spec, source_name
 
 HASH_PREFIX = "cd1:"
-PRIMARY_SUFFIX = "-primary"
 FLAGGER_ID = "flagger-id"
 
 
@@ -70,22 +70,24 @@ def tracked_checksums(
 # ---- takeover of Flagger-written status ----
 
 
-def normalise_primary_template(primary_tmpl: Mapping[str, Any], selector_label: str) -> dict[str, Any]:
+def normalise_primary_template(primary_tmpl: Mapping[str, Any], selector_label: str, target_name: str,
+                               tracked: Iterable[str]) -> dict[str, Any]:
     """The primary's pod template with what promotion changes undone, so it can be compared with the
-    target's: selector label value ``<v>-primary`` → ``<v>``; config references ``<n>-primary`` →
-    ``<n>``; affinity / topology-spread label selectors on the selector label likewise; the
-    ``flagger-id`` annotation and ``*toolkit.fluxcd.io*`` annotations removed."""
+    target's: selector label value ``<v>-primary`` → ``<v>``; the pod spec's renames undone by
+    :func:`canaryd.model.primary.from_primary_pod_spec` (tracked config references, anti-affinity /
+    topology-spread selectors naming the primary); the ``flagger-id`` annotation and
+    ``*toolkit.fluxcd.io*`` annotations removed."""
     t: dict[str, Any] = copy.deepcopy(dict(primary_tmpl))
     meta = t.get("metadata")
     if isinstance(meta, dict):
         labels = meta.get("labels")
         if isinstance(labels, dict) and isinstance(labels.get(selector_label), str):
-            labels[selector_label] = _unsuffix(labels[selector_label])
+            value = labels[selector_label]
+            labels[selector_label] = source_name(value) or value
         _drop_promotion_annotations(meta)
     spec = t.get("spec")
     if isinstance(spec, dict):
-        _rename_config_refs(spec)
-        _unsuffix_selectors(spec, selector_label)
+        t["spec"] = from_primary_pod_spec(spec, target_name, tracked)
     return t
 
 
@@ -98,12 +100,12 @@ def normalise_target_template(target_tmpl: Mapping[str, Any]) -> dict[str, Any]:
     return t
 
 
-def templates_match(
-    target_tmpl: Mapping[str, Any], primary_tmpl: Mapping[str, Any], selector_label: str
-) -> bool:
-    """True when the primary runs what the target describes (``Snapshot.primary_template_matches_target``)."""
+def templates_match(target_tmpl: Mapping[str, Any], primary_tmpl: Mapping[str, Any], selector_label: str, *,
+                    target_name: str, tracked: Iterable[str]) -> bool:
+    """True when the primary runs what the target describes (``Snapshot.primary_template_matches_target``).
+    ``tracked``: keys of the tracked configs (those promotion renamed)."""
     return pod_template_hash(normalise_target_template(target_tmpl)) == pod_template_hash(
-        normalise_primary_template(primary_tmpl, selector_label)
+        normalise_primary_template(primary_tmpl, selector_label, target_name, tracked)
     )
 
 
@@ -114,62 +116,3 @@ def _drop_promotion_annotations(meta: dict[str, Any]) -> None:
             del annotations[k]
         if not annotations:
             del meta["annotations"]
-
-
-def _rename_config_refs(spec: dict[str, Any]) -> None:
-    def fix(ref: Any, field: str = "name") -> None:
-        if isinstance(ref, dict) and isinstance(ref.get(field), str):
-            ref[field] = _unsuffix(ref[field])
-
-    for vol in _list(spec.get("volumes")):
-        fix(vol.get("configMap"))
-        fix(vol.get("secret"), "secretName")
-        projected = vol.get("projected")
-        if isinstance(projected, dict):
-            for src in _list(projected.get("sources")):
-                fix(src.get("configMap"))
-                fix(src.get("secret"))
-    for container in _list(spec.get("containers")) + _list(spec.get("initContainers")):
-        for env in _list(container.get("env")):
-            value_from = env.get("valueFrom")
-            if isinstance(value_from, dict):
-                fix(value_from.get("configMapKeyRef"))
-                fix(value_from.get("secretKeyRef"))
-        for env_from in _list(container.get("envFrom")):
-            fix(env_from.get("configMapRef"))
-            fix(env_from.get("secretRef"))
-
-
-def _unsuffix_selectors(spec: dict[str, Any], selector_label: str) -> None:
-    selectors: list[Any] = []
-    affinity = spec.get("affinity")
-    if isinstance(affinity, dict):
-        for kind in ("podAffinity", "podAntiAffinity"):
-            a = affinity.get(kind)
-            if not isinstance(a, dict):
-                continue
-            for term in _list(a.get("requiredDuringSchedulingIgnoredDuringExecution")):
-                selectors.append(term.get("labelSelector"))
-            for weighted in _list(a.get("preferredDuringSchedulingIgnoredDuringExecution")):
-                term = weighted.get("podAffinityTerm")
-                if isinstance(term, dict):
-                    selectors.append(term.get("labelSelector"))
-    for constraint in _list(spec.get("topologySpreadConstraints")):
-        selectors.append(constraint.get("labelSelector"))
-    for sel in selectors:
-        if not isinstance(sel, dict):
-            continue
-        match_labels = sel.get("matchLabels")
-        if isinstance(match_labels, dict) and isinstance(match_labels.get(selector_label), str):
-            match_labels[selector_label] = _unsuffix(match_labels[selector_label])
-        for expr in _list(sel.get("matchExpressions")):
-            if expr.get("key") == selector_label and isinstance(expr.get("values"), list):
-                expr["values"] = [_unsuffix(v) if isinstance(v, str) else v for v in expr["values"]]
-
-
-def _unsuffix(name: str) -> str:
-    return name[: -len(PRIMARY_SUFFIX)] if name.endswith(PRIMARY_SUFFIX) else name
-
-
-def _list(v: Any) -> list[Any]:
-    return [x for x in v if isinstance(x, Mapping)] if isinstance(v, list) else []

@@ -25,15 +25,18 @@ CRD-facing fields written by :func:`status_to_dict` (the CRD schema must allow a
     message               string   when non-empty (why the canary is waiting/halted/invalid)
     observedGeneration    integer  always
     mirrored              boolean  when true
+    sessionAffinityCookie, primarySessionAffinityCookie, previousSessionAffinityCookie
+                          string   when set (Flagger's fields; engine/cookies.py decides them)
 """
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast, get_args
 
-from canaryd.engine.types import CanaryStatus, CheckResult, Phase
+from canaryd.engine.types import CanaryStatus, CheckResult, Phase, Verdict
+from canaryd.model.objects import CanaryStatusBody
 
 PROMOTED = "Promoted"
 VALID = "Valid"
@@ -82,9 +85,9 @@ def parse_time(v: Any) -> float | None:
 def promoted_condition(
     phase: Phase, kind: str, now: float, previous: tuple[dict[str, Any], ...] = ()
 ) -> dict[str, Any]:
-    """Flagger's single ``Promoted`` condition for ``phase`` (§2.2). The previous condition is kept
-    as it was when neither status nor reason changes; ``lastTransitionTime`` is kept while the
-    status is unchanged."""
+    """Flagger's single ``Promoted`` condition for ``phase`` (flagger-reference.md §2.2). The previous
+    condition is kept as it was when neither status nor reason changes; ``lastTransitionTime`` is kept
+    while the status is unchanged."""
     cstatus, template = _PROMOTED_TABLE.get(phase, _PROMOTED_TABLE[Phase.INITIALIZING])
     message = template.format(kind=kind)
     old = next((c for c in previous if c.get("type") == PROMOTED), None)
@@ -164,12 +167,16 @@ def status_from_dict(d: Any) -> CanaryStatus:
         message=_str(d.get("message")),
         observed_generation=max(0, _int(d.get("observedGeneration"))),
         mirrored=d.get("mirrored") is True,
+        ignored_fields_generation=max(0, _int(d.get("ignoredFieldsGeneration"))),
+        session_affinity_cookie=_str(d.get("sessionAffinityCookie")),
+        primary_session_affinity_cookie=_str(d.get("primarySessionAffinityCookie")),
+        previous_session_affinity_cookie=_str(d.get("previousSessionAffinityCookie")),
     )
 
 
-def status_to_dict(s: CanaryStatus) -> dict[str, Any]:
+def status_to_dict(s: CanaryStatus) -> CanaryStatusBody:
     """``.status`` body for the status subresource (see the module docstring for the fields)."""
-    out: dict[str, Any] = {
+    out: CanaryStatusBody = {
         "phase": s.phase.value if s.phase is not None else "",
         "canaryWeight": s.canary_weight,
         "failedChecks": s.failed_checks,
@@ -200,6 +207,14 @@ def status_to_dict(s: CanaryStatus) -> dict[str, Any]:
     out["observedGeneration"] = s.observed_generation
     if s.mirrored:
         out["mirrored"] = True
+    if s.ignored_fields_generation:
+        out["ignoredFieldsGeneration"] = s.ignored_fields_generation
+    if s.session_affinity_cookie:
+        out["sessionAffinityCookie"] = s.session_affinity_cookie
+    if s.primary_session_affinity_cookie:
+        out["primarySessionAffinityCookie"] = s.primary_session_affinity_cookie
+    if s.previous_session_affinity_cookie:
+        out["previousSessionAffinityCookie"] = s.previous_session_affinity_cookie
     return out
 
 
@@ -207,11 +222,19 @@ def _check(c: dict[str, Any]) -> CheckResult:
     value = c.get("value")
     return CheckResult(
         name=_str(c.get("name")),
-        verdict=_str(c.get("verdict")) or "error",
+        verdict=_verdict(c.get("verdict")),
         value=float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
         threshold=_str(c.get("threshold")),
         message=_str(c.get("message")),
     )
+
+
+def _verdict(v: Any) -> Verdict:
+    """A stored verdict; anything else (a hand-edited status) reads as "error"."""
+    for known in get_args(Verdict):
+        if v == known:
+            return cast(Verdict, known)
+    return "error"
 
 
 def _json_number(v: float | None) -> float | None:

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
+
+from canaryd.model import defaults
+from canaryd.model.routes import Cookies, Routes
+from canaryd.model.spec import AlertSeverity, HookType
+
+# a check's outcome in one step
+Verdict = Literal["pass", "fail", "error", "nodata"]
+# the alert sent with an Event ("" = none); AlertProviders filter on it (canaryd.notify.rules)
+Severity = AlertSeverity
 
 
 class Phase(StrEnum):
@@ -28,7 +37,7 @@ class CheckResult:
     """One measurement of one check in one step (also stored in status so users see the figures)."""
 
     name: str
-    verdict: str  # "pass" | "fail" | "error" | "nodata"
+    verdict: Verdict
     value: float | None = None
     threshold: str = ""  # human form, e.g. ">= 99" or "<= 500ms"
     # Event text when not passed. For "fail" without the "Halt C.N advancement " prefix, which the
@@ -50,8 +59,8 @@ class HookResult:
 @dataclass(frozen=True)
 class CanaryStatus:
     """Everything needed to continue a run after a restart. Serialised to ``.status`` by
-    :func:`canaryd.engine.status.to_dict` / read by ``from_dict``; Flagger's field names where Flagger
-    has one, canaryd's own fields otherwise."""
+    :func:`canaryd.engine.status.status_to_dict` / read by ``status_from_dict``; Flagger's field names
+    where Flagger has one, canaryd's own fields otherwise."""
 
     phase: Phase | None = None
     canary_weight: int = 0
@@ -69,6 +78,12 @@ class CanaryStatus:
     message: str = ""  # last reason shown to users (invalid spec, readiness, halt)
     observed_generation: int = 0
     mirrored: bool = False  # the current step mirrors traffic to the canary (canary strategy: first step)
+    # the generation whose accepted-without-effect fields were named in a Warning Event (once each)
+    ignored_fields_generation: int = 0
+    # Flagger's session-affinity status fields ("name=value"; "" = absent), set by engine/cookies.py
+    session_affinity_cookie: str = ""
+    primary_session_affinity_cookie: str = ""
+    previous_session_affinity_cookie: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,10 +118,16 @@ class Snapshot:
     primary_template_matches_target: bool | None = None  # for takeover of foreign (Flagger) hashes
     duplicate_of: str | None = None  # another canary already targets this Deployment
     mirrored: bool | None = None  # observed mirror on the VirtualService route (None = unknown)
-    selector_labels: tuple[str, ...] = ("app", "name", "app.kubernetes.io/name")  # for messages
+    selector_labels: tuple[str, ...] = defaults.SELECTOR_LABELS  # for messages
+    # a referenced MetricTemplate canaryd cannot run (canaryd.model.template_refs): refuses a new run
+    template_error: str | None = None
 
 
 # ---- actions: intents the runtime carries out, in order, after writing the new status ----
+# Each carries everything its writer needs; the fields marked ``compare=False`` are derived from the
+# decided status by engine/desired.py when the decision is finished (routes with cookies, the promotion
+# id, the webhook checksum and phase), so tables compare the decision's shape, and tests of
+# engine/desired.py the derived values.
 
 
 @dataclass(frozen=True)
@@ -117,9 +138,11 @@ class EnsurePrimary:
 @dataclass(frozen=True)
 class EnsureServicesAndRouting:
     """Create/update canary+primary Services, DestinationRules, VirtualService (weights from status);
-    the apex Service only when ``apex``; the primary HPA when an autoscaler is set."""
+    the apex Service only when ``apex``; the primary HPA when an autoscaler is set. ``routes``: the
+    VirtualService's routes (those status implies), present when ``apex``."""
 
     apex: bool = True
+    routes: Routes | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -129,14 +152,24 @@ class ScaleTarget:
 
 @dataclass(frozen=True)
 class SetRoutes:
+    """Move traffic: ``primary`` + ``canary`` = 100; ``cookies`` the session-affinity routes."""
+
     primary: int
     canary: int
     mirror: bool = False
+    cookies: Cookies | None = field(default=None, compare=False)
+
+    @property
+    def routes(self) -> Routes:
+        return Routes(canary=self.canary, mirror=self.mirror, cookies=self.cookies)
 
 
 @dataclass(frozen=True)
 class Promote:
-    """Copy the target's template (and config copies) to the primary; sync the primary HPA."""
+    """Copy the target's template (and config copies) to the primary; sync the primary HPA.
+    ``promotion_id``: stable for one run (Canary uid + revision), written on the primary (Flagger's id)."""
+
+    promotion_id: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -146,8 +179,9 @@ class Emit:
 
     message: str
     warning: bool = False
-    alert: str = ""
+    alert: Severity = ""
     alert_message: str = ""
+    checksum: str = field(default="", compare=False)  # the run's webhook checksum, for event webhooks
 
 
 @dataclass(frozen=True)
@@ -155,29 +189,23 @@ class RunHooks:
     """Run the webhooks of one type (confirm-rollout, pre-rollout, rollout, confirm-traffic-increase,
     confirm-promotion, rollback, post-rollout) in list order, stopping at the first failure.
 
-    Protocol. ``wait=True``: the decision is a *request*: it has ``status=None`` and no other actions
-    than ``RunHooks`` (possibly with ``analyse=True``). The runtime runs the hooks (and the checks,
-    when ``analyse``), then calls ``decide`` again with the same status and the results added to the
-    inputs, keeping those of earlier rounds of the same step::
-
-        inputs = Inputs(now=clock())
-        while True:
-            d = decide(spec, status, snap, inputs)
-            if not d.requests: break
-            results = run(d.requests)           # hooks of each type + checks if d.analyse
-            inputs = Inputs(now=clock(), checks=results.checks or inputs.checks,
-                            hooks={**(inputs.hooks or {}), **results.hooks})
-        write d.status; carry out d.actions
-
-    A step needs at most two rounds (rollout/rollback hooks + checks, then a confirm-* gate).
-    ``decide`` never asks for a type whose hooks are absent from the spec (it treats it as passed).
+    ``wait=True``: the decision is a *request*: it has ``status=None`` and no other actions than
+    ``RunHooks`` (possibly with ``analyse=True``); :mod:`canaryd.engine.driver` is the one loop that
+    answers requests and asks again (a step needs at most two rounds: rollout/rollback hooks + checks,
+    then a confirm-* gate). ``decide`` never asks for a type whose hooks are absent from the spec (it
+    treats it as passed).
 
     ``wait=False`` (post-rollout, after Succeeded/Failed): fire and forget, carried out after the
     status write like any action; the runtime emits :func:`canaryd.engine.messages.hook_events` for
-    the results."""
+    the results.
 
-    hook_type: str
+    ``phase`` and ``checksum`` are what the webhook payload carries (Flagger's phase for the hook type,
+    the run's checksum: engine/desired.py)."""
+
+    hook_type: HookType
     wait: bool = True
+    phase: str = field(default="", compare=False)
+    checksum: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

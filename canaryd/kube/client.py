@@ -17,9 +17,10 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from canaryd.kube.config import ClusterConfig, load_incluster, load_kubeconfig
+from canaryd.kube.config import ClusterConfig, CredentialsError, load
 from canaryd.kube.errors import ApiError, Fenced, error_from_status
 from canaryd.kube.resources import Resource
+from canaryd.version import user_agent as default_user_agent
 
 PATCH_TYPES: Mapping[str, str] = {
     "merge": "application/merge-patch+json",
@@ -65,14 +66,14 @@ class KubeClient:
         self,
         config: ClusterConfig,
         *,
-        user_agent: str = "canaryd/0.1.0",
+        user_agent: str | None = None,
         registry: CollectorRegistry | None = None,
         max_attempts: int = 5,
         max_retry_wait: float = 10.0,
         request_timeout: float = 30.0,
     ) -> None:
         self.config = config
-        self.user_agent = user_agent
+        self.user_agent = user_agent or default_user_agent()
         self.registry = registry if registry is not None else CollectorRegistry()
         self.requests = Counter(
             "canaryd_api_requests_total",
@@ -107,12 +108,14 @@ class KubeClient:
         cls,
         kubeconfig: str | os.PathLike[str] | None,
         *,
-        user_agent: str = "canaryd/0.1.0",
+        user_agent: str | None = None,
         context: str | None = None,
         registry: CollectorRegistry | None = None,
+        master: str | None = None,
     ) -> KubeClient:
-        """From a kubeconfig file, or the in-cluster ServiceAccount when ``kubeconfig`` is None."""
-        config = load_kubeconfig(kubeconfig, context=context) if kubeconfig else load_incluster()
+        """From kubeconfig files (``a:b`` merged), or the in-cluster ServiceAccount when ``kubeconfig`` is
+        None; ``master`` replaces the server URL. Raises ``ConfigError``."""
+        config = await load(kubeconfig, context=context, master=master)
         return cls(config, user_agent=user_agent, registry=registry)
 
     @property
@@ -127,11 +130,33 @@ class KubeClient:
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": self.user_agent, **self.config.auth_headers()}
+    async def _headers(self, content_type: str | None = None) -> tuple[dict[str, str], int]:
+        """Request headers, credentials asked fresh (an expiring exec token is renewed here), and the
+        credentials' generation for :meth:`_renewed`."""
+        try:
+            auth, generation = await self.config.request_auth()
+        except CredentialsError as err:
+            raise ApiError(401, "Unauthorized", str(err)) from None
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent, **auth}
         if content_type:
             headers["Content-Type"] = content_type
-        return headers
+        return headers, generation
+
+    async def _renewed(self, generation: int) -> bool:
+        """After a 401: new credentials (an exec plugin run again, a token file re-read), worth a retry."""
+        try:
+            return await self.config.renew_after_401(generation)
+        except CredentialsError as err:
+            raise ApiError(401, "Unauthorized", str(err)) from None
+
+    def _transport(self) -> dict[str, Any]:
+        """Per-request TLS name and proxy from the kubeconfig (tls-server-name, proxy-url)."""
+        out: dict[str, Any] = {}
+        if self.config.server_hostname:
+            out["server_hostname"] = self.config.server_hostname
+        if self.config.proxy:
+            out["proxy"] = self.config.proxy
+        return out
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -188,15 +213,35 @@ class KubeClient:
         content_type: str,
         fence: Callable[[], None] | None = None,
     ) -> Any:
-        headers = self._headers(content_type if data is not None else None)
+        for renewed in (False, True):  # one more try after a 401 answered with renewed credentials
+            headers, generation = await self._headers(content_type if data is not None else None)
+            raw, status, retry_after = await self._send(verb, method, label, path, params, data, headers,
+                                                        fence)
+            if status != 401 or renewed or not await self._renewed(generation):
+                break
+            self.requests.labels(verb=verb, resource=label, code=str(status)).inc()
+        self.requests.labels(verb=verb, resource=label, code=str(status)).inc()
+        if status >= 400:
+            raise self._error(status, raw, retry_after)
+        return orjson.loads(raw) if raw else None
+
+    async def _send(
+        self,
+        verb: str,
+        method: str,
+        label: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        headers: dict[str, str],
+        fence: Callable[[], None] | None,
+    ) -> tuple[bytes, int, str | None]:
         try:
             async with self.session.request(
                 method, path, params=params, data=data, headers=headers, timeout=self._timeout,
-                trace_request_ctx=fence,
+                trace_request_ctx=fence, **self._transport(),
             ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                retry_after = resp.headers.get("Retry-After")
+                return await resp.read(), resp.status, resp.headers.get("Retry-After")
         except TimeoutError as err:  # aiohttp's says nothing of the request: name it, and the wait
             self.requests.labels(verb=verb, resource=label, code="error").inc()
             raise TimeoutError(f"{method} {path}: no answer from the API server within "
@@ -204,10 +249,6 @@ class KubeClient:
         except aiohttp.ClientConnectionError:
             self.requests.labels(verb=verb, resource=label, code="error").inc()
             raise
-        self.requests.labels(verb=verb, resource=label, code=str(status)).inc()
-        if status >= 400:
-            raise self._error(status, raw, retry_after)
-        return orjson.loads(raw) if raw else None
 
     @staticmethod
     def _error(status: int, raw: bytes, retry_after: str | None) -> ApiError:
@@ -224,6 +265,13 @@ class KubeClient:
 
     async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
         out: dict[str, Any] = await self._request("get", "GET", res, res.path(namespace, name))
+        return out
+
+    async def get_document(self, path: str) -> dict[str, Any]:
+        """A non-resource document (``/openapi/v3/...``, readable by every authenticated identity),
+        counted under resource ``path``."""
+        res = Resource("", "", path, "")
+        out: dict[str, Any] = await self._request("get", "GET", res, path)
         return out
 
     async def list_pages(
@@ -331,12 +379,15 @@ class KubeClient:
         # no total timeout; a read timeout beyond the server's own end of stream catches dead peers
         timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=timeout_seconds + 60)
         counted = False
+        headers, generation = await self._headers()
         try:
             async with self.session.get(
-                res.path(namespace), params=params, headers=self._headers(), timeout=timeout
+                res.path(namespace), params=params, headers=headers, timeout=timeout, **self._transport()
             ) as resp:
                 self.requests.labels(verb="watch", resource=res.plural, code=str(resp.status)).inc()
                 counted = True
+                if resp.status == 401:  # the informer's next attempt goes with renewed credentials
+                    await self._renewed(generation)
                 if resp.status != 200:
                     raise self._error(resp.status, await resp.read(), resp.headers.get("Retry-After"))
                 async for line in iter_lines(resp.content):

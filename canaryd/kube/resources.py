@@ -45,3 +45,10 @@ VIRTUAL_SERVICE = Resource("networking.istio.io", "v1beta1", "virtualservices", 
 DESTINATION_RULE = Resource("networking.istio.io", "v1beta1", "destinationrules", "DestinationRule")
 LEASE = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 NAMESPACE = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+
+# What canaryd list+watches into its cache (the one list: the runtime's informers and the informers'
+# default). Events and Leases are written only, Namespaces read on demand.
+WATCHED: tuple[Resource, ...] = (
+    CANARY, DEPLOYMENT, HPA, SERVICE, CONFIGMAP, SECRET, VIRTUAL_SERVICE, DESTINATION_RULE, METRIC_TEMPLATE,
+    ALERT_PROVIDER,
+)

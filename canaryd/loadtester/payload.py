@@ -10,6 +10,7 @@ import orjson
 SUPPORTED_TYPES = ("cmd", "bash")
 UNSUPPORTED_TYPES = frozenset({"helm", "helmv3", "kubectl", "concord", "ngrinder"})
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_LINE_SPACE = frozenset("\t\n\r")  # a bash script may span lines
 
 
 class PayloadError(ValueError):
@@ -90,4 +91,8 @@ def parse_task(payload: Payload) -> Task:
     cmd = meta.get("cmd", "")
     if not cmd.strip():
         raise PayloadError(400, "cmd not found in metadata")
+    for offset, char in enumerate(cmd):
+        # a NUL cannot be passed to exec; other control characters have no place in a command line
+        if not char.isprintable() and char not in _LINE_SPACE:
+            raise PayloadError(400, f"cmd has a non-printable character U+{ord(char):04X} at offset {offset}")
     return Task(kind, cmd, meta.get("logCmdOutput", "") in _TRUE, meta.get("returnCmdOutput", "") in _TRUE)

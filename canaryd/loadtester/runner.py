@@ -12,7 +12,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from canaryd.engine.messages import go_duration_seconds
+from canaryd.gofmt import go_duration_seconds
 from canaryd.loadtester.metrics import LoadTesterMetrics
 
 MAX_OUTPUT = 1024 * 1024  # bytes of output kept per command; the rest is read and dropped
@@ -125,6 +125,8 @@ class Runner:
             return Outcome(False, "", f'exec: "{argv[0]}": executable file not found in $PATH')
         except OSError as err:
             return Outcome(False, "", f'exec: "{argv[0]}": {err.strerror or err}')
+        except ValueError as err:  # e.g. an embedded NUL; the API refuses those before this point
+            return Outcome(False, "", f'exec: "{argv[0]}": {err}')
         chunks: list[bytes] = []
         try:
             async with asyncio.timeout(self.timeout if self.timeout > 0 else None):

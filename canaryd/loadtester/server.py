@@ -1,11 +1,10 @@
 """The load tester's HTTP API, Flagger's paths and answers: ``POST /`` (tasks), ``/gate/*``,
 ``/rollback/*``, plus ``/healthz`` and ``/metrics``. Guards run in this order: bearer token (401),
-namespace filter (403 ``Forbidden``), payload (400), command policy (403), capacity (503)."""
+namespace filter (403 ``Forbidden``), payload (400, non-printable characters in a command included),
+command policy (403), capacity (503; 507 for a gate beyond ``--max-gates``)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import logging
 import re
@@ -17,39 +16,27 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from canaryd.kube.errors import ApiError
-from canaryd.loadtester.gates import GateStore
+from canaryd.loadtester.gates import GateFull, GateStore
 from canaryd.loadtester.metrics import LoadTesterMetrics
 from canaryd.loadtester.payload import Payload, PayloadError, parse_payload, parse_task
 from canaryd.loadtester.policy import Command, CommandPolicy
 from canaryd.loadtester.runner import Busy, Runner
+from canaryd.loadtester.secure import presented_token
 
 MAX_BODY = 1024 * 1024
 _OPEN_PATHS = frozenset({"/healthz", "/metrics"})
-_GATE_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+_GATE_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,244}$")  # with "rollback." within a ConfigMap key's 253
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
 class ApiConfig:
-    """The operator's guards: ``token`` empty = no authentication; ``namespace_regexp`` empty = all."""
+    """The operator's guards: ``token`` empty = no authentication (the command line allows that only with
+    ``--insecure``); ``namespace_regexp`` empty = all (the command line defaults to its own namespace)."""
 
     enable_bash: bool = False
     namespace_regexp: str = ""
     token: str = ""
-
-
-def _presented_token(request: web.Request) -> str:
-    """The bearer token, or the password of basic auth (a webhook URL ``http://token:T@host/``)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip()
-    if scheme.lower() == "basic":
-        try:
-            return base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
-        except (binascii.Error, UnicodeDecodeError):
-            return ""
-    return ""
 
 
 class LoadTesterApi:
@@ -82,7 +69,7 @@ class LoadTesterApi:
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         token = self.config.token
         if token and request.path not in _OPEN_PATHS:
-            if not hmac.compare_digest(_presented_token(request).encode(), token.encode()):
+            if not hmac.compare_digest(presented_token(request.headers).encode(), token.encode()):
                 self.metrics.denied.labels("unauthorized").inc()
                 return web.Response(status=401, text="Unauthorized",
                                     headers={"WWW-Authenticate": 'Bearer realm="flagger-loadtester"'})
@@ -181,6 +168,9 @@ class LoadTesterApi:
                 await self.gates.set(key, is_open)
             except PayloadError as err:
                 return self._gate_answer(gate, action, err.status, str(err))
+            except GateFull as err:
+                self.log.warning("%s %s not opened: %s", gate, key, err)
+                return self._gate_answer(gate, action, 507, f"{gate} {key} not opened: {err}")
             except (ApiError, aiohttp.ClientError, TimeoutError) as err:
                 return self._store_error(gate, action, err)
             self.log.info("%s %s %s", gate, key, "opened" if is_open else "closed")

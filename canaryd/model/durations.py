@@ -2,11 +2,16 @@
 
 Parsing lives in the model so defaults are applied in one place; the inverse (Go's
 ``Duration.String``) is in :mod:`canaryd.engine.messages`, where the Event texts are made.
+
+Durations written in a Canary are read by :func:`parse_spec_duration`, which accepts exactly what the
+CRDs accept (``SPEC_PATTERN`` plus the CEL bounds of ``manifests/crd/generate.py``), so a value the API
+server would refuse is refused here too, and no value can reach the engine as infinity or overflow.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _UNITS: dict[str, float] = {
     "ns": 1e-9,
@@ -23,6 +28,50 @@ _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 class DurationError(ValueError):
     """The text is not a Go duration."""
+
+
+# What the CRDs accept for a duration field (Go syntax restricted to whole numbers of ms, s, m, h, so
+# PromQL takes the same text as a range), and the longest text (bounds the CRD's CEL cost too).
+SPEC_PATTERN = "^([0-9]+(ms|s|m|h))+$"
+SPEC_MAX_LENGTH = 64
+_SPEC_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
+_SPEC_WHOLE = re.compile(r"(?:[0-9]+(?:ms|s|m|h))+")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Inclusive bounds of one duration field, as Go duration texts (the CRD's CEL rule uses the same)."""
+
+    low: str
+    high: str
+
+    def text(self) -> str:
+        return f"between {self.low} and {self.high}"
+
+
+INTERVAL_BOUNDS = Bounds("1s", "24h")  # analysis.interval and metrics[].interval
+WEBHOOK_TIMEOUT_BOUNDS = Bounds("1ms", "10m")  # webhooks[].timeout: a hook's own budget, any interval
+
+
+def spec_duration_ms(text: str) -> int:
+    """Milliseconds of a duration in the CRDs' syntax; :class:`DurationError` for any other text.
+
+    Exact integer arithmetic: a 60-digit number is a large int, never infinity or an overflow."""
+    if len(text) > SPEC_MAX_LENGTH:
+        raise DurationError(f"duration is longer than {SPEC_MAX_LENGTH} characters")
+    if _SPEC_WHOLE.fullmatch(text) is None:
+        raise DurationError(f"invalid duration {text!r}")
+    return sum(int(n) * _UNIT_MS[unit] for n, unit in _SPEC_PART.findall(text))
+
+
+def parse_spec_duration(text: str, bounds: Bounds) -> float:
+    """Seconds of a Canary's duration field, refused (:class:`DurationError`) outside the CRD's syntax or
+    ``bounds``; the message names the bounds."""
+    ms = spec_duration_ms(text)
+    if not spec_duration_ms(bounds.low) <= ms <= spec_duration_ms(bounds.high):
+        raise DurationError(f"out of bounds: it must be {bounds.text()}")
+    return ms / 1000
 
 
 def parse_go_duration(text: str) -> float:

@@ -1,17 +1,24 @@
 """Readers of one raw Canary field each, for the parsers in ``parse``, ``parse_service`` and
 ``parse_analysis``: each checks the JSON type, applies the default and, on a bad value, raises
-:class:`Invalid` with a message that names the field, so every parser reports errors the same way.
+:class:`FieldError` with a message that names the field, so every parser reports errors the same way.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from canaryd.model.durations import DurationError, parse_go_duration
+from canaryd.model.durations import (
+    SPEC_MAX_LENGTH,
+    Bounds,
+    DurationError,
+    parse_go_duration,
+    parse_spec_duration,
+    spec_duration_ms,
+)
 from canaryd.model.spec import JSON
 
 
-class Invalid(Exception):
+class FieldError(Exception):
     """Carries the user-facing message out of the nested readers."""
 
 
@@ -19,7 +26,7 @@ def read_obj(v: Any, field: str) -> JSON:
     if v is None:
         return {}
     if not isinstance(v, dict):
-        raise Invalid(f"{field} must be an object")
+        raise FieldError(f"{field} must be an object")
     return v
 
 
@@ -31,7 +38,7 @@ def read_list(v: Any, field: str) -> list[Any]:
     if v is None:
         return []
     if not isinstance(v, list):
-        raise Invalid(f"{field} must be a list")
+        raise FieldError(f"{field} must be a list")
     return v
 
 
@@ -43,7 +50,7 @@ def read_str_list(v: Any, field: str) -> list[str]:
     out = []
     for i, x in enumerate(read_list(v, field)):
         if not isinstance(x, str):
-            raise Invalid(f"{field}[{i}] must be a string")
+            raise FieldError(f"{field}[{i}] must be a string")
         out.append(x)
     return out
 
@@ -56,7 +63,7 @@ def read_bool(v: Any, field: str) -> bool:
     if v is None:
         return False
     if not isinstance(v, bool):
-        raise Invalid(f"{field} must be true or false")
+        raise FieldError(f"{field} must be true or false")
     return v
 
 
@@ -64,9 +71,9 @@ def read_int(v: Any, field: str, *, default: int) -> int:
     if v is None:
         return default
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise Invalid(f"{field} must be a whole number, got {v!r}")
+        raise FieldError(f"{field} must be a whole number, got {v!r}")
     if isinstance(v, float) and not v.is_integer():
-        raise Invalid(f"{field} must be a whole number, got {v!r}")
+        raise FieldError(f"{field} must be a whole number, got {v!r}")
     return int(v)
 
 
@@ -74,14 +81,15 @@ def read_opt_float(v: Any, field: str) -> float | None:
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise Invalid(f"{field} must be a number, got {v!r}")
+        raise FieldError(f"{field} must be a number, got {v!r}")
     return float(v)
 
 
 def read_percent(v: Any, field: str) -> int:
-    p = read_int(v, field, default=0) or 100
-    if not 0 < p <= 100:
-        raise Invalid(f"{field} {p} must be a percentage between 1 and 100")
+    """A ready threshold: unset is 100; 0 is honoured (Flagger: do not wait for available replicas)."""
+    p = read_int(v, field, default=100)
+    if not 0 <= p <= 100:
+        raise FieldError(f"{field} {p} must be a percentage between 0 and 100")
     return p
 
 
@@ -89,6 +97,24 @@ def read_duration(v: Any, field: str) -> float:
     try:
         return parse_go_duration(str(v))
     except DurationError:
-        raise Invalid(
+        raise FieldError(
             f"{field} {v} is not a duration; write it as a number and a unit, e.g. 30s, 1m or 1m30s"
         ) from None
+
+
+def read_bounded_duration(v: Any, field: str, bounds: Bounds) -> float:
+    """Seconds of a duration field the way the CRD checks it: whole numbers of ms, s, m or h
+    (``1m30s``), within ``bounds``; the message names the field and the bounds."""
+    text = v if isinstance(v, str) else repr(v)
+    shown = text if len(text) <= SPEC_MAX_LENGTH else text[:SPEC_MAX_LENGTH] + "…"
+    try:
+        spec_duration_ms(text)
+    except DurationError:
+        raise FieldError(
+            f"{field} {shown} is not a duration; write whole numbers with a unit (ms, s, m, h), "
+            f"e.g. 30s, 1m or 1m30s, {bounds.text()}"
+        ) from None
+    try:
+        return parse_spec_duration(text, bounds)
+    except DurationError:
+        raise FieldError(f"{field} {shown} is out of bounds: it must be {bounds.text()}") from None

@@ -4,42 +4,48 @@ exactly what is wrong and how to fix it.
 Both ``flagger.app/v1beta1`` and the 2019 ``v1alpha3`` shape (``canaryAnalysis``, legacy metric
 names) are read here and in ``parse_service``/``parse_analysis`` (with the field readers of ``fields``),
 so no other layer ever looks at the raw spec. Defaults follow Flagger
-(flagger-behaviour.md §1) except the 10 s interval floor, which canaryd does not apply.
+(docs/compatibility.md) except the 10 s interval floor: canaryd honours intervals down to 1 s.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from canaryd.model.fields import Invalid, read_bool, read_int, read_obj, read_opt_str
+from canaryd.model import coverage, defaults
+from canaryd.model.fields import FieldError, read_bool, read_int, read_obj, read_opt_str
 from canaryd.model.parse_analysis import read_analysis
 from canaryd.model.parse_service import read_service
+from canaryd.model.references import check_references
 from canaryd.model.spec import AutoscalerRef, CanarySpec, SpecError, TargetRef
 
-DEFAULT_SELECTOR_LABELS: tuple[str, ...] = ("app", "name", "app.kubernetes.io/name")
 SUPPORTED_API_VERSIONS = ("flagger.app/v1beta1", "flagger.app/v1alpha3")
+MAX_PROGRESS_DEADLINE_SECONDS = 86_400  # the CRD's maximum too
 
 
 def parse_canary(
-    obj: dict[str, Any], *, selector_labels: tuple[str, ...] = DEFAULT_SELECTOR_LABELS
+    obj: dict[str, Any],
+    *,
+    selector_labels: tuple[str, ...] = defaults.SELECTOR_LABELS,
+    cross_namespace_refs: bool = True,
 ) -> CanarySpec | SpecError:
     """Read a Canary object (as returned by the API server). Never raises.
 
     ``selector_labels`` is accepted so callers pass the process setting in one place; the
-    selector label itself is found on the target Deployment, not in the Canary."""
+    selector label itself is found on the target Deployment, not in the Canary.
+    ``cross_namespace_refs=False`` is ``--no-cross-namespace-refs`` (:mod:`canaryd.model.references`)."""
     del selector_labels  # the label is looked up on the Deployment (engine snapshot), not here
     try:
-        return _parse(obj)
-    except Invalid as e:
+        return _parse(obj, cross_namespace_refs)
+    except FieldError as e:
         return SpecError(str(e))
 
 
-def _parse(obj: dict[str, Any]) -> CanarySpec:
+def _parse(obj: dict[str, Any], cross_namespace_refs: bool = True) -> CanarySpec:
     if not isinstance(obj, dict):
-        raise Invalid("the Canary is not a JSON object")
+        raise FieldError("the Canary is not a JSON object")
     api_version = str(obj.get("apiVersion") or "flagger.app/v1beta1")
     if api_version not in SUPPORTED_API_VERSIONS:
-        raise Invalid(
+        raise FieldError(
             f"apiVersion {api_version} is not supported; "
             "use flagger.app/v1beta1 (or the 2019 flagger.app/v1alpha3)"
         )
@@ -50,7 +56,7 @@ def _parse(obj: dict[str, Any]) -> CanarySpec:
 
     provider = str(spec.get("provider") or "istio")
     if provider != "istio":
-        raise Invalid(f"spec.provider {provider} is not supported; supported: istio (or leave it unset)")
+        raise FieldError(f"spec.provider {provider} is not supported; supported: istio (or leave it unset)")
 
     target = _target_ref(spec.get("targetRef"))
     autoscaler = _autoscaler_ref(spec.get("autoscalerRef"))
@@ -62,15 +68,19 @@ def _parse(obj: dict[str, Any]) -> CanarySpec:
     if raw_analysis is None and spec.get("canaryAnalysis") is not None:
         raw_analysis, field = spec.get("canaryAnalysis"), "spec.canaryAnalysis"
     if raw_analysis is None:
-        raise Invalid(
-            "spec.analysis is missing: add an analysis with interval, threshold and one of stepWeight, "
-            "stepWeights or iterations (spec.canaryAnalysis is accepted as the 2019 alias)"
-        )
+        # Flagger skips the analysis whenever there is none: the new revision is promoted at once
+        skip_analysis = True
     analysis = read_analysis(read_obj(raw_analysis, field), field, skip_analysis)
+    check_references(namespace, analysis, field, allow_cross_namespace=cross_namespace_refs)
 
     deadline = read_int(spec.get("progressDeadlineSeconds"), "spec.progressDeadlineSeconds", default=600)
     if deadline <= 0:
         deadline = 600
+    if deadline > MAX_PROGRESS_DEADLINE_SECONDS:
+        raise FieldError(
+            f"spec.progressDeadlineSeconds {deadline} is out of bounds: it must be at most "
+            f"{MAX_PROGRESS_DEADLINE_SECONDS} (24h)"
+        )
 
     return CanarySpec(
         name=name,
@@ -88,6 +98,7 @@ def _parse(obj: dict[str, Any]) -> CanarySpec:
         revert_on_deletion=read_bool(spec.get("revertOnDeletion"), "spec.revertOnDeletion"),
         suspend=read_bool(spec.get("suspend"), "spec.suspend"),
         api_version=api_version,
+        ignored_fields=coverage.ignored_fields(obj),
     )
 
 
@@ -96,18 +107,18 @@ def _parse(obj: dict[str, Any]) -> CanarySpec:
 
 def _target_ref(raw: Any) -> TargetRef:
     if raw is None:
-        raise Invalid(
+        raise FieldError(
             "spec.targetRef is missing: set {apiVersion: apps/v1, kind: Deployment, name: <deployment>}"
         )
     ref = read_obj(raw, "spec.targetRef")
     kind = str(ref.get("kind") or "")
     tname = str(ref.get("name") or "")
     if not tname:
-        raise Invalid("spec.targetRef.name is missing: name the Deployment to release")
+        raise FieldError("spec.targetRef.name is missing: name the Deployment to release")
     if kind == "DaemonSet":
-        raise Invalid("DaemonSet targets are not supported yet; supported kinds: Deployment")
+        raise FieldError("DaemonSet targets are not supported yet; supported kinds: Deployment")
     if kind != "Deployment":
-        raise Invalid(
+        raise FieldError(
             f"spec.targetRef.kind {kind or '(empty)'} is not supported; supported kinds: Deployment"
         )
     return TargetRef(api_version=str(ref.get("apiVersion") or "apps/v1"), kind=kind, name=tname)
@@ -120,22 +131,40 @@ def _autoscaler_ref(raw: Any) -> AutoscalerRef | None:
     kind = str(ref.get("kind") or "")
     aname = str(ref.get("name") or "")
     if kind == "ScaledObject":
-        raise Invalid(
+        raise FieldError(
             "spec.autoscalerRef kind ScaledObject (KEDA) is not supported yet; "
             "supported: HorizontalPodAutoscaler"
         )
     if kind != "HorizontalPodAutoscaler":
-        raise Invalid(
+        raise FieldError(
             f"spec.autoscalerRef.kind {kind or '(empty)'} is not supported; "
             "supported: HorizontalPodAutoscaler"
         )
     if not aname:
-        raise Invalid("spec.autoscalerRef.name is missing: name the HorizontalPodAutoscaler of the target")
+        raise FieldError("spec.autoscalerRef.name is missing: name the HorizontalPodAutoscaler of the target")
     api_version = str(ref.get("apiVersion") or "autoscaling/v2")
     if not api_version.startswith("autoscaling/"):
-        raise Invalid(
+        raise FieldError(
             f"spec.autoscalerRef.apiVersion {api_version} is not an autoscaling API version; "
             "use autoscaling/v2"
         )
     # v2beta1 / v2beta2 (the 2019 tutorial) and v1 name the same object, read through autoscaling/v2.
-    return AutoscalerRef(api_version="autoscaling/v2", kind=kind, name=aname)
+    replicas = read_obj(ref.get("primaryScalerReplicas"), "spec.autoscalerRef.primaryScalerReplicas")
+    bounds = [_opt_replicas(replicas.get(k), f"spec.autoscalerRef.primaryScalerReplicas.{k}")
+              for k in ("minReplicas", "maxReplicas")]
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+        raise FieldError(
+            f"spec.autoscalerRef.primaryScalerReplicas.minReplicas {bounds[0]} is above maxReplicas "
+            f"{bounds[1]}; swap them"
+        )
+    return AutoscalerRef(api_version="autoscaling/v2", kind=kind, name=aname,
+                         primary_min_replicas=bounds[0], primary_max_replicas=bounds[1])
+
+
+def _opt_replicas(v: Any, field: str) -> int | None:
+    if v is None:
+        return None
+    n = read_int(v, field, default=0)
+    if n < 1:
+        raise FieldError(f"{field} {n} must be at least 1")
+    return n

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from canaryd.model.fields import (
-    Invalid,
+    FieldError,
     read_bool,
     read_int,
     read_obj,
@@ -23,26 +23,28 @@ from canaryd.model.spec import ServiceSpec
 
 def read_service(raw: Any, target_name: str) -> ServiceSpec:
     if raw is None:
-        raise Invalid("spec.service is missing: set at least spec.service.port (the port the app serves on)")
+        raise FieldError(
+            "spec.service is missing: set at least spec.service.port (the port the app serves on)")
     svc = read_obj(raw, "spec.service")
     if svc.get("port") is None:
-        raise Invalid("spec.service.port is missing: set the port the app serves on (e.g. 9898)")
+        raise FieldError("spec.service.port is missing: set the port the app serves on (e.g. 9898)")
     port = read_int(svc.get("port"), "spec.service.port", default=0)
     if not 1 <= port <= 65535:
-        raise Invalid(f"spec.service.port {port} is out of range; use a port between 1 and 65535")
+        raise FieldError(f"spec.service.port {port} is out of range; use a port between 1 and 65535")
     target_port: int | str | None = svc.get("targetPort")
     if target_port in (0, "", None):
         target_port = None
     elif not isinstance(target_port, (int, str)) or isinstance(target_port, bool):
-        raise Invalid("spec.service.targetPort must be a port number or a port name")
+        raise FieldError("spec.service.targetPort must be a port number or a port name")
     gateways = tuple(read_str_list(svc.get("gateways"), "spec.service.gateways")) or ("mesh",)
     hosts = tuple(read_str_list(svc.get("hosts"), "spec.service.hosts"))
     delegation = read_bool(svc.get("delegation"), "spec.service.delegation")
     if delegation and (svc.get("hosts") or svc.get("gateways")):
-        raise Invalid(
+        raise FieldError(
             "spec.service.delegation is true but hosts or gateways are set: a delegate VirtualService cannot "
             "have hosts and gateways; remove them or set delegation: false"
         )
+    unmanaged = read_obj(svc.get("unmanagedMetadata"), "spec.service.unmanagedMetadata")
     return ServiceSpec(
         name=str(svc.get("name") or target_name),
         port=port,
@@ -64,4 +66,9 @@ def read_service(raw: Any, target_name: str) -> ServiceSpec:
         apex=read_opt_obj(svc.get("apex"), "spec.service.apex"),
         primary=read_opt_obj(svc.get("primary"), "spec.service.primary"),
         canary=read_opt_obj(svc.get("canary"), "spec.service.canary"),
+        traffic_distribution=read_opt_str(svc.get("trafficDistribution")),
+        unmanaged_labels=tuple(read_str_list(unmanaged.get("labels"),
+                                             "spec.service.unmanagedMetadata.labels")),
+        unmanaged_annotations=tuple(read_str_list(unmanaged.get("annotations"),
+                                                  "spec.service.unmanagedMetadata.annotations")),
     )

@@ -1,12 +1,13 @@
 """Which ConfigMaps and Secrets a pod uses, and which of them Flagger's config tracking follows.
 
-One definition for the three readers: revision detection (their checksums), the primary's ``-primary``
-copies, and the cache index that wakes a canary when one of them changes.
+One walk over a pod spec's references (:func:`config_ref_slots`) for every reader: revision detection
+(their checksums), the primary's ``-primary`` copies and the inverse rename (:mod:`canaryd.model.primary`),
+and the cache index that wakes a canary when one of them changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,35 +33,43 @@ def _list(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
-def pod_config_refs(pod_spec: Mapping[str, Any]) -> tuple[ConfigRef, ...]:
-    """ConfigMaps and Secrets the pod reads: volumes (incl. projected sources), ``env.valueFrom`` and
-    ``envFrom`` of containers and initContainers. A name referenced several ways is optional only if
-    every reference is; sorted by key."""
-    found: dict[tuple[str, str], bool] = {}
+def config_ref_slots(pod_spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any], str]]:
+    """Every place a pod names a ConfigMap or Secret, as ``(kind, reference, name field)``: volumes
+    (incl. projected sources), ``env.valueFrom`` and ``envFrom`` of containers and initContainers.
 
-    def add(kind: str, ref: Any, name_field: str = "name") -> None:
-        if not isinstance(ref, Mapping) or not ref.get(name_field):
-            return
-        key = (kind, str(ref[name_field]))
-        found[key] = found.get(key, True) and ref.get("optional") is True
+    The one walk behind reading the references (:func:`pod_config_refs`) and renaming them to the
+    ``-primary`` copies and back (:mod:`canaryd.model.primary`); references without a name are skipped.
+    The reference is the pod spec's own mapping, so a caller holding a copy may change its name field."""
+    def slot(kind: str, ref: Any, name_field: str = "name") -> Iterator[tuple[str, Mapping[str, Any], str]]:
+        if isinstance(ref, Mapping) and ref.get(name_field):
+            yield kind, ref, name_field
 
     for vol in _list(pod_spec.get("volumes")):
-        add("configmap", vol.get("configMap"))
-        add("secret", vol.get("secret"), "secretName")
+        yield from slot("configmap", vol.get("configMap"))
+        yield from slot("secret", vol.get("secret"), "secretName")
         projected = vol.get("projected")
         if isinstance(projected, Mapping):
             for src in _list(projected.get("sources")):
-                add("configmap", src.get("configMap"))
-                add("secret", src.get("secret"))
+                yield from slot("configmap", src.get("configMap"))
+                yield from slot("secret", src.get("secret"))
     for container in _list(pod_spec.get("containers")) + _list(pod_spec.get("initContainers")):
         for env in _list(container.get("env")):
             value_from = env.get("valueFrom")
             if isinstance(value_from, Mapping):
-                add("configmap", value_from.get("configMapKeyRef"))
-                add("secret", value_from.get("secretKeyRef"))
+                yield from slot("configmap", value_from.get("configMapKeyRef"))
+                yield from slot("secret", value_from.get("secretKeyRef"))
         for env_from in _list(container.get("envFrom")):
-            add("configmap", env_from.get("configMapRef"))
-            add("secret", env_from.get("secretRef"))
+            yield from slot("configmap", env_from.get("configMapRef"))
+            yield from slot("secret", env_from.get("secretRef"))
+
+
+def pod_config_refs(pod_spec: Mapping[str, Any]) -> tuple[ConfigRef, ...]:
+    """ConfigMaps and Secrets the pod reads (every :func:`config_ref_slots`). A name referenced several
+    ways is optional only if every reference is; sorted by key."""
+    found: dict[tuple[str, str], bool] = {}
+    for kind, ref, name_field in config_ref_slots(pod_spec):
+        key = (kind, str(ref[name_field]))
+        found[key] = found.get(key, True) and ref.get("optional") is True
     return tuple(ConfigRef(k, n, opt) for (k, n), opt in sorted(found.items()))
 
 

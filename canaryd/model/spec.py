@@ -8,7 +8,9 @@ spec, so defaults and legacy aliases live in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from canaryd.model.primary import primary_name
 
 JSON = dict[str, Any]
 
@@ -25,6 +27,9 @@ class AutoscalerRef:
     api_version: str
     kind: str
     name: str
+    # ``primaryScalerReplicas``: the primary HPA's min/max instead of the target HPA's (None = copy)
+    primary_min_replicas: int | None = None
+    primary_max_replicas: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,11 @@ class ServiceSpec:
     apex: JSON | None = None  # {labels, annotations}
     primary: JSON | None = None
     canary: JSON | None = None
+    traffic_distribution: str | None = None  # copied onto the generated Services
+    # ``unmanagedMetadata``: label / annotation keys of generated Services canaryd never adds, changes
+    # or removes (another controller owns them)
+    unmanaged_labels: tuple[str, ...] = ()
+    unmanaged_annotations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,11 +84,18 @@ class MetricSpec:
     builtin: str | None = None
 
 
+# the webhook types of the CRD (``event`` is not a step's: it receives every Event)
+HookType = Literal["confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase",
+                   "confirm-promotion", "post-rollout", "rollback", "event"]
+# an alert's severity ("" = every one); the engine's Events carry one when they alert
+AlertSeverity = Literal["", "info", "warn", "error"]
+
+
 @dataclass(frozen=True)
 class WebhookSpec:
     name: str
     url: str
-    type: str = "rollout"  # "" is normalised to "rollout"
+    type: HookType = "rollout"  # "" is normalised to "rollout"
     timeout_seconds: float = 10.0
     retries: int = 0
     disable_tls: bool = False
@@ -91,7 +108,7 @@ class AlertSpec:
     name: str
     provider_name: str
     provider_namespace: str | None = None
-    severity: str = ""
+    severity: AlertSeverity = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,9 @@ class CanarySpec:
     revert_on_deletion: bool = False
     suspend: bool = False
     api_version: str = "flagger.app/v1beta1"
+    # paths of fields set in the spec that canaryd accepts without effect although Flagger's Istio mode
+    # has one (canaryd.model.coverage): the engine names them in one Warning Event per generation
+    ignored_fields: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -139,7 +159,8 @@ class CanarySpec:
 
     @property
     def primary_name(self) -> str:
-        return f"{self.target.name}-primary"
+        """``<target>-primary``: the primary Deployment."""
+        return primary_name(self.target.name)
 
     @property
     def strategy(self) -> str:

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from canaryd.model.providers import parse_alert_provider
+from canaryd.model.shapes import ShapeError
 from canaryd.model.spec import AlertSpec, CanarySpec
 from canaryd.notify.payloads import PROVIDER_TYPES
 from canaryd.notify.rules import severity_matches
@@ -80,20 +82,22 @@ async def resolve(
     obj = providers(ns, alert.provider_name)
     if obj is None:
         raise ResolveError(f"{label} not found")
-    spec = obj.get("spec") or {}
-    provider = str(spec.get("type") or "")
+    try:
+        spec = parse_alert_provider(obj)
+    except ShapeError as err:
+        raise ResolveError(f"{label}: {err}") from None
+    provider = spec.type
     if provider not in PROVIDER_TYPES:
         raise ResolveError(
             f"{label}: type {provider!r} is not supported; supported: {', '.join(PROVIDER_TYPES)}"
         )
-    address, token = str(spec.get("address") or ""), ""
-    secret_name = str((spec.get("secretRef") or {}).get("name") or "")
-    if secret_name:
-        data = await secrets(ns, secret_name)
+    address, token = spec.address, ""
+    if spec.secret_name:
+        data = await secrets(ns, spec.secret_name)
         if data is None:
-            raise ResolveError(f"{label}: Secret {secret_name}.{ns} not found")
+            raise ResolveError(f"{label}: Secret {spec.secret_name}.{ns} not found")
         if not data.get("address"):
-            raise ResolveError(f"{label}: Secret {secret_name}.{ns} has no 'address' key")
+            raise ResolveError(f"{label}: Secret {spec.secret_name}.{ns} has no 'address' key")
         address, token = data["address"].strip(), (data.get("token") or "").strip()
     if not address:
         raise ResolveError(f"{label} has neither address nor secretRef")
@@ -102,7 +106,7 @@ async def resolve(
         provider,
         address,
         token=token,
-        channel=str(spec.get("channel") or DEFAULT_CHANNEL),
-        username=str(spec.get("username") or DEFAULT_USERNAME),
-        proxy=str(spec.get("proxy") or ""),
+        channel=spec.channel or DEFAULT_CHANNEL,
+        username=spec.username or DEFAULT_USERNAME,
+        proxy=spec.proxy,
     )

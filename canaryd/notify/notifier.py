@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
+from canaryd.analysis.bounded import ANSWER_LIMIT
 from canaryd.analysis.webhooks import call_webhook
 from canaryd.model.spec import AlertSpec, CanarySpec
 from canaryd.notify import payloads
@@ -33,7 +34,7 @@ from canaryd.notify.destinations import (
     resolve,
     subscribed,
 )
-from canaryd.notify.events import event_body, event_hooks
+from canaryd.notify.event_webhooks import event_body, event_hooks
 from canaryd.notify.rules import alert_fields
 from canaryd.notify.sender import post_json, safe_url, scrub
 
@@ -60,6 +61,7 @@ class Notifier:
         registry: CollectorRegistry | None = None,
         max_lanes: int = MAX_LANES,
         queue_size: int = QUEUE_SIZE,
+        max_answer_bytes: int = ANSWER_LIMIT,
     ) -> None:
         self._session = session
         self._log = logger
@@ -70,6 +72,7 @@ class Notifier:
         self._cluster = cluster_name
         self._max_lanes = max(1, max_lanes)
         self._queue_size = queue_size
+        self._max_answer = max_answer_bytes  # receivers' answers are read up to this many bytes
         self._lanes: dict[str, asyncio.Queue[Job]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._started = False
@@ -176,7 +179,7 @@ class Notifier:
             )
 
             async def job(hook: Any = hook, body: dict[str, Any] = body) -> None:
-                result = await call_webhook(self._session, hook, body)
+                result = await call_webhook(self._session, hook, body, max_answer_bytes=self._max_answer)
                 if result.passed:
                     self.sent.labels(kind="event", result="sent").inc()
                     return
@@ -193,11 +196,27 @@ class Notifier:
     def _put(self, kind: str, lane_key: str, canary: str, job: Job) -> None:
         queue = self._lane(lane_key)
         try:
-            queue.put_nowait(job)
+            queue.put_nowait(self._counted(kind, canary, job))
             self._pending += 1
         except asyncio.QueueFull:
             self.sent.labels(kind=kind, result="dropped").inc()
             self._log.warning(f"notification queue full, dropping {kind}", extra={"canary": canary})
+
+    def _counted(self, kind: str, canary: str, job: Job) -> Job:
+        """``job`` bounded by JOB_TIMEOUT, and counted as failed (and logged) when it raises or times out:
+        every notification ends as sent, failed or dropped in ``canaryd_notifications``."""
+
+        async def counted() -> None:
+            try:
+                async with asyncio.timeout(JOB_TIMEOUT):
+                    await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # incl. TimeoutError; the message may hold a URL: the type only
+                self.sent.labels(kind=kind, result="failed").inc()
+                self._log.error(f"{kind} not sent: {type(err).__name__}", extra={"canary": canary})
+
+        return counted
 
     def _provider_job(self, entry: AlertSpec, namespace: str, alert: payloads.Alert) -> Job:
         async def job() -> None:
@@ -217,7 +236,8 @@ class Notifier:
     async def _send(self, alert: payloads.Alert, dest: Destination) -> None:
         body = payloads.body(dest.provider, alert, channel=dest.channel, username=dest.username)
         url = payloads.endpoint(dest.provider, dest.address)
-        error = await post_json(self._session, url, body, token=dest.token, proxy=dest.proxy)
+        error = await post_json(self._session, url, body, token=dest.token, proxy=dest.proxy,
+                                max_answer_bytes=self._max_answer)
         if error is None:
             self.sent.labels(kind="alert", result="sent").inc()
             return
@@ -228,7 +248,7 @@ class Notifier:
         while True:
             job = await queue.get()
             try:
-                await asyncio.wait_for(job(), JOB_TIMEOUT)
+                await job()  # bounded and counted by _counted
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # a lane must outlive any one message

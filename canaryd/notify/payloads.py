@@ -1,4 +1,4 @@
-"""The JSON bodies each chat service expects, byte-compatible with Flagger's (reference §7).
+"""The JSON bodies each chat service expects, byte-compatible with Flagger's (flagger-reference.md §7).
 
 Pure functions: an :class:`Alert` in, a dict out. ``fields`` are (title, value) pairs in display order.
 """

@@ -1,4 +1,4 @@
-"""Who gets which alert, and what it says besides the message (reference §7). Pure.
+"""Who gets which alert, and what it says besides the message (flagger-reference.md §7). Pure.
 
 Severity filter: a provider subscribed at ``info`` gets everything, ``warn`` gets warn and error,
 ``error`` gets error only. An empty severity means ``info`` (Flagger's code sends nothing for it, while

@@ -2,7 +2,8 @@
 
 Returns an error text instead of raising. Webhook URLs of chat services carry their credential in the
 path, so error texts name only ``scheme://host[:port]`` and have the URL, its path and the token
-scrubbed out of anything the HTTP library says.
+scrubbed out of anything the HTTP library says. Redirects are not followed and the receiver's
+answer is read only up to a cap, then quoted as a short printable excerpt (canaryd/analysis/bounded.py).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from canaryd.analysis.bounded import ANSWER_LIMIT, AnswerTooLarge, excerpt, read_bounded, redirect_text
 from canaryd.analysis.urls import safe_url as safe_url  # re-exported: notify's callers import it here
 
 TIMEOUT_SECONDS = 5.0
-_MAX_BODY = 512
 _REDACTED = "<redacted>"
 
 
@@ -49,6 +50,7 @@ async def post_json(
     token: str = "",
     proxy: str = "",
     timeout_seconds: float = TIMEOUT_SECONDS,
+    max_answer_bytes: int = ANSWER_LIMIT,
 ) -> str | None:
     """POST ``body``; None on a 2xx answer, else the reason (credentials scrubbed)."""
     headers = {"Content-Type": "application/json"}
@@ -61,11 +63,17 @@ async def post_json(
             headers=headers,
             proxy=proxy or None,
             timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+            allow_redirects=False,
         ) as resp:
             if 200 <= resp.status < 300:
-                return None
-            text = (await resp.content.read(_MAX_BODY)).decode("utf-8", "replace").strip()
+                return None  # the answer is not read at all
+            if 300 <= resp.status < 400:
+                text = redirect_text(resp)
+            else:
+                text = excerpt(await read_bounded(resp, max_answer_bytes, url))
             reason = f"sending notification bad response {resp.status}: {text}"
+    except AnswerTooLarge as err:
+        reason = f"sending notification bad response: {err}"
     except TimeoutError:
         reason = f"sending notification failed: timed out after {timeout_seconds:g}s"
     except (aiohttp.ClientError, ValueError) as err:

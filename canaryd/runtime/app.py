@@ -13,14 +13,18 @@ import aiohttp
 
 from canaryd.actuators.events import EventRecorder
 from canaryd.analysis.checks import default_registry
+from canaryd.analysis.urls import display_url
 from canaryd.cache.index import CanaryIndex
 from canaryd.cache.informer import Informers
 from canaryd.cache.store import Store
 from canaryd.kube import resources as r
 from canaryd.kube.client import KubeClient
+from canaryd.kube.crd_check import StartError, check_canary_crd
 from canaryd.kube.errors import NotFound
 from canaryd.notify.destinations import GlobalNotifier
 from canaryd.notify.notifier import Notifier
+from canaryd.runtime import heapdump
+from canaryd.runtime.clock import REAL_CLOCK, Clock
 from canaryd.runtime.context import Context
 from canaryd.runtime.crash import CrashPoints, parse_crash_points
 from canaryd.runtime.http import build_app, start_http
@@ -29,88 +33,111 @@ from canaryd.runtime.metrics import Metrics
 from canaryd.runtime.supervisor import Supervisor
 from canaryd.settings import Settings
 
-WATCHED = (
-    r.CANARY,
-    r.DEPLOYMENT,
-    r.HPA,
-    r.SERVICE,
-    r.CONFIGMAP,
-    r.SECRET,
-    r.VIRTUAL_SERVICE,
-    r.DESTINATION_RULE,
-    r.METRIC_TEMPLATE,
-    r.ALERT_PROVIDER,
-)
 
+class Runtime:
+    """The operator's parts wired as ``canaryd run`` wires them: informers → cache → supervisor → tasks,
+    under leadership, with alerts. :func:`run` adds the client, signals and HTTP endpoints around it;
+    tests/box runs the same object against an API server fake, with a faster clock."""
 
-async def run(settings: Settings, logger: logging.Logger) -> int:
-    """Run the operator until a stop signal; returns the process exit code."""
-    metrics = Metrics()
-    client = await KubeClient.from_config(
-        settings.kubeconfig, user_agent=settings.user_agent, registry=metrics.registry
-    )
-    store = Store()
-    index = CanaryIndex(store)  # the first subscriber: up to date before the supervisor looks things up
-    informers = Informers(
-        client,
-        store,
-        resources=list(WATCHED),
-        namespace=settings.namespace,
-        registry=metrics.registry,
-        logger=logger,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-    leadership = Leadership(settings, client, logger, metrics.leader)
-
-    def ready() -> tuple[bool, str]:
-        # /readyz: caches synced, and leader or standby
-        return leadership.ready() if informers.synced else (False, "caches not synced")
-
-    runner = await start_http(build_app(metrics.registry, ready), settings.host, settings.port)
-    logger.info(f"Starting canaryd on port {settings.port}, metrics server {settings.metrics_server}")
-    async with aiohttp.ClientSession(trust_env=True) as http:
-        notifier = _notifier(settings, store, client, http, logger, metrics)
-        ctx = Context(
+    def __init__(self, settings: Settings, client: KubeClient, metrics: Metrics, logger: logging.Logger,
+                 http: aiohttp.ClientSession, *, clock: Clock = REAL_CLOCK,
+                 crash: CrashPoints | None = None) -> None:
+        self.store = store = Store()
+        index = CanaryIndex(store)  # the first subscriber: up to date before the supervisor looks things up
+        self.informers = Informers(
+            client,
+            store,
+            resources=list(r.WATCHED),
+            namespace=settings.namespace,
+            registry=metrics.registry,
+            logger=logger,
+            on_relist=lambda kind: self.supervisor.on_relist(kind),
+        )
+        self.leadership = Leadership(settings, client, logger, metrics.leader, clock=clock)
+        self.notifier = _notifier(settings, store, client, http, logger, metrics)
+        self.ctx = Context(
             settings=settings,
             client=client,
             store=store,
             index=index,
             metrics=metrics,
             logger=logger,
-            crash=CrashPoints(parse_crash_points(settings.crash_points)),
+            crash=crash if crash is not None else CrashPoints(parse_crash_points(settings.crash_points)),
             http=http,
-            events=EventRecorder(client, logger),
+            events=EventRecorder(client, logger, component=settings.event_source_component),
             checks=default_registry(
                 templates=lambda ns, name: store.get(r.METRIC_TEMPLATE.kind, ns, name),
                 secrets=_secret_reader(client),
             ),
-            notifier=notifier,
-            may_act=leadership.may_act,
+            notifier=self.notifier,
+            may_act=self.leadership.may_act,
+            clock=clock,
         )
-        notifier.start()
-        supervisor = Supervisor(ctx)
-        store.subscribe(supervisor.on_change)
-        await informers.start()
+        self.supervisor = Supervisor(self.ctx)
+        store.subscribe(self.supervisor.on_change)
+        # per-canary gauges from the cache, only while this replica may drive canaries
+        metrics.watch(lambda: store.items(r.CANARY.kind), store.counts, self.leadership.may_act)
+        metrics.sizes.event_entries = self.ctx.events.size
+
+    def ready(self) -> tuple[bool, str]:
+        """/readyz: caches synced, and leader or standby."""
+        return self.leadership.ready() if self.informers.synced else (False, "caches not synced")
+
+    async def start(self, sync_timeout: float) -> None:
+        """Fill the caches, then start canary work (at once, or when the lease is won). ``TimeoutError``
+        when the caches did not sync in time (then everything started here is stopped again)."""
+        self.notifier.start()
+        await self.informers.start()
         try:
-            await informers.wait_synced(timeout=120)
+            await self.informers.wait_synced(timeout=sync_timeout)
+        except TimeoutError:
+            await self.informers.stop()
+            await self.notifier.stop()
+            raise
+        self.leadership.start(self.supervisor.start, self.supervisor.stop)
+
+    async def stop(self) -> None:
+        """Canary tasks finish their pass (or are cancelled), the lease is released, then the rest ends."""
+        await self.leadership.stop()
+        await self.notifier.stop()
+        await self.informers.stop()
+
+
+async def run(settings: Settings, logger: logging.Logger) -> int:
+    """Run the operator until a stop signal; returns the process exit code."""
+    metrics = Metrics()
+    client = await KubeClient.from_config(
+        settings.kubeconfig, user_agent=settings.user_agent, registry=metrics.registry,
+        context=settings.context, master=settings.master,
+    )
+    try:  # before anything starts: no API server, or a CRD that would prune canaryd's status, stops it
+        await check_canary_crd(client)
+    except StartError:
+        await client.close()
+        raise
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    heapdump.install(loop, logger)  # CANARYD_TRACEMALLOC: SIGUSR2 dumps allocation snapshots
+
+    async with aiohttp.ClientSession(trust_env=True) as http:
+        runtime = Runtime(settings, client, metrics, logger, http)
+        app = build_app(metrics.registry, runtime.ready, runtime.leadership.healthy)
+        runner = await start_http(app, settings.host, settings.port)
+        shown = display_url(settings.metrics_server)  # never its user info or query
+        logger.info(f"Starting canaryd on port {settings.port}, metrics server {shown}")
+        try:
+            await runtime.start(sync_timeout=120)
         except TimeoutError:
             logger.error("caches did not sync within 120s")
-            await informers.stop()
-            await notifier.stop()
             await client.close()
             await runner.cleanup()
             return 1
         logger.info("caches synced, starting canary tasks")
-        leadership.start(supervisor.start, supervisor.stop)  # at once, or when the lease is won
         await stop.wait()
         logger.info("stopping: cancelling canary tasks")
-        await leadership.stop()  # tasks cancelled, then the lease released
-        await notifier.stop()
-        await informers.stop()
+        await runtime.stop()  # tasks cancelled, then the lease released
     await client.close()
     await runner.cleanup()
     return 0
@@ -142,6 +169,7 @@ def _notifier(
         event_webhook=settings.event_webhook,
         cluster_name=settings.cluster_name,
         registry=metrics.registry,
+        max_answer_bytes=settings.max_webhook_answer_bytes,
     )
 
 

@@ -14,6 +14,7 @@ from canaryd.cache.index import CanaryIndex
 from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
 from canaryd.notify.notifier import Notifier
+from canaryd.runtime.clock import REAL_CLOCK, Clock
 from canaryd.runtime.crash import CrashPoints
 from canaryd.runtime.metrics import Metrics
 from canaryd.settings import Settings
@@ -34,3 +35,5 @@ class Context:
     notifier: Notifier  # alerts and event webhooks, sent in the background
     # leader election: False once this replica's lease may have passed to another (runtime/leader.py)
     may_act: Callable[[], bool] = lambda: True
+    # where tasks, deadlines and finalizers read time (runtime/clock.py); tests pass a faster one
+    clock: Clock = REAL_CLOCK

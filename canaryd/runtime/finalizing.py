@@ -1,27 +1,27 @@
 """The runtime half of ``revertOnDeletion`` for one canary task: keeps the finalizer in line with the
-spec, and drives a Canary being deleted through :func:`canaryd.engine.finalize.decide_finalize`, retrying
-failed steps with backoff (each failure is logged and already a Warning Event, from ``Effects.apply``).
+spec, and drives a Canary being deleted through :func:`canaryd.engine.finalize.decide_finalize`. Failed
+steps are retried by the task with the one backoff policy (runtime/backoff.py), which also keeps the
+failure count the engine is given.
 
-Nothing here is kept across restarts but the failure count: the progress of a finalization is in the
+Nothing is kept in memory but the failure count (by the task): the progress of a finalization is in the
 cache (target replicas, the routing objects) and the Canary's status, so a new process picks it up."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from canaryd.actuators import revert
-from canaryd.engine.finalize import FINALIZER, decide_finalize, finalizers_after, retry_delay
+from canaryd.engine.finalize import FINALIZER, decide_finalize, finalizers_after
 from canaryd.engine.status import status_from_dict
 from canaryd.engine.types import CanaryStatus, Decision
 from canaryd.model.spec import CanarySpec
+from canaryd.runtime.backoff import Failures
 from canaryd.runtime.context import Context
 from canaryd.runtime.snapshot import build_snapshot
 
-Apply = Callable[[dict[str, Any], CanarySpec, Decision, CanaryStatus], Awaitable[None]]
+WriteThenAct = Callable[[dict[str, Any], CanarySpec | None, Decision, CanaryStatus], Awaitable[None]]
 
 
 def deleting(canary: dict[str, Any]) -> bool:
@@ -33,16 +33,14 @@ def holds_finalizer(canary: dict[str, Any]) -> bool:
 
 
 class Finalization:
-    """One canary's finalizer bookkeeping; ``apply`` is the task's "write status, then carry out the
-    actions" step."""
+    """One canary's finalizer bookkeeping; ``write_then_act`` is the task's "write status, then carry out
+    the actions" step."""
 
-    def __init__(self, ctx: Context, log: logging.LoggerAdapter[logging.Logger], apply: Apply) -> None:
+    def __init__(self, ctx: Context, log: logging.LoggerAdapter[logging.Logger],
+                 write_then_act: WriteThenAct) -> None:
         self.ctx = ctx
         self.log = log
-        self._apply = apply
-        self.failures = 0
-        self.last_error = ""
-        self._next_try = 0.0
+        self._write_then_act = write_then_act
 
     async def sync(self, canary: dict[str, Any], spec: CanarySpec | None) -> dict[str, Any]:
         """Add the finalizer to a live Canary with ``revertOnDeletion``; remove it when the field is off
@@ -62,27 +60,13 @@ class Finalization:
         written = await revert.set_finalizers(self.ctx.client, self.ctx.store, canary, change)
         return written if written is not None and FINALIZER in wanted else canary
 
-    async def step(self, canary: dict[str, Any], spec: CanarySpec) -> float | None:
-        """One pass over a Canary being deleted that holds the finalizer; returns when to look again."""
-        now = time.time()
-        if now < self._next_try:
-            return self._next_try  # backing off after a failure (a cache change must not bypass it)
+    async def step(self, canary: dict[str, Any], spec: CanarySpec, failures: Failures) -> float | None:
+        """One pass over a Canary being deleted that holds the finalizer; returns when to look again. A
+        failure propagates: the task retries it with runtime/backoff.py's ``FINALIZERS`` policy and passes
+        the count back in ``failures`` (after ``MAX_FAILURES`` the engine removes the finalizer anyway)."""
         status = status_from_dict(canary.get("status") or {})
         snap = build_snapshot(self.ctx, spec)
-        decision = decide_finalize(spec, status, snap, now, failures=self.failures,
-                                   last_error=self.last_error)
-        try:
-            await self._apply(canary, spec, decision, status)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:
-            if not self.ctx.may_act():
-                raise
-            self.failures += 1
-            self.last_error = str(err)
-            self._next_try = time.time() + retry_delay(self.failures)
-            self.log.error(f"finalizing failed (attempt {self.failures}), retrying in "
-                           f"{retry_delay(self.failures):g}s: {err}")
-            return self._next_try
-        self.failures, self.last_error, self._next_try = 0, "", 0.0
+        decision = decide_finalize(spec, status, snap, self.ctx.clock.now(), failures=failures.count,
+                                   last_error=failures.reason)
+        await self._write_then_act(canary, spec, decision, status)
         return decision.wake_at

@@ -1,5 +1,5 @@
-"""The HTTP endpoints of the operator: ``/metrics``, ``/healthz`` (process alive) and ``/readyz`` (caches
-synced, and leader or standby)."""
+"""The HTTP endpoints of the operator: ``/metrics``, ``/healthz`` (process alive and leader election still
+working: the liveness probe) and ``/readyz`` (caches synced, and leader or standby)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+Probe = Callable[[], tuple[bool, str]]
 
-def build_app(registry: CollectorRegistry, ready: Callable[[], tuple[bool, str]]) -> web.Application:
-    """An aiohttp app; ``ready()`` returns (ready, reason) for ``/readyz``."""
+
+def build_app(registry: CollectorRegistry, ready: Probe, healthy: Probe | None = None) -> web.Application:
+    """An aiohttp app; ``ready()`` and ``healthy()`` return (ok, reason) for ``/readyz`` and ``/healthz``."""
 
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="OK")
+        ok, reason = healthy() if healthy is not None else (True, "")
+        return web.Response(text=reason or "OK", status=200 if ok else 503)
 
     async def readyz(_: web.Request) -> web.Response:
         ok, reason = ready()

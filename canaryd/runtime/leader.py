@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,8 @@ from prometheus_client import Gauge
 from canaryd.kube import resources as r
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import ApiError, Conflict, NotFound
+from canaryd.runtime.backoff import Failures, Policy, delay, failed, succeeded
+from canaryd.runtime.clock import REAL_CLOCK, Clock
 from canaryd.runtime.lease import (
     ElectionConfig,
     LeaseRecord,
@@ -44,6 +46,9 @@ from canaryd.settings import Settings
 RELEASE_TIMEOUT = 5.0
 SHUTDOWN = "shutting down"
 SHUTDOWN_GRACE = 10.0  # SIGTERM: canary tasks finish their current pass within this
+# unexpected errors in a row (a bug, an answer of a shape never seen) before the elector gives up and
+# /healthz fails, so the kubelet restarts the pod; with the backoff below that is several minutes
+MAX_CRASHES = 10
 
 
 class LeaderElector:
@@ -54,7 +59,7 @@ class LeaderElector:
     def __init__(self, client: KubeClient, config: ElectionConfig, logger: logging.Logger, *,
                  on_start: Callable[[], None], on_stop: Callable[[float], Awaitable[None]],
                  on_state: Callable[[bool], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = REAL_CLOCK, max_crashes: int = MAX_CRASHES) -> None:
         self.client = client
         self.config = config
         self._log = logger
@@ -67,6 +72,8 @@ class LeaderElector:
         self._leading = False
         self._renewed_at = 0.0  # monotonic time of the last successful acquire or renew
         self._task: asyncio.Task[None] | None = None
+        self._max_crashes = max_crashes
+        self._crashes = Failures()  # unexpected errors in a row (runtime/backoff.py)
         self.state = "starting"  # starting | standby | leader | stopped | failed
 
     @property
@@ -77,7 +84,8 @@ class LeaderElector:
         """True while leading and the last renewal is younger than the renew deadline. Checked by canary
         tasks when they wake: after the process was paused (GC, SIGSTOP, a frozen VM) a task's timer can
         fire before the elector's, and it must not act on a lease another replica may hold by now."""
-        return self._leading and not renewal_lost(self._renewed_at, self._clock(), self.config.renew_deadline)
+        return self._leading and not renewal_lost(self._renewed_at, self._clock.monotonic(),
+                                                  self.config.renew_deadline)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="leader election")
@@ -97,26 +105,52 @@ class LeaderElector:
         await self._release()
         self.state = "stopped"
 
+    def healthy(self) -> tuple[bool, str]:
+        """For ``/healthz``: False once the elector gave up (or its task ended unexpectedly), so the kubelet
+        restarts the pod instead of leaving a replica that never campaigns again."""
+        if self.state == "failed":
+            return False, "leader election failed"
+        if self._task is not None and self._task.done() and self.state != "stopped":
+            return False, "leader election ended"
+        return True, ""
+
     async def _run(self) -> None:
-        try:
-            while True:
-                await self._acquire()
-                self._leading = True
-                self.state = "leader"
-                if self._on_state:
-                    self._on_state(True)
-                self._log.info(f"became leader: lease {self._where()} held by {self.config.identity}",
-                               extra={"identity": self.config.identity})
-                self._on_start()
-                reason = await self._hold()
-                await self._step_down(reason)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:  # a bug here must not leave a leader acting without a lease
-            self._log.exception(f"leader election failed: {err}")
-            if self._leading:
-                await self._step_down(f"leader election failed: {err}")
-            self.state = "failed"
+        """Campaign, lead, step down, campaign again: forever. An unexpected error steps down at once
+        and campaigns again after a backoff; only ``max_crashes`` of them in a row give up."""
+        while True:
+            try:
+                await self._campaign()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # a bug here must not leave a leader acting without a lease
+                reason = f"{type(err).__name__}: {err}"
+                if self._leading:
+                    await self._step_down(f"leader election failed: {reason}")
+                self._crashes, _ = failed(self._crashes, reason)
+                if self._crashes.count >= self._max_crashes:
+                    self._log.exception(f"leader election failed {self._crashes.count} times in a row, "
+                                        f"giving up (/healthz fails): {reason}")
+                    self.state = "failed"
+                    return
+                policy = Policy(first=self.config.retry_period, cap=max(self.config.lease_duration, 30.0))
+                wait = delay(policy, self._crashes.count, random.random())
+                self._log.exception(f"leader election failed (attempt {self._crashes.count}), campaigning "
+                                    f"again in {wait:.3g}s: {reason}")
+                self.state = "standby"
+                await self._clock.sleep(wait)
+
+    async def _campaign(self) -> None:
+        while True:
+            await self._acquire()
+            self._leading = True
+            self.state = "leader"
+            if self._on_state:
+                self._on_state(True)
+            self._log.info(f"became leader: lease {self._where()} held by {self.config.identity}",
+                           extra={"identity": self.config.identity})
+            self._on_start()
+            reason = await self._hold()
+            await self._step_down(reason)
 
     async def _step_down(self, reason: str) -> None:
         """Stop all canary work at once (tasks cancelled), then become a standby."""
@@ -138,8 +172,10 @@ class LeaderElector:
         while True:
             try:
                 async with asyncio.timeout(self.config.renew_deadline):
-                    if await self._attempt():
-                        return
+                    took = await self._attempt()
+                self._crashes = succeeded()  # an answer we understood: the elector works again
+                if took:
+                    return
             except (ApiError, aiohttp.ClientError, TimeoutError) as err:
                 self._log.warning(f"cannot read or take lease {self._where()}: {err or 'timed out'}")
             holder = LeaseRecord.of(self._lease).holder if self._lease else ""
@@ -147,15 +183,15 @@ class LeaderElector:
                 self._log.info(f"standby: lease {self._where()} held by {holder}",
                                extra={"identity": self.config.identity})
                 announced = holder
-            await asyncio.sleep(self.config.retry_period)
+            await self._clock.sleep(self.config.retry_period)
 
     async def _hold(self) -> str:
         """Renew every retry period; returns why leadership ended."""
         last = self._renewed_at
         while True:
-            await asyncio.sleep(self.config.retry_period)
+            await self._clock.sleep(self.config.retry_period)
             while True:
-                now = self._clock()
+                now = self._clock.monotonic()
                 if renewal_lost(last, now, self.config.renew_deadline):
                     return f"could not renew lease {self._where()} within {self.config.renew_deadline:g}s"
                 remaining = last + self.config.renew_deadline - now
@@ -166,8 +202,8 @@ class LeaderElector:
                     return f"could not renew lease {self._where()} within {self.config.renew_deadline:g}s"
                 except (ApiError, aiohttp.ClientError) as err:
                     self._log.warning(f"renewing lease {self._where()} failed: {err}")
-                    await asyncio.sleep(min(self.config.retry_period,
-                                            max(0.0, last + self.config.renew_deadline - self._clock())))
+                    left = last + self.config.renew_deadline - self._clock.monotonic()
+                    await self._clock.sleep(min(self.config.retry_period, max(0.0, left)))
                     continue
                 if not held:
                     holder = LeaseRecord.of(self._lease).holder if self._lease else "nobody"
@@ -179,12 +215,12 @@ class LeaderElector:
         """One acquire-or-renew round; True when this replica holds the lease afterwards. On success
         ``_renewed_at`` is the time the round *started*: never later than any other replica could have
         seen the new record, so this replica's deadline always runs out before their lease duration."""
-        started = self._clock()
+        started = self._clock.monotonic()
         if self._leading and self._lease is not None:
             try:  # the common case: one PUT with the version we wrote last
                 self._lease = await self.client.replace(
                     r.LEASE, self.config.namespace, self.config.name,
-                    lease_body(self.config, self._lease, datetime.now(UTC)))
+                    lease_body(self.config, self._lease, self._stamp()))
                 self._renewed_at = started
                 return True
             except Conflict:
@@ -195,7 +231,7 @@ class LeaderElector:
         except NotFound:
             current = None
         self._lease = current
-        now = self._clock()
+        now = self._clock.monotonic()
         record = LeaseRecord.of(current) if current is not None else None
         observed_at = now
         if record is not None:
@@ -205,7 +241,7 @@ class LeaderElector:
                         default_duration=self.config.lease_duration)
         if verdict is Verdict.WAIT:
             return False
-        body = lease_body(self.config, current, datetime.now(UTC))
+        body = lease_body(self.config, current, self._stamp())
         try:
             if current is None:
                 self._lease = await self.client.create(r.LEASE, self.config.namespace, body)
@@ -224,11 +260,16 @@ class LeaderElector:
         try:
             async with asyncio.timeout(RELEASE_TIMEOUT):
                 await self.client.replace(r.LEASE, self.config.namespace, self.config.name,
-                                          released_body(self._lease, datetime.now(UTC)))
+                                          released_body(self._lease, self._stamp()))
             self._log.info(f"released lease {self._where()}", extra={"identity": self.config.identity})
         except (ApiError, aiohttp.ClientError, TimeoutError) as err:
             self._log.warning(f"could not release lease {self._where()} ({err or 'timed out'}); "
                               f"another replica takes over when it expires")
+
+    def _stamp(self) -> datetime:
+        """The time written into the lease (``renewTime``, ``acquireTime``): informative only, nobody's
+        decision depends on another machine's wall clock."""
+        return datetime.fromtimestamp(self._clock.now(), UTC)
 
     def _where(self) -> str:
         return f"{self.config.namespace}/{self.config.name}"
@@ -238,11 +279,13 @@ class Leadership:
     """Who runs the canary supervisor in this process: the Lease's holder with ``--leader-elect``, else
     always this process. Also the ``canaryd_leader`` gauge and the leadership half of ``/readyz``."""
 
-    def __init__(self, settings: Settings, client: KubeClient, logger: logging.Logger, gauge: Gauge) -> None:
+    def __init__(self, settings: Settings, client: KubeClient, logger: logging.Logger, gauge: Gauge, *,
+                 clock: Clock = REAL_CLOCK) -> None:
         self._settings = settings
         self._client = client
         self._log = logger
         self._gauge = gauge
+        self._clock = clock
         self._elector: LeaderElector | None = None
         self._on_stop: Callable[[float], Awaitable[None]] | None = None
         self._state = "starting"
@@ -267,7 +310,8 @@ class Leadership:
         # a task that was half-way through a step when the process was paused
         self._client.write_guard = lambda res: res == r.LEASE or self.may_act()
         self._elector = LeaderElector(self._client, config, self._log, on_start=on_start, on_stop=on_stop,
-                                      on_state=lambda leading: self._gauge.set(1 if leading else 0))
+                                      on_state=lambda leading: self._gauge.set(1 if leading else 0),
+                                      clock=self._clock)
         self._elector.start()
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
@@ -288,6 +332,10 @@ class Leadership:
         if self._elector is not None:
             return self._elector.holds_lease()
         return self._state == "leader"
+
+    def healthy(self) -> tuple[bool, str]:
+        """``/healthz``: fails once leader election gave up (the kubelet then restarts the pod)."""
+        return self._elector.healthy() if self._elector is not None else (True, "")
 
     def ready(self) -> tuple[bool, str]:
         """Ready when leading or a healthy standby (not while starting, after a failure or stopped)."""

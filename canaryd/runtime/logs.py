@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,15 @@ def setup_logging(level: str) -> logging.Logger:
     return logger
 
 
+class MergingAdapter(logging.LoggerAdapter[logging.Logger]):
+    """A ``LoggerAdapter`` that keeps a call's own ``extra=`` fields: the standard one (before Python
+    3.13's ``merge_extra``) replaces them with its own, so writers' fields never reached the log line."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+
 def canary_logger(base: logging.Logger, canary_key: str) -> logging.LoggerAdapter[logging.Logger]:
-    """A logger whose lines carry ``canary: name.namespace``."""
-    return logging.LoggerAdapter(base, {"canary": canary_key})
+    """A logger whose lines carry ``canary: name.namespace`` besides the fields of each call."""
+    return MergingAdapter(base, {"canary": canary_key})

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from canaryd.actuators.istio_objects import routes_of
+from canaryd.actuators.traffic import router_for
 from canaryd.engine.revision import pod_template_hash, templates_match, tracked_checksums
 from canaryd.engine.types import DeploymentView, Snapshot
-from canaryd.kube.resources import CONFIGMAP, DEPLOYMENT, HPA, SECRET, VIRTUAL_SERVICE
+from canaryd.kube.resources import CONFIGMAP, DEPLOYMENT, HPA, METRIC_TEMPLATE, SECRET
+from canaryd.model.objects import Deployment, DeploymentSpec, DeploymentStatus, ObjectMeta
 from canaryd.model.podconfigs import pod_config_refs
 from canaryd.model.spec import CanarySpec
+from canaryd.model.template_refs import template_problem
 from canaryd.runtime.context import Context
 
 
-def deployment_view(obj: dict[str, Any], selector_labels: tuple[str, ...]) -> DeploymentView:
-    """The facts decisions need of a cached Deployment."""
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    match = ((spec.get("selector") or {}).get("matchLabels")) or {}
+def deployment_view(obj: Deployment, selector_labels: tuple[str, ...]) -> DeploymentView:
+    """The facts decisions need of a cached Deployment (the one view: the engine has no other)."""
+    meta: ObjectMeta = obj.get("metadata") or {}
+    spec: DeploymentSpec = obj.get("spec") or {}
+    status: DeploymentStatus = obj.get("status") or {}
+    match = (spec.get("selector") or {}).get("matchLabels") or {}
     label = next((lbl for lbl in selector_labels if lbl in match), None)
     replicas = spec.get("replicas")
     return DeploymentView(
@@ -43,8 +45,8 @@ def build_snapshot(ctx: Context, spec: CanarySpec) -> Snapshot:
     ns = spec.namespace
     target_obj = store.get(DEPLOYMENT.kind, ns, spec.target.name)
     primary_obj = store.get(DEPLOYMENT.kind, ns, spec.primary_name)
-    target = deployment_view(target_obj, labels) if target_obj else None
-    primary = deployment_view(primary_obj, labels) if primary_obj else None
+    target = deployment_view(cast(Deployment, target_obj), labels) if target_obj else None
+    primary = deployment_view(cast(Deployment, primary_obj), labels) if primary_obj else None
 
     checksums: tuple[tuple[str, str], ...] = ()
     config_error: str | None = None
@@ -60,8 +62,7 @@ def build_snapshot(ctx: Context, spec: CanarySpec) -> Snapshot:
     hpa = store.get(HPA.kind, ns, spec.autoscaler.name) if spec.autoscaler else None
     hpa_min = int((hpa.get("spec") or {}).get("minReplicas") or 1) if hpa else None
 
-    vs = store.get(VIRTUAL_SERVICE.kind, ns, spec.service.name)
-    observed = routes_of(vs) if vs else None
+    observed = router_for(spec).current_routes(store, spec)  # the routing seam (actuators/traffic.py)
 
     matches: bool | None = None
     if target_obj is not None and primary_obj is not None and target and target.selector_label:
@@ -69,6 +70,8 @@ def build_snapshot(ctx: Context, spec: CanarySpec) -> Snapshot:
             (target_obj.get("spec") or {}).get("template") or {},
             (primary_obj.get("spec") or {}).get("template") or {},
             target.selector_label,
+            target_name=spec.target.name,
+            tracked=[key for key, _ in checksums],
         )
 
     duplicate: str | None = None
@@ -95,6 +98,8 @@ def build_snapshot(ctx: Context, spec: CanarySpec) -> Snapshot:
         primary_template_matches_target=matches,
         duplicate_of=duplicate,
         selector_labels=labels,
+        template_error=template_problem(spec, lambda tns, tname: store.get(METRIC_TEMPLATE.kind, tns, tname),
+                                        lambda sns, sname: store.get(SECRET.kind, sns, sname)),
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from canaryd.cache.index import dependents
+from canaryd.cache.index import canaries_for_template, dependents
 from canaryd.runtime.context import Context
 from canaryd.runtime.task import CanaryTask
 
@@ -21,6 +21,7 @@ class Supervisor:
 
     def start(self) -> None:
         self._running = True
+        self.ctx.metrics.metric_analysis.clear()  # values from an earlier leadership are stale
         for canary in self.ctx.store.items("Canary"):
             meta = canary["metadata"]
             self._ensure(meta["namespace"], meta["name"])
@@ -52,13 +53,25 @@ class Supervisor:
             if self.ctx.store.get("Canary", namespace, name) is None:
                 self._drop(namespace, name)
             else:
-                self._ensure(namespace, name).wake()
+                self._ensure(namespace, name).wake("Canary")
             self._update_gauges()
             return
-        for canary_name in dependents(self.ctx.index, kind, namespace, name):
-            entry = self._tasks.get((namespace, canary_name))
+        keys = [(namespace, c) for c in dependents(self.ctx.index, kind, namespace, name)]
+        if kind == "MetricTemplate":  # referenced from any namespace (refused providers)
+            keys = canaries_for_template(self.ctx.store, namespace, name)
+        for key in keys:
+            entry = self._tasks.get(key)
             if entry is not None:
-                entry[0].wake()
+                entry[0].wake(kind)
+
+    def on_relist(self, kind: str) -> None:
+        """An informer listed again (after an outage, say): the API server answers, so every task backing
+        off after a failure tries again now instead of at the end of its wait."""
+        if not self._running:
+            return
+        for canary_task, _ in self._tasks.values():
+            if canary_task.backing_off:
+                canary_task.wake(f"relist of {kind}")
 
     def _ensure(self, namespace: str, name: str) -> CanaryTask:
         entry = self._tasks.get((namespace, name))
@@ -73,11 +86,7 @@ class Supervisor:
         entry = self._tasks.pop((namespace, name), None)
         if entry is not None:
             entry[1].cancel()
+        self.ctx.events.forget(namespace, name)  # its Events are never bumped again
 
     def _update_gauges(self) -> None:
-        self.ctx.metrics.tasks.set(len(self._tasks))
-        per_ns: dict[str, int] = {}
-        for ns, _ in self._tasks:
-            per_ns[ns] = per_ns.get(ns, 0) + 1
-        for ns, count in per_ns.items():
-            self.ctx.metrics.canary_total.labels(namespace=ns).set(count)
+        self.ctx.metrics.tasks.set(len(self._tasks))  # flagger_canary_total: runtime/canary_gauges.py

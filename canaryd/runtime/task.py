@@ -8,42 +8,53 @@ derives the same routes and continues without repeating or skipping a step.
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-from dataclasses import dataclass
-from typing import Any
+import contextlib
+import random
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from canaryd.actuators.affinity import status_fields
-from canaryd.engine.decide import decide
+from canaryd.engine.decide import decide_invalid
+from canaryd.engine.driver import Answers, Drive, TooManyRounds
 from canaryd.engine.status import status_from_dict, status_to_dict
-from canaryd.engine.types import CanaryStatus, Decision, Inputs, Snapshot
+from canaryd.engine.types import CanaryStatus, Decision, Emit, HookResult, Snapshot
 from canaryd.model.parse import parse_canary
 from canaryd.model.spec import CanarySpec, SpecError
+from canaryd.runtime.backoff import FINALIZERS, TASKS, Failures, delay, failed, succeeded
+from canaryd.runtime.clock import wait_event
 from canaryd.runtime.context import Context
-from canaryd.runtime.effects import Effects
+from canaryd.runtime.effects import ActionFailed, Effects, Stale
 from canaryd.runtime.finalizing import Finalization, deleting, holds_finalizer
+from canaryd.runtime.logs import canary_logger
 from canaryd.runtime.snapshot import build_snapshot
 
 # A task never sleeps longer than this without looking again (a safety net, not a poll: nothing is read
 # from the API server when it wakes, only the cache).
 MAX_SLEEP = 60.0
-MAX_ROUNDS = 4
+# a status write that met a newer object (409): decide again from it this many times, then back off
+CONFLICT_ROUNDS = 5
 
-
-def _rv(obj: dict[str, Any] | None) -> int:
-    try:
-        return int((obj or {}).get("metadata", {}).get("resourceVersion", "0"))
-    except ValueError:
-        return 0
+T = TypeVar("T")
 
 
 @dataclass
 class TaskState:
-    """What the task keeps between wake-ups: the newest Canary object it knows (its own writes may be
-    newer than the cache for a few milliseconds) and the last invalid-spec message it reported."""
+    """What the task keeps between wake-ups: its consecutive failures (runtime/backoff.py) with what the
+    Canary looked like when the last pass began. (Its own status writes, and the object read after a
+    409, reach the cache at once: ``Effects.write_status``.)"""
 
-    written: dict[str, Any] | None = None
-    reported_error: str = ""
+    failures: Failures = field(default_factory=Failures)
+    mark: tuple[Any, Any] | None = None  # the Canary's (generation, deletionTimestamp) at the last pass
+
+
+class Moot(Exception):
+    """A pending check or hook was cancelled: the Canary changed so that its answer no longer matters
+    (suspended, being deleted, a new revision of the target)."""
+
+
+def _mark(canary: dict[str, Any] | None) -> tuple[Any, Any]:
+    meta = (canary or {}).get("metadata") or {}
+    return meta.get("generation"), meta.get("deletionTimestamp")
 
 
 class CanaryTask:
@@ -55,14 +66,30 @@ class CanaryTask:
         self.name = name
         self.key = f"{name}.{namespace}"
         self._event = asyncio.Event()
+        self._changed = asyncio.Event()  # set by every wake-up: what a pending check is raced against
         self._finishing = False
+        self._urgent = False  # a wake-up since the pass began that ends a backoff
         self._state = TaskState()
-        self._log = logging.LoggerAdapter(ctx.logger, {"canary": self.key})
+        self._log = canary_logger(ctx.logger, self.key)
         self._effects = Effects(ctx, self._log)
-        self._finalization = Finalization(ctx, self._log, self._apply)
+        self._finalization = Finalization(ctx, self._log, self._write_then_act)
 
-    def wake(self) -> None:
+    def wake(self, kind: str = "") -> None:
+        """A dependency changed (``kind``: "Canary" for the Canary itself). While backing off after a
+        failure, only a change that may end it wakes the task early: any object of the canary's other
+        than the Canary, or the Canary's spec or deletion (not its own status writes)."""
+        self._changed.set()
+        if kind == "Canary" and self._state.mark == _mark(self._current()):
+            if self._state.failures.count:
+                return
+        else:
+            self._urgent = True
         self._event.set()
+
+    @property
+    def backing_off(self) -> bool:
+        """The last pass failed: waiting for the backoff (or a change that ends it)."""
+        return self._state.failures.count > 0
 
     def finish(self) -> None:
         """End after the current pass (graceful shutdown); wakes a sleeping task so it ends now."""
@@ -70,14 +97,7 @@ class CanaryTask:
         self._event.set()
 
     def _current(self) -> dict[str, Any] | None:
-        cached = self.ctx.store.get("Canary", self.namespace, self.name)
-        written = self._state.written
-        if cached is None:
-            return None
-        if written is not None and _rv(written) > _rv(cached):
-            return written
-        self._state.written = None
-        return cached
+        return self.ctx.store.get("Canary", self.namespace, self.name)
 
     async def run(self) -> None:
         """Loop until the Canary disappears from the cache (the supervisor then cancels us anyway)."""
@@ -86,6 +106,11 @@ class CanaryTask:
             if self._finishing or not self.ctx.may_act():
                 return  # shutting down, or the lease may be another replica's by now
             self.ctx.metrics.wakeups.labels(cause="wake").inc()
+            mark = _mark(self._current())
+            if self._state.mark is not None and mark[1] != self._state.mark[1]:
+                self._state.failures = succeeded()  # a deletion began: the finalizer counts its own
+            self._urgent, self._state.mark = False, mark
+            self._changed.clear()
             try:
                 wake_at = await self.reconcile()
             except asyncio.CancelledError:
@@ -93,41 +118,83 @@ class CanaryTask:
             except Exception as err:  # one canary's bug must never stop the others
                 if not self.ctx.may_act():
                     return  # writes fenced off: leadership ended, the supervisor is stopping us
-                self._log.exception(f"reconcile failed: {str(err) or type(err).__name__}")
-                wake_at = time.time() + 5.0
+                wake_at = await self._failed(err)
+                if not self._urgent and not self._finishing:
+                    self._event.clear()  # only our own status writes since the pass began: back off
+            else:
+                self._state.failures = succeeded()
             if wake_at is None and self._current() is None:
                 return
-            timeout = MAX_SLEEP if wake_at is None else min(MAX_SLEEP, max(0.0, wake_at - time.time()))
-            try:
-                await asyncio.wait_for(self._event.wait(), timeout=timeout)
-            except TimeoutError:
+            now = self.ctx.clock.now()
+            cap = float("inf") if self._state.failures.count else MAX_SLEEP  # a backoff may exceed it
+            timeout = MAX_SLEEP if wake_at is None else min(cap, max(0.0, wake_at - now))
+            if not await wait_event(self.ctx.clock, self._event, timeout):
                 self.ctx.metrics.wakeups.labels(cause="deadline").inc()
 
     async def reconcile(self) -> float | None:
-        """One pass; returns the wall-clock time of the next deadline (or None)."""
+        """One pass; returns the wall-clock time of the next deadline (or None). A status write that
+        met a newer object (409) is not retried as it was: the pass runs again on the fresh object, so
+        nothing decided from older data (another writer's ``Failed``, say) is written over it."""
+        fresh: dict[str, Any] | None = None
+        for _ in range(CONFLICT_ROUNDS):
+            try:
+                return await self._pass(fresh)
+            except Stale as stale:
+                if stale.fresh is None:
+                    return None  # deleted meanwhile: the watch tells the supervisor
+                fresh = stale.fresh
+                rv = (stale.fresh.get("metadata") or {}).get("resourceVersion")
+                self._log.info(f"the Canary changed while deciding (resourceVersion {rv}); deciding again")
+            except Moot as moot:
+                self._log.info(f"pending check cancelled: {moot}")
+                return self.ctx.clock.now()  # look again at once, at the changed Canary
+        raise RuntimeError(f"status write conflicted {CONFLICT_ROUNDS} times in a row")
+
+    async def _failed(self, err: Exception) -> float:
+        """Count a failed pass; report it (a Warning Event the first time and when the reason changes,
+        a log line each time) and return when to retry (runtime/backoff.py)."""
         canary = self._current()
+        finalizing = canary is not None and deleting(canary) and holds_finalizer(canary)
+        reason = str(err) or type(err).__name__
+        self._state.failures, warn = failed(self._state.failures, reason)
+        count = self._state.failures.count
+        wait = delay(FINALIZERS if finalizing else TASKS, count, random.random())
+        what = "finalizing failed" if finalizing else "reconcile failed"
+        self._log.error(f"{what} (attempt {count}), retrying in {wait:.3g}s: {reason}",
+                        exc_info=err if warn and not isinstance(err, ActionFailed) else None)
+        if warn and isinstance(err, ActionFailed) and canary is not None:
+            with contextlib.suppress(Exception):  # reporting must not take the task down
+                await self._effects.event(canary, reason, warning=True, spec=err.spec)
+        return self.ctx.clock.now() + wait
+
+    async def _pass(self, fresh: dict[str, Any] | None) -> float | None:
+        canary = fresh or self._current()
         if canary is None:
             return None
         if deleting(canary) and not holds_finalizer(canary):
             return None  # nothing of ours holds it: the garbage collector removes what it owns
-        parsed = parse_canary(canary, selector_labels=self.ctx.settings.selector_labels)
+        parsed = parse_canary(canary, selector_labels=self.ctx.settings.selector_labels,
+                              cross_namespace_refs=not self.ctx.settings.no_cross_namespace_refs)
         if isinstance(parsed, SpecError):
             if deleting(canary):
                 await self._finalization.sync(canary, None)
             else:
-                await self._report_invalid(canary, parsed.message)
+                status = status_from_dict(canary.get("status") or {})
+                invalid = decide_invalid(status, parsed.message, self.ctx.clock.now())
+                await self._write_then_act(canary, None, invalid, status)
             return None
         spec: CanarySpec = parsed
         canary = await self._finalization.sync(canary, spec)
         if deleting(canary):
-            return await self._finalization.step(canary, spec) if holds_finalizer(canary) else None
+            if not holds_finalizer(canary):
+                return None
+            return await self._finalization.step(canary, spec, self._state.failures)
         status = status_from_dict(canary.get("status") or {})
-        began = time.time()
+        began = self.ctx.clock.now()
         snap = build_snapshot(self.ctx, spec)
         decision = await self._decide(spec, status, snap)
         self._observe_lateness(began, status, decision)
-        await self._apply(canary, spec, decision, status)
-        self._state.reported_error = ""
+        await self._write_then_act(canary, spec, decision, status)
         return decision.wake_at
 
     def _observe_lateness(self, began: float, status: CanaryStatus, decision: Decision) -> None:
@@ -138,49 +205,87 @@ class CanaryTask:
             self.ctx.metrics.step_lateness.observe(began - due)
 
     async def _decide(self, spec: CanarySpec, status: CanaryStatus, snap: Snapshot) -> Decision:
-        """Ask the engine; while it requests checks or hook results, run them and ask again
-        (``RunHooks`` protocol in engine/types.py). Bounded: a step needs at most two rounds."""
-        inputs = Inputs(now=time.time())
-        for _ in range(MAX_ROUNDS):
-            decision = decide(spec, status, snap, inputs)
-            if not decision.is_request:
-                return decision
-            started = time.monotonic()
-            checks = await self._effects.run_checks(spec) if decision.analyse else None
-            hooks = dict(inputs.hooks or {})
+        """Ask the engine through its one driver (engine/driver.py); while it requests checks or hook
+        results, run them and hand them back."""
+        drive = Drive(spec, status, snap, self.ctx.clock.now())
+        while (decision := drive.decision).is_request:
+            started = self.ctx.clock.monotonic()
+            checks = await self._unless_moot(self._effects.run_checks(spec), spec, snap) if decision.analyse \
+                else None
+            hooks: dict[str, tuple[HookResult, ...]] = {}
             for request in decision.requests:
-                hooks[request.hook_type] = await self._effects.run_hooks(spec, status, request.hook_type)
+                hooks[request.hook_type] = await self._unless_moot(
+                    self._effects.run_hooks(spec, request), spec, snap)
             if decision.analyse:
                 self.ctx.metrics.duration.labels(name=spec.target.name, namespace=spec.namespace).observe(
-                    time.monotonic() - started
+                    self.ctx.clock.monotonic() - started
                 )
-            inputs = Inputs(now=time.time(), checks=checks or inputs.checks, hooks=hooks)
-        self._log.error("the engine kept asking for more hook results; retrying later")
-        return Decision(wake_at=time.time() + 5.0)
+            try:
+                drive.answer(Answers(now=self.ctx.clock.now(), checks=checks, hooks=hooks))
+            except TooManyRounds:
+                self._log.error("the engine kept asking for more hook results; retrying later")
+                return Decision(wake_at=self.ctx.clock.now() + 5.0)
+        return decision
 
-    async def _apply(
-        self, canary: dict[str, Any], spec: CanarySpec, decision: Decision, status: CanaryStatus
+    async def _unless_moot(self, work: Awaitable[T], spec: CanarySpec, snap: Snapshot) -> T:
+        """Await a check or hook call, cancelling it (:class:`Moot`) when a change makes its answer
+        pointless: the Canary suspended, deleted or being deleted, or a new revision of its target."""
+        job = asyncio.ensure_future(work)
+        try:
+            while True:
+                if self._changed.is_set():  # something changed since the pass began (or last looked)
+                    self._changed.clear()
+                    reason = self._moot(spec, snap)
+                    if reason:
+                        raise Moot(reason)
+                changed = asyncio.ensure_future(self._changed.wait())
+                try:
+                    await asyncio.wait({job, changed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+                if job.done():
+                    return job.result()
+        finally:
+            if not job.done():
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await job
+
+    def _moot(self, spec: CanarySpec, snap: Snapshot) -> str:
+        """Why a pending check no longer matters ("" when it still does)."""
+        canary = self.ctx.store.get("Canary", self.namespace, self.name)
+        if canary is None or deleting(canary):
+            return f"canary {self.key} is being deleted"
+        if (canary.get("spec") or {}).get("suspend") is True:
+            return f"canary {self.key} was suspended"
+        now = build_snapshot(self.ctx, spec)
+        before = (snap.target.template_hash if snap.target else None, snap.config_checksums)
+        after = (now.target.template_hash if now.target else None, now.config_checksums)
+        if after != before:
+            return f"new revision of {spec.target.name}.{spec.namespace}"
+        return ""
+
+    async def _write_then_act(
+        self, canary: dict[str, Any], spec: CanarySpec | None, decision: Decision, status: CanaryStatus
     ) -> None:
+        """Write the decided status (first), then carry out the actions. ``spec`` is None for a Canary
+        whose spec does not parse: its decision (``decide_invalid``) only writes status and emits."""
         for line in decision.log:
             self._log.info(line)
         if decision.status is not None:
+            before = status.phase.value if status.phase else ""
             status = decision.status
-            body = {**status_to_dict(status), **status_fields(spec, status)}  # + Flagger's cookie fields
+            body = status_to_dict(status)  # cookie fields included: the engine decides them too
             written = await self._effects.write_status(canary, body)
             if written is not None:
-                self._state.written = written
                 canary = written
             self.ctx.crash.hit("after-status-write")
-            self.ctx.metrics.set_status(spec.target.name, spec.namespace, body.get("phase", ""))
+            if spec is not None:  # flagger_canary_successes/failures_total (status gauges: canary_gauges.py)
+                self.ctx.metrics.record_outcome(spec.target.name, spec.namespace, spec.strategy,
+                                                spec.skip_analysis, before, body.get("phase", ""))
         for action in decision.actions:
-            await self._effects.apply(canary, spec, status, action)
-
-    async def _report_invalid(self, canary: dict[str, Any], message: str) -> None:
-        """An invalid spec: a Warning Event and a status condition, once per distinct message."""
-        if message == self._state.reported_error:
-            return
-        status = dict(canary.get("status") or {})
-        if status.get("message") != message:
-            await self._effects.write_invalid(canary, message)
-            await self._effects.event(canary, message, warning=True)
-        self._state.reported_error = message
+            if spec is not None:
+                await self._effects.carry_out(canary, spec, action)
+            elif isinstance(action, Emit):
+                await self._effects.event(canary, action.message, warning=action.warning,
+                                          checksum=action.checksum)

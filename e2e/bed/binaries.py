@@ -5,6 +5,7 @@ Built or downloaded only when a component's ``.complete`` marker is missing; a f
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -105,17 +106,11 @@ def _served(crd: dict[str, Any]) -> set[str]:
     return {v["name"] for v in crd["spec"]["versions"] if v.get("served")}
 
 
-def _istio_crds() -> Path:
-    """VirtualService, DestinationRule and Gateway CRDs from istio.io/api's generated YAML (full schemas)."""
-    version = versions.ISTIO_API_VERSION
-    out = versions.comp_dir("istio-crds", version)
-    target = out / "istio-networking-crds.yaml"
-    if (out / ".complete").exists():
-        return target
-    comp = f"istio CRDs (istio.io/api {version})"
+def _go_mod_dir(comp: str, module: str) -> Path:
+    """The unpacked source of ``module`` (``path@version``) in the Go module cache, downloaded if missing."""
     env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
     try:
-        got = subprocess.run(["go", "mod", "download", "-json", f"istio.io/api@{version}"],
+        got = subprocess.run(["go", "mod", "download", "-json", module],
                              capture_output=True, text=True, check=False, env=env, cwd=tempfile.gettempdir())
     except FileNotFoundError as exc:
         raise BedError(comp, f"the go command is not available: {exc}") from exc
@@ -126,7 +121,66 @@ def _istio_crds() -> Path:
     if got.returncode != 0 or "Dir" not in info:
         why = info.get("Error") or _tail(got.stderr)
         raise BedError(comp, f"go mod download failed: {why}", got.stderr)
-    source = Path(info["Dir"]) / "kubernetes" / "customresourcedefinitions.gen.yaml"
+    return Path(info["Dir"])
+
+
+def helm() -> Path:
+    """Helm v4 built from the Go module proxy (build-bins.sh helm), cached like the bed's binaries."""
+    version = versions.HELM_VERSION
+    out = versions.comp_dir("helm", version)
+    if (out / ".complete").exists():
+        return out / "helm"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # several pytest-xdist workers may ask at once: one builds, the others wait for it
+    with open(out.parent / f".helm-{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / ".complete").exists():
+            log.info("building helm %s into %s (first run on this machine: minutes)", version, out)
+            env = {**os.environ, "HELM_VERSION": version}
+            proc = subprocess.run(["bash", str(BUILD_SCRIPT), "helm", str(out)], env=env,
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0 or not (out / ".complete").exists():
+                raise BedError(f"helm {version}", f"build failed (exit {proc.returncode}): "
+                               f"{_tail(proc.stderr)}", proc.stderr[-4000:])
+    return out / "helm"
+
+
+def prometheus_operator_crds() -> Path:
+    """The ServiceMonitor and PodMonitor CRDs of prometheus-operator's Go module (its example/ CRDs)."""
+    version = versions.PROMETHEUS_OPERATOR_VERSION
+    out = versions.comp_dir("prometheus-operator-crds", version)
+    target = out / "monitoring-crds.yaml"
+    if (out / ".complete").exists():
+        return target
+    comp = f"prometheus-operator CRDs ({version})"
+    source = _go_mod_dir(comp, f"github.com/prometheus-operator/prometheus-operator@{version}")
+    docs: list[dict[str, Any]] = []
+    for kind in versions.PROMETHEUS_OPERATOR_KINDS:
+        path = source / "example" / "prometheus-operator-crd" / f"monitoring.coreos.com_{kind.lower()}s.yaml"
+        if not path.exists():
+            raise BedError(comp, f"{path} is missing from the module")
+        doc = yaml.safe_load(path.read_text())
+        if doc.get("kind") != "CustomResourceDefinition" or doc["spec"]["names"]["kind"] != kind:
+            raise BedError(comp, f"{path.name} is not the {kind} CRD")
+        docs.append(doc)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}")  # atomic: workers may write it at once
+    tmp.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    tmp.replace(target)
+    (out / ".complete").touch()
+    return target
+
+
+def _istio_crds() -> Path:
+    """VirtualService, DestinationRule and Gateway CRDs from istio.io/api's generated YAML (full schemas)."""
+    version = versions.ISTIO_API_VERSION
+    out = versions.comp_dir("istio-crds", version)
+    target = out / "istio-networking-crds.yaml"
+    if (out / ".complete").exists():
+        return target
+    comp = f"istio CRDs (istio.io/api {version})"
+    module = _go_mod_dir(comp, f"istio.io/api@{version}")
+    source = module / "kubernetes" / "customresourcedefinitions.gen.yaml"
     if not source.exists():
         raise BedError(comp, f"{source} is missing from the module")
     wanted: list[dict[str, Any]] = []

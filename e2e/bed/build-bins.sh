@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test bed's binaries from the Go module proxy into a version-keyed cache dir.
-# Usage: build-bins.sh <component> <outdir>   (component: k8s | etcd | kwok | flagger)
-# flagger (the real Flagger, for the benchmark and the take-over test) is built on demand only.
+# Usage: build-bins.sh <component> <outdir>   (component: k8s | etcd | kwok | flagger | helm | influxdb)
+# flagger (the real Flagger, for the benchmark and the take-over test) and helm (e2e/test_helm.py)
+# are built on demand only.
 # Each component is built only when its outdir lacks a .complete marker. Nothing here is committed.
 set -euo pipefail
 comp=$1; out=$2
@@ -9,6 +10,8 @@ K8S_VERSION=${K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 FLAGGER_VERSION=${FLAGGER_VERSION:-v1.44.0}
+HELM_VERSION=${HELM_VERSION:-v4.3.2}
+INFLUXDB_VERSION=${INFLUXDB_VERSION:-v1.8.10}
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 [ -f "$out/.complete" ] && exit 0
 mkdir -p "$out"
@@ -62,6 +65,18 @@ flagger)
   # Flagger's CRDs (canaries, metrictemplates, alertproviders) from the same module, for the bed
   cp "$(go env GOMODCACHE)/github.com/fluxcd/flagger@$FLAGGER_VERSION/artifacts/flagger/crd.yaml" "$out/crd.yaml"
   "$out/flagger" -version 2>&1 | head -1 || true
+  ;;
+helm)
+  # the version string is stamped by ldflags in Helm's own release builds: do the same
+  GOBIN="$out" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+  "$out/helm" version --short | grep -qx "$HELM_VERSION" || { echo "helm: not $HELM_VERSION" >&2; exit 1; }
+  ;;
+influxdb)
+  # InfluxDB 1.8 with Flux (flux-enabled = true answers /api/v2/query) for e2e/test_provider_influxdb.py;
+  # Debian's influxdb (1.6) has no Flux
+  GOBIN="$out" go install -trimpath -ldflags "-s -w" "github.com/influxdata/influxdb/cmd/influxd@$INFLUXDB_VERSION"
+  "$out/influxd" version | head -1
   ;;
 *) echo "unknown component $comp" >&2; exit 2;;
 esac

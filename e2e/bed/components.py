@@ -1,7 +1,8 @@
 """How each component of the bed is started (program, flags, environment) and probed for readiness.
 
-Flags follow the recipe (testbed-recipe.md §3, §4): everything on 127.0.0.1, RBAC, ServiceAccount token
-signing, the audit log, no watch cache for the resources that must answer 410 after an etcd compaction."""
+Flags and their reasons: e2e/README.md, "Control-plane flags". Everything on 127.0.0.1, RBAC,
+ServiceAccount token signing, the audit log, no watch cache for the resources that must answer 410 after an
+etcd compaction."""
 
 from __future__ import annotations
 

@@ -61,9 +61,15 @@ def node_manifest(name: str) -> dict[str, Any]:
     }
 
 
+PROMETHEUS_TARGETS = "prometheus-targets"  # next to prometheus.yml: file_sd files of the canaryd job
+
+
 def write_prometheus_config(path: Path, *, mesh_port: int | None, query_log: Path) -> None:
-    """Scrapes the mesh simulator every second; the query log records every query clients send."""
+    """Scrapes the mesh simulator every second, and every canaryd a test registers (``e2e/bed/scrape.py``
+    writes one file_sd file per process into ``prometheus-targets/``); the query log records every query
+    clients send."""
     targets = [f"127.0.0.1:{mesh_port}"] if mesh_port else []
+    (path.parent / PROMETHEUS_TARGETS).mkdir(exist_ok=True)
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "query_log_file": str(query_log)},
         "scrape_configs": [{
@@ -73,6 +79,13 @@ def write_prometheus_config(path: Path, *, mesh_port: int | None, query_log: Pat
             "scrape_timeout": "1s",
             "metrics_path": "/metrics",
             "static_configs": [{"targets": targets}],
+        }, {
+            "job_name": "canaryd",
+            "scrape_interval": "1s",
+            "scrape_timeout": "1s",
+            "metrics_path": "/metrics",
+            "file_sd_configs": [{"files": [str(path.parent / PROMETHEUS_TARGETS / "*.json")],
+                                 "refresh_interval": "1s"}],
         }],
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))

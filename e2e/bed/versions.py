@@ -10,6 +10,11 @@ ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 PROMETHEUS_VERSION = "2.42.0"  # upstream version of Debian bookworm's `prometheus` package
 ISTIO_API_VERSION = "v1.31.4"  # Go module istio.io/api, source of the generated Istio CRDs
+HELM_VERSION = "v4.3.2"  # helm.sh/helm/v4, built on demand for e2e/test_helm.py (and by .ci/run)
+PROMETHEUS_OPERATOR_VERSION = "v0.85.0"  # its Go module's example/prometheus-operator-crd/ (ServiceMonitor…)
+PROMETHEUS_OPERATOR_KINDS = ("ServiceMonitor", "PodMonitor")
+INFLUXDB_VERSION = "v1.8.10"  # influxd with Flux, built on demand for e2e/test_provider_influxdb.py
+GRAPHITE_WEB_VERSION = "1.1.8"  # Debian bookworm's graphite-web (+ graphite-carbon), unpacked on demand
 
 ISTIO_KINDS = ("VirtualService", "DestinationRule", "Gateway")
 ISTIO_SERVED = ("v1alpha3", "v1beta1", "v1")

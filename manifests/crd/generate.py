@@ -18,7 +18,22 @@ import yaml
 
 S = dict[str, Any]
 GROUP = "flagger.app"
-DURATION = "^[0-9]+(m|s)"  # Flagger's pattern (unanchored at the end: "1m30s" is accepted)
+# Durations: whole numbers of ms, s, m, h in any combination ("1m30s", as Flagger accepts), anchored so
+# nothing follows; canaryd/model/durations.py reads exactly this syntax (SPEC_PATTERN, SPEC_MAX_LENGTH).
+DURATION = "^([0-9]+(ms|s|m|h))+$"
+DURATION_MAX_LENGTH = 64
+
+
+def duration(desc: str, low: str | None = None, high: str | None = None) -> S:
+    """A duration string; with bounds, a CEL rule keeps it within them (canaryd's parser applies the same
+    bounds: e2e/duration_cases.py is the table both are tested with)."""
+    out = string(desc, pattern=DURATION, maxLength=DURATION_MAX_LENGTH)
+    if low is not None and high is not None:
+        out["x-kubernetes-validations"] = [rule(
+            f"!self.matches('{DURATION}') || "
+            f"(duration(self) >= duration('{low}') && duration(self) <= duration('{high}'))",
+            f"must be a duration between {low} and {high}")]
+    return out
 
 
 # ---- small schema builders -------------------------------------------------------------------------
@@ -144,7 +159,7 @@ def metric_schema() -> S:
     return obj(
         {
             "name": string("Builtin name (request-success-rate, request-duration) or a label.", minLength=1),
-            "interval": string("Query window, e.g. 1m (default 1m).", pattern=DURATION),
+            "interval": duration("Query window, e.g. 1m (default 1m), 1s to 24h.", "1s", "24h"),
             "threshold": number("Deprecated single threshold (min % for success rate, max ms otherwise)."),
             "thresholdRange": obj(
                 {"min": number(), "max": number()},
@@ -173,8 +188,8 @@ def webhook_schema() -> S:
             "name": string(minLength=1),
             "type": string("Hook type (empty = rollout).", enum=HOOK_TYPES),
             "url": string(minLength=1),
-            "timeout": string("Request timeout, e.g. 10s (default 10s).", pattern=DURATION),
-            "retries": integer(minimum=0),
+            "timeout": duration("Request timeout, e.g. 10s (default 10s), at most 10m.", "1ms", "10m"),
+            "retries": integer(minimum=0, maximum=10),
             "disableTLS": boolean(),
             "muteAlert": boolean(),
             "metadata": str_map("Sent as the payload's metadata."),
@@ -222,7 +237,7 @@ def analysis_schema(field: str) -> S:
               "+ (has(self.iterations) ? 1 : 0) == 1")
     return obj(
         {
-            "interval": string("Time between analysis steps, e.g. 1m or 30s.", pattern=DURATION),
+            "interval": duration("Time between analysis steps, e.g. 1m or 30s; 1s to 24h.", "1s", "24h"),
             "threshold": integer("Failed checks tolerated before rollback.", minimum=0),
             "maxWeight": integer("Largest canary weight before promotion (default 100).", **percent),
             "stepWeight": integer("Canary weight increment per step.", **percent),
@@ -281,8 +296,8 @@ def canary_spec_schema() -> S:
             "service": service_schema(),
             "analysis": analysis_schema("analysis"),
             "canaryAnalysis": analysis_schema("canaryAnalysis"),
-            "progressDeadlineSeconds": integer("Seconds to wait for a rollout (default 600).",
-                                               format="int32", minimum=0),
+            "progressDeadlineSeconds": integer("Seconds to wait for a rollout (default 600, at most 24h).",
+                                               format="int32", minimum=0, maximum=86400),
             "skipAnalysis": boolean("Promote without analysis."),
             "revertOnDeletion": boolean("Restore the target when the Canary is deleted."),
             "suspend": boolean("Pause the Canary."),
@@ -339,6 +354,9 @@ def canary_status_schema() -> S:
             "message": string("canaryd: the last reason shown to users."),
             "observedGeneration": integer(format="int64"),
             "mirrored": boolean("canaryd: the current step mirrors traffic to the canary."),
+            "ignoredFieldsGeneration": integer(
+                "canaryd: the generation whose fields without effect were named in a Warning Event.",
+                format="int64"),
         },
     )
 
@@ -477,16 +495,19 @@ FILES = {"canaries.yaml": canary_crd, "metrictemplates.yaml": metrictemplate_crd
 
 def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
+    # the Helm chart ships the same CRDs (Helm installs a chart's crds/ before its templates)
+    places = (here, here.parents[1] / "charts" / "canaryd" / "crds")
     check = "--check" in argv
     stale = []
     for fname, build in FILES.items():
         text = render(build())
-        path = here / fname
-        if check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(fname)
-        else:
-            path.write_text(text)
+        for place in places:
+            path = place / fname
+            if check:
+                if not path.exists() or path.read_text() != text:
+                    stale.append(str(path.relative_to(here.parents[1])))
+            else:
+                path.write_text(text)
     if stale:
         print("stale (run python manifests/crd/generate.py):", *stale)
         return 1

@@ -6,6 +6,7 @@ import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
+from canaryd.model import defaults
 from canaryd.model.spec import AnalysisSpec, AutoscalerRef, CanarySpec, ServiceSpec, TargetRef
 
 UID = "5b1f1c1e-0000-4000-8000-000000000001"
@@ -15,7 +16,7 @@ UID = "5b1f1c1e-0000-4000-8000-000000000001"
 class Gen:
     """Generation settings (the part of canaryd.settings.Settings the builders read)."""
 
-    selector_labels: tuple[str, ...] = ("app", "name", "app.kubernetes.io/name")
+    selector_labels: tuple[str, ...] = defaults.SELECTOR_LABELS
     include_label_prefix: tuple[str, ...] = ()
     config_tracking: bool = True
 

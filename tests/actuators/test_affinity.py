@@ -1,4 +1,5 @@
-"""Session affinity VirtualService shapes (flagger-behaviour.md §4.4) and the cookies behind them."""
+"""Session affinity VirtualService shapes (flagger-reference.md §4.4) from the cookies the engine decides
+(their decision: tests/engine/test_cookies.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 import pytest
 
 from canaryd.actuators import istio_objects
-from canaryd.actuators.affinity import Cookies, cookie_value, cookies_for, set_cookie, status_fields
-from canaryd.engine.types import CanaryStatus, Phase
+from canaryd.actuators.affinity import set_cookie
+from canaryd.engine.cookies import cookie_value
+from canaryd.model.routes import Cookies
 from tests.actuators.fixtures import UID, tutorial_spec, with_analysis
 
 
@@ -18,61 +20,8 @@ def sa_spec(**sa: Any) -> Any:
     return with_analysis(spec, interval_seconds=15, session_affinity={"cookieName": "canary-cookie", **sa})
 
 
-def test_cookie_value_is_ten_letters_fixed_per_run() -> None:
-    a = cookie_value(UID, "cd1:r1", "canary-cookie")
-    assert len(a) == 10 and a.isalpha() and a.isascii()
-    assert a == cookie_value(UID, "cd1:r1", "canary-cookie")
-    assert a != cookie_value(UID, "cd1:r2", "canary-cookie")
-    assert a != cookie_value("other-uid", "cd1:r1", "canary-cookie")
-
-
 def c(revision: str, name: str = "canary-cookie") -> str:
     return f"{name}={cookie_value(UID, revision, name)}"
-
-
-def st(phase: Phase, weight: int = 0, applied: str = "r2", promoted: str = "r1") -> CanaryStatus:
-    return CanaryStatus(phase=phase, canary_weight=weight, last_applied_spec=applied,
-                        last_promoted_spec=promoted)
-
-
-@pytest.mark.parametrize(
-    ("status", "weight", "expected"),
-    [
-        (st(Phase.PROGRESSING, 10), 10, Cookies(canary=c("r2"))),
-        (st(Phase.PROGRESSING), 0, Cookies(previous=c("r1"))),  # a new run: the last promoted run's cookie
-        (st(Phase.SUCCEEDED, applied="r2", promoted="r2"), 0, Cookies(previous=c("r2"))),
-        (st(Phase.FAILED), 0, Cookies(previous=c("r2"))),  # the failed run's cookie
-        (st(Phase.FINALISING), 0, Cookies(previous=c("r2"))),
-        (st(Phase.INITIALIZED, applied="r1", promoted="r1"), 0, Cookies()),  # no run yet: nothing to expire
-        (st(Phase.PROMOTING, 100), 100, Cookies(canary=c("r2"))),
-    ],
-)
-def test_cookies_for(status: CanaryStatus, weight: int, expected: Cookies) -> None:
-    assert cookies_for(sa_spec(), status, weight) == expected
-
-
-def test_no_session_affinity_no_cookies() -> None:
-    spec = tutorial_spec()
-    assert cookies_for(spec, st(Phase.PROGRESSING, 10), 10) is None
-    assert status_fields(spec, st(Phase.PROGRESSING, 10)) == {}
-
-
-def test_primary_cookie_while_canary_has_traffic() -> None:
-    got = cookies_for(sa_spec(primaryCookieName="primary-cookie"), st(Phase.PROGRESSING, 10), 10)
-    assert got == Cookies(canary=c("r2"), primary=c("r2", "primary-cookie"))
-
-
-@pytest.mark.parametrize(
-    ("status", "fields"),
-    [
-        (st(Phase.PROGRESSING, 10),
-         {"sessionAffinityCookie": c("r2"), "previousSessionAffinityCookie": c("r1")}),
-        (st(Phase.SUCCEEDED, applied="r2", promoted="r2"), {"previousSessionAffinityCookie": c("r2")}),
-        (st(Phase.INITIALIZED, applied="r1", promoted="r1"), {}),
-    ],
-)
-def test_status_fields(status: CanaryStatus, fields: dict[str, str]) -> None:
-    assert status_fields(sa_spec(), status) == fields
 
 
 @pytest.mark.parametrize(

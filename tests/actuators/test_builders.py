@@ -1,4 +1,4 @@
-"""Tables for the pure builders: the tutorial Canary gives exactly the objects of flagger-behaviour §4."""
+"""Tables for the pure builders: the tutorial Canary gives exactly the objects of flagger-reference.md §4."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Flagger's result rules for instant queries (§5.2), on literal Prometheus answers."""
+"""Flagger's result rules for instant queries (flagger-reference.md §5.2), on literal Prometheus answers."""
 
 import pytest
 

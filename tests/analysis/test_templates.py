@@ -1,5 +1,5 @@
 """MetricTemplate checks: the template read through a lookup (the watch cache in canaryd), rendered with
-Flagger's functions and run against a real Prometheus; the failure texts of §5.3."""
+Flagger's functions and run against a real Prometheus; the failure texts of flagger-reference.md §5.3."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from aiohttp import web
 
 from canaryd.analysis.checks import default_registry, run_checks
 from canaryd.engine.types import CheckResult
+from canaryd.model.providers import METRIC_PROVIDERS
 from canaryd.model.spec import MetricSpec
 
 from .promserver import free_port
@@ -56,7 +57,7 @@ class World:
                 'x{a="{{ variables.missing }}"}',
                 {"type": "prometheus", "address": prometheus},
             ),
-            ("test", "dd"): template("test", "dd", "avg:x", {"type": "datadog", "address": "https://dd"}),
+            ("test", "dd"): template("test", "dd", "avg:x", {"type": "splunk", "address": "https://sd"}),
         }
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
 
@@ -115,7 +116,8 @@ async def test_template_renders_and_compares(prometheus: str, session: aiohttp.C
         (
             tref("dd", hi=1),
             "error",
-            "Metric template dd.test provider datadog error: canaryd supports only the prometheus provider",
+            "metric dd: MetricTemplate test/dd has provider splunk, which canaryd does not support yet; "
+            f"supported: {', '.join(METRIC_PROVIDERS)}",
         ),
         (
             tref("nothing", hi=1),
@@ -133,6 +135,18 @@ async def test_template_failures(
 
 @pytest.fixture
 async def recorder() -> AsyncIterator[tuple[str, list[web.Request]]]:
+    async for served in _recording_prometheus():
+        yield served
+
+
+@pytest.fixture
+async def tenant_server() -> AsyncIterator[tuple[str, list[web.Request]]]:
+    """A server a Canary author chose (``spec.metricsServer``): it must never see a template's query."""
+    async for served in _recording_prometheus():
+        yield served
+
+
+async def _recording_prometheus() -> AsyncIterator[tuple[str, list[web.Request]]]:
     seen: list[web.Request] = []
 
     async def handle(request: web.Request) -> web.Response:
@@ -221,3 +235,112 @@ async def test_hung_template_provider_is_cut_off_naming_the_server(
     assert time.monotonic() - started < 2.0
     want = f"Metric query failed for plain: Prometheus {hanging} timed out after 0.5s"
     assert (r.verdict, r.message) == ("error", want)
+
+
+def templated(world: World, name: str, provider: Any, query: str = "up", ns: str = "test") -> None:
+    world.templates[(ns, name)] = template(ns, name, query, provider)
+
+
+async def run_as_tenant(world: World, session: aiohttp.ClientSession, operator: str, tenant: str,
+                        *metrics: MetricSpec) -> tuple[CheckResult, ...]:
+    """A step of a Canary whose author set ``spec.metricsServer`` to ``tenant``."""
+    reg = default_registry(world.template, world.secret)
+    return await run_checks(canary(*metrics, metrics_server=tenant), session=session, metrics_server=operator,
+                            timeout=5, registry=reg)
+
+
+async def test_template_without_address_uses_the_operators_server_never_the_canarys(
+    recorder: tuple[str, list[web.Request]], tenant_server: tuple[str, list[web.Request]],
+    session: aiohttp.ClientSession,
+) -> None:
+    operator, operator_seen = recorder
+    tenant, tenant_seen = tenant_server
+    world = World(operator)
+    templated(world, "shared", {"type": "prometheus", "headers": {"X-Scope-OrgID": ["ops"]}},
+              ns="monitoring")
+    (r,) = await run_as_tenant(world, session, operator, tenant, tref("shared", ns="monitoring", hi=1))
+    assert (r.verdict, r.value) == ("pass", 0.5)
+    assert [q.path for q in operator_seen] == ["/prom/api/v1/query"]
+    assert tenant_seen == []
+
+
+async def test_template_credentials_go_only_to_the_templates_own_address(
+    recorder: tuple[str, list[web.Request]], tenant_server: tuple[str, list[web.Request]],
+    session: aiohttp.ClientSession,
+) -> None:
+    operator, operator_seen = recorder
+    tenant, tenant_seen = tenant_server
+    world = World(operator)
+    world.secrets[("monitoring", "prom-auth")] = {"username": "admin", "password": "hunter22"}
+    templated(world, "no-address", {"type": "prometheus", "secretRef": {"name": "prom-auth"}},
+              ns="monitoring")
+    (r,) = await run_as_tenant(world, session, operator, tenant, tref("no-address", ns="monitoring", hi=1))
+    assert (r.verdict, r.message) == (
+        "error",
+        "Metric template no-address.monitoring secret prom-auth error: spec.provider.address is not set; "
+        "the template's credentials are sent only to its own address",
+    )
+    assert operator_seen == [] and tenant_seen == []  # nothing sent anywhere, least of all the password
+    # with its own address, the credentials go there and nowhere else
+    templated(world, "own", {"type": "prometheus", "address": operator, "secretRef": {"name": "prom-auth"}},
+              ns="monitoring")
+    (ok,) = await run_as_tenant(world, session, operator, tenant, tref("own", ns="monitoring", hi=1))
+    assert ok.verdict == "pass"
+    assert operator_seen[-1].headers["Authorization"].startswith("Basic ")
+    assert tenant_seen == []
+
+
+async def test_values_put_into_another_namespaces_template_are_checked_at_render(
+    recorder: tuple[str, list[web.Request]], session: aiohttp.ClientSession
+) -> None:
+    """The parser refuses such a Canary (tests/model/test_references.py); the check refuses again, in case
+    a MetricSpec is built another way, and checks the Canary's own values ({{ service }}…) too."""
+    url, seen = recorder
+    world = World(url)
+    templated(world, "shared", {"type": "prometheus", "address": url},
+              query='up{job="{{ variables.job }}",svc="{{ service }}"}', ns="monitoring")
+    injected = 'x"} or vector(1) or up{a="'
+    (r,) = await run(world, session, tref("shared", ns="monitoring", hi=1, variables={"job": injected}))
+    assert (r.verdict, r.message) == (
+        "error",
+        "Metric template shared.monitoring query render error: the value of {{ variables.job }} is refused "
+        "in a template of another namespace: it must match ^[A-Za-z0-9_.:/-]*$",
+    )
+    assert seen == []
+    templated(world, "mine", {"type": "prometheus", "address": url},
+              query='up{job="{{ variables.job }}"}', ns="test")
+    (free,) = await run(world, session, tref("mine", hi=1, variables={"job": injected}))
+    assert free.verdict == "pass"  # a same-namespace template: the author's own query, free
+    assert seen[-1].query["query"] == f'up{{job="{injected}"}}'
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("just text", "spec: expected an object, got a string"),
+        ({"provider": "prometheus", "query": "up"}, "spec.provider: expected an object, got a string"),
+        ({"provider": {"type": 3}, "query": "up"}, "spec.provider.type: expected a string, got a number"),
+        ({"provider": {"address": ["http://a"]}, "query": "up"},
+         "spec.provider.address: expected a string, got a list"),
+        ({"provider": {"headers": ["X-A"]}, "query": "up"},
+         "spec.provider.headers: expected an object, got a list"),
+        ({"provider": {"headers": {"X-A": 1}}, "query": "up"},
+         "spec.provider.headers.X-A: expected a list of strings, got a number"),
+        ({"provider": {"headers": {"X-A": ["a\r\nX-Evil: 1"]}}, "query": "up"},
+         "spec.provider.headers.X-A: contains a control character"),
+        ({"provider": {"headers": {"X A": ["a"]}}, "query": "up"},
+         "spec.provider.headers.X A: not a valid HTTP header name"),
+        ({"provider": {"secretRef": "prom-auth"}, "query": "up"},
+         "spec.provider.secretRef: expected an object, got a string"),
+        ({"provider": {"type": "prometheus"}, "query": {"q": 1}},
+         "spec.query: expected a string, got an object"),
+        ({"provider": {"type": "prometheus"}}, "spec.query: missing; write the PromQL query of the template"),
+    ],
+)
+async def test_malformed_template_names_the_field(
+    prometheus: str, session: aiohttp.ClientSession, spec: Any, message: str
+) -> None:
+    world = World(prometheus)
+    world.templates[("test", "bad")] = {"metadata": {"name": "bad", "namespace": "test"}, "spec": spec}
+    (r,) = await run(world, session, tref("bad", hi=1))
+    assert (r.verdict, r.message) == ("error", f"Metric template bad.test error: {message}")

@@ -1,4 +1,4 @@
-"""Comparison rules and Halt texts of §5.3, as plain tables."""
+"""Comparison rules and Halt texts of flagger-reference.md §5.3, as plain tables."""
 
 import pytest
 

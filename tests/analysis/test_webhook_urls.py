@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from canaryd.analysis.urls import safe_url, scrub_url, without_credentials
+from canaryd.analysis.urls import display_url, safe_url, scrub_url
 from canaryd.analysis.webhooks import call_webhook
 from canaryd.model.spec import WebhookSpec
 
@@ -28,7 +28,7 @@ SECRET = "s3cr3t-token"
 )
 def test_url_forms(url: str, safe: str, kept_path: str) -> None:
     assert safe_url(url) == safe
-    assert without_credentials(url) == kept_path
+    assert display_url(url) == kept_path
 
 
 def test_scrub_url_replaces_url_and_its_secrets() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from canaryd.cache.index import CanaryIndex, config_refs, dependents
+from canaryd.cache.index import CanaryIndex, canaries_for_template, config_refs, dependents
 from canaryd.cache.store import Store
 
 
@@ -126,3 +126,21 @@ def test_index_follows_canary_changes_deletes_and_relists(store: Store) -> None:
     index.unsubscribe()
     store.delete("Canary", "test", "podinfo")
     assert index.for_target("test", "frontend") == ["podinfo"]  # no longer told
+
+
+def test_canaries_for_template_in_any_namespace() -> None:
+    store = Store()
+
+    def canary(ns: str, name: str, analysis_key: str, refs: list[dict[str, str]]) -> dict[str, Any]:
+        metrics = [{"name": f"m{i}", "templateRef": r} for i, r in enumerate(refs)]
+        return {"kind": "Canary", "metadata": meta(name, ns),
+                "spec": {"targetRef": {"name": name}, analysis_key: {"metrics": metrics}}}
+
+    for obj in (canary("a", "own", "analysis", [{"name": "lat"}]),
+                canary("b", "shared", "canaryAnalysis", [{"name": "lat", "namespace": "a"}]),
+                canary("b", "local", "analysis", [{"name": "lat"}]),
+                canary("a", "other", "analysis", [{"name": "errors"}])):
+        store.upsert("Canary", obj)
+    assert sorted(canaries_for_template(store, "a", "lat")) == [("a", "own"), ("b", "shared")]
+    assert canaries_for_template(store, "b", "lat") == [("b", "local")]
+    assert canaries_for_template(store, "a", "missing") == []

@@ -60,7 +60,8 @@ def test_configs_keep_checksum_never_data(kind: str) -> None:
     out = slim(kind, raw)
     assert SENTINEL not in repr(out)
     assert out["checksum"] == config_checksum({"k": SENTINEL})
-    assert set(out) == {"apiVersion", "kind", "metadata", "checksum", "type", "immutable"}
+    assert set(out) == {"apiVersion", "kind", "metadata", "checksum", "type", "immutable", "dataKeys"}
+    assert out["dataKeys"] == ["b", "k"]  # the key names only
     assert out["kind"] == kind
     assert out["metadata"]["annotations"] == {"keep": "me"}
     assert "managedFields" not in out["metadata"]

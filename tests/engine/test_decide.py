@@ -1,5 +1,6 @@
-"""decide(): phase transitions (§3.10), weights, revision detection, deadlines, idempotence, takeover,
-invalid snapshots, gates. Plain tables over the pure function, plus runs through the fake world."""
+"""decide(): phase transitions (flagger-reference.md §3.10), weights, revision detection, deadlines,
+idempotence, takeover, invalid snapshots, gates. Plain tables over the pure function, plus runs through
+the fake world."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from canaryd.engine.decide import decide, decide_invalid
+from canaryd.engine.driver import Answers, drive
 from canaryd.engine.progressing import next_step_weight
 from canaryd.engine.status import promoted_condition
 from canaryd.engine.types import (
@@ -22,7 +24,6 @@ from canaryd.engine.types import (
     HookResult,
     Inputs,
     Phase,
-    Promote,
     RunHooks,
     ScaleTarget,
     SetRoutes,
@@ -41,7 +42,8 @@ def dep(name: str = "podinfo", h: str = V2, replicas: int = 2, available: int | 
     avail = replicas if available is None else available
     base: dict[str, Any] = dict(name=name, generation=2, observed_generation=2, spec_replicas=replicas,
                                 status_replicas=replicas, updated_replicas=replicas, available_replicas=avail,
-                                ready_replicas=avail, template_hash=h, selector_label="app", selector_value=name)
+                                ready_replicas=avail, template_hash=h, selector_label="app",
+                                selector_value=name)
     base.update(kw)
     return DeploymentView(**base)
 
@@ -55,7 +57,8 @@ def snap(**kw: Any) -> Snapshot:
 
 
 def status(phase: Phase | None, **kw: Any) -> CanaryStatus:
-    base: dict[str, Any] = dict(phase=phase, last_applied_spec=V1, last_promoted_spec=V1, observed_generation=1)
+    base: dict[str, Any] = dict(phase=phase, last_applied_spec=V1, last_promoted_spec=V1,
+                                observed_generation=1)
     if phase is not None:
         base["conditions"] = (promoted_condition(phase, "Deployment", 0.0),)
     base.update(kw)
@@ -73,18 +76,14 @@ def non_emit(d: Decision) -> list[Any]:
 def run(spec: CanarySpec, st: CanaryStatus, sn: Snapshot, now: float,
         checks: tuple[CheckResult, ...] | None = None,
         hooks: dict[str, tuple[HookResult, ...]] | None = None) -> Decision:
-    """Call decide like the runtime, answering requests with the given checks/hooks (default: pass)."""
-    inputs = Inputs(now=now)
-    for _ in range(3):
-        d = decide(spec, st, sn, inputs)
-        if not d.is_request:
-            return d
-        answered = dict(inputs.hooks or {})
-        for r in d.requests:
-            answered[r.hook_type] = (hooks or {}).get(r.hook_type, (HookResult(r.hook_type + "-hook", True),))
-        inputs = Inputs(now=now, checks=(checks if checks is not None else passing_checks(now)) if d.analyse
-                        else inputs.checks, hooks=answered)
-    raise AssertionError("more than two request rounds")
+    """Call decide through the runtime's driver, answering requests with the given checks/hooks
+    (default: pass)."""
+    def answer(d: Decision) -> Answers:
+        results = {r.hook_type: (hooks or {}).get(r.hook_type, (HookResult(r.hook_type + "-hook", True),))
+                   for r in d.requests}
+        return Answers(now=now, checks=(checks if checks is not None else passing_checks(now)) if d.analyse
+                       else None, hooks=results)
+    return drive(spec, st, sn, now, answer)
 
 
 # ---- initialization ----
@@ -99,8 +98,8 @@ def test_initializing_creates_primary_then_waits_then_initializes() -> None:
     st = d.status
     not_ready = snap(primary=dep("podinfo-primary", V1, available=0), routes=None)
     d = run(SPEC, st, not_ready, 1.0)
-    assert events(d) == ["podinfo-primary.test not ready: waiting for rollout to finish: 0 of 2 (readyThreshold 100%) "
-                         "updated replicas are available"]
+    assert events(d) == ["podinfo-primary.test not ready: waiting for rollout to finish: 0 of 2 "
+                         "(readyThreshold 100%) updated replicas are available"]
     assert d.status is not None
     again = run(SPEC, d.status, not_ready, 2.0)
     assert again.status is None and again.actions == ()  # once per distinct message
@@ -116,8 +115,9 @@ def test_initializing_creates_primary_then_waits_then_initializes() -> None:
     assert d.status is not None and d.status.phase == Phase.INITIALIZED
     assert d.status.last_applied_spec == d.status.last_promoted_spec == V1
     assert d.status.conditions[0]["status"] == "True" and d.status.message == ""
-    alert = [a for a in d.actions if isinstance(a, Emit)][0]
-    assert alert.alert == "info" and alert.alert_message == "New Deployment detected, initialization completed."
+    alert = next(a for a in d.actions if isinstance(a, Emit))
+    assert alert.alert == "info"
+    assert alert.alert_message == "New Deployment detected, initialization completed."
 
 
 # ---- revision detection ----
@@ -131,7 +131,8 @@ REVISIONS = [
     ("same failed spec again", status(Phase.FAILED, last_applied_spec=V2), snap(target=dep(h=V2)), False),
     ("config change", status(Phase.SUCCEEDED, tracked_configs=(("configmap/c", "aa"),)),
      snap(target=dep(h=V1), config_checksums=(("configmap/c", "bb"),)), True),
-    ("config added", status(Phase.SUCCEEDED), snap(target=dep(h=V1), config_checksums=(("secret/s", "1"),)), True),
+    ("config added", status(Phase.SUCCEEDED), snap(target=dep(h=V1), config_checksums=(("secret/s", "1"),)),
+     True),
 ]
 
 
@@ -143,7 +144,8 @@ def test_revision_detection(what: str, st: CanaryStatus, sn: Snapshot, starts: b
         assert d.status is not None and d.status.phase == Phase.PROGRESSING
         assert d.status.last_applied_spec == sn.target.template_hash if sn.target else False
         assert d.status.tracked_configs == sn.config_checksums and d.status.waiting_since == 10.0
-        assert ScaleTarget(sn.target.spec_replicas if sn.target and sn.target.spec_replicas else 2) in d.actions
+        replicas = sn.target.spec_replicas if sn.target and sn.target.spec_replicas else 2
+        assert ScaleTarget(replicas) in d.actions
     else:
         assert d.status is None and d.actions == ()
 
@@ -158,7 +160,8 @@ def test_scale_up_uses_hpa_min_when_target_is_at_zero() -> None:
 
 
 def test_new_revision_mid_run_restarts_at_weight_zero() -> None:
-    st = status(Phase.PROGRESSING, canary_weight=25, failed_checks=2, last_applied_spec=V2, next_step_at=100.0)
+    st = status(Phase.PROGRESSING, canary_weight=25, failed_checks=2, last_applied_spec=V2,
+                next_step_at=100.0)
     d = run(SPEC, st, snap(target=dep(h="cd1:v3"), routes=(75, 25)), 50.0)
     assert events(d) == ["New revision detected! Restarting analysis for podinfo.test"]
     assert non_emit(d) == [SetRoutes(100, 0)]
@@ -247,7 +250,8 @@ def test_next_step_weight_rules() -> None:
 
 FAILING = (
     CheckResult("istio_requests_total", "fail", 69.17, ">= 99%", "success rate 69.17% < 99%"),
-    CheckResult("istio_request_duration_seconds_bucket", "fail", 1515.0, "<= 500ms", "request duration 1.515s > 500ms"),
+    CheckResult("istio_request_duration_seconds_bucket", "fail", 1515.0, "<= 500ms",
+                "request duration 1.515s > 500ms"),
 )
 
 
@@ -271,16 +275,16 @@ def test_failed_checks_halt_then_roll_back_at_threshold() -> None:
 
 
 def test_nodata_and_hook_failures_are_verbatim_or_prefixed() -> None:
-    nodata = (CheckResult("request-success-rate", "nodata", None, "", "Halt advancement no values found for istio "
-                          "metric request-success-rate probably podinfo.test is not receiving traffic: running "
-                          "query failed: no values found"),)
+    nodata = (CheckResult("request-success-rate", "nodata", None, "",
+                          "Halt advancement no values found for istio metric request-success-rate probably "
+                          "podinfo.test is not receiving traffic: running query failed: no values found"),)
     st = progressing(canary_weight=5, next_step_at=10.0)
     d = run(SPEC, st, snap(routes=(95, 5)), 10.0, checks=nodata)
     assert events(d) == [nodata[0].message]
     hooks = {"rollout": (HookResult("load-test", False, "POST http://x giving up after 1 attempt(s)"),)}
     d = run(SPEC, st, snap(routes=(95, 5)), 10.0, hooks=hooks)
-    assert events(d) == ["Halt podinfo.test advancement external check load-test failed POST http://x giving up "
-                         "after 1 attempt(s)"]
+    assert events(d) == ["Halt podinfo.test advancement external check load-test failed POST http://x "
+                         "giving up after 1 attempt(s)"]
 
 
 # ---- deadlines ----
@@ -290,8 +294,8 @@ def test_canary_never_ready_rolls_back_at_the_progress_deadline() -> None:
     st = progressing(waiting_since=0.0)
     stuck = snap(target=dep(available=0))
     d = run(SPEC, st, stuck, 1.0)
-    msg = ("canary deployment podinfo.test not ready: waiting for rollout to finish: 0 of 2 (readyThreshold 100%) "
-           "updated replicas are available")
+    msg = ("canary deployment podinfo.test not ready: waiting for rollout to finish: 0 of 2 "
+           "(readyThreshold 100%) updated replicas are available")
     assert events(d) == [msg] and d.wake_at == 60.0
     assert d.status is not None
     assert run(SPEC, d.status, stuck, 59.9).actions == ()
@@ -312,14 +316,14 @@ def test_canary_unready_mid_run_is_bounded_too() -> None:
 
 def test_primary_deadline_during_promotion_routes_to_canary() -> None:
     st = status(Phase.PROMOTING, canary_weight=50, last_applied_spec=V2, waiting_since=0.0)
-    rolling = snap(primary=dep("podinfo-primary", V2, updated_replicas=1), primary_template_matches_target=True,
-                   routes=(50, 50))
+    rolling = snap(primary=dep("podinfo-primary", V2, updated_replicas=1),
+                   primary_template_matches_target=True, routes=(50, 50))
     d = run(SPEC, st, rolling, 30.0)
-    assert events(d) == ["podinfo-primary.test not ready: waiting for rollout to finish: 1 out of 2 new replicas "
-                         "have been updated"]
+    assert events(d) == ["podinfo-primary.test not ready: waiting for rollout to finish: 1 out of 2 new "
+                         "replicas have been updated"]
     d = run(SPEC, st, rolling, 60.0)
-    assert events(d)[0].startswith("Promotion of podinfo.test failed, primary not ready: podinfo-primary.test not "
-                                   "ready: waiting for rollout to finish")
+    assert events(d)[0].startswith("Promotion of podinfo.test failed, primary not ready: "
+                                   "podinfo-primary.test not ready: waiting for rollout to finish")
     assert non_emit(d) == [SetRoutes(0, 100)]
     assert d.status is not None and (d.status.phase, d.status.canary_weight) == (Phase.FAILED, 100)
 
@@ -336,7 +340,8 @@ def test_promotion_waits_for_the_new_primary_template() -> None:
     assert fin.actions == (SetRoutes(100, 0),)  # routes not yet observed: repair only, no scale-down
     fin = run(SPEC, d.status, snap(routes=(100, 0), primary_template_matches_target=True), 2.2)
     assert events(fin) == ["Promotion completed! Scaling down podinfo.test"] and ScaleTarget(0) in fin.actions
-    assert fin.status is not None and fin.status.phase == Phase.SUCCEEDED and fin.status.last_promoted_spec == V2
+    assert fin.status is not None
+    assert fin.status.phase == Phase.SUCCEEDED and fin.status.last_promoted_spec == V2
 
 
 # ---- takeover of Flagger status ----
@@ -369,8 +374,9 @@ def test_foreign_run_mid_way_restarts_at_zero() -> None:
 
 INVALID = [
     (snap(target=None), "target Deployment podinfo.test not found"),
-    (snap(target=dep(selector_label=None)), "getSelectorLabel failed: deployment podinfo.test spec.selector."
-                                            "matchLabels must contain one of [app name app.kubernetes.io/name]"),
+    (snap(target=dep(selector_label=None)),
+     "getSelectorLabel failed: deployment podinfo.test spec.selector.matchLabels must contain one of "
+     "[app name app.kubernetes.io/name]"),
     (snap(config_error="ConfigMap cfg used by the pod template does not exist"), "ConfigMap cfg"),
     (snap(duplicate_of="other.test"), "already the target of canary other.test"),
 ]
@@ -381,7 +387,7 @@ def test_invalid_snapshot_warns_once_and_recovers(sn: Snapshot, needle: str) -> 
     st = progressing(canary_weight=20, next_step_at=1000.0)
     d = run(SPEC, st, sn, 10.0)
     assert len(events(d)) == 1 and needle in events(d)[0] and non_emit(d) == []
-    assert [a for a in d.actions if isinstance(a, Emit)][0].warning
+    assert next(a for a in d.actions if isinstance(a, Emit)).warning
     assert d.status is not None and d.status.phase == Phase.PROGRESSING and needle in d.status.message
     assert d.status.conditions[1]["type"] == "Valid" and d.status.conditions[1]["status"] == "False"
     again = run(SPEC, d.status, sn, 11.0)
@@ -430,7 +436,8 @@ def test_step_weight_promotion_phases() -> None:
     evs = finish(w)
     assert phases(w) == ["Progressing 0", "Progressing 100", "Promoting 100", "Promoting 50", "Finalising 0",
                          "Succeeded 0"]
-    assert "Advance podinfo.test primary weight 50" in evs and "Advance podinfo.test primary weight 100" in evs
+    assert "Advance podinfo.test primary weight 50" in evs
+    assert "Advance podinfo.test primary weight 100" in evs
 
 
 def test_blue_green_phases() -> None:
@@ -444,7 +451,8 @@ def test_blue_green_phases() -> None:
 
 
 def test_ab_routes_matched_traffic_from_the_first_iteration() -> None:
-    w = initialized_world(tutorial_canary(stepWeight=None, iterations=2, match=[{"headers": {"x": {"exact": "1"}}}]),
+    match = [{"headers": {"x": {"exact": "1"}}}]
+    w = initialized_world(tutorial_canary(stepWeight=None, iterations=2, match=match),
                           check_results=passing_checks)
     evs = finish(w)
     assert "Advance podinfo.test canary iteration 1/2" in evs and "Routing all traffic to canary" not in evs
@@ -452,10 +460,12 @@ def test_ab_routes_matched_traffic_from_the_first_iteration() -> None:
 
 
 def test_mirror_first_step() -> None:
-    w = initialized_world(tutorial_canary(mirror=True, stepWeight=25, maxWeight=50), check_results=passing_checks)
+    w = initialized_world(tutorial_canary(mirror=True, stepWeight=25, maxWeight=50),
+                          check_results=passing_checks)
     finish(w)
     assert phases(w)[:3] == ["Progressing 0", "Progressing 25", "Progressing 50"]
-    assert [r.t for r in w.rows if r.weight == 25][0] == 35.0  # mirror step at 5 s, first weight one interval on
+    # mirror step at 5 s, first weight one interval on
+    assert next(r.t for r in w.rows if r.weight == 25) == 35.0
 
 
 def test_skip_analysis() -> None:
@@ -475,7 +485,8 @@ def gate_hooks(open_at: float, kind: str) -> Any:
 
 @pytest.mark.parametrize(("kind", "waiting", "halt"), [
     ("confirm-rollout", Phase.WAITING, "Halt podinfo.test advancement waiting for approval gate"),
-    ("confirm-promotion", Phase.WAITING_PROMOTION, "Halt podinfo.test advancement waiting for promotion approval gate"),
+    ("confirm-promotion", Phase.WAITING_PROMOTION,
+     "Halt podinfo.test advancement waiting for promotion approval gate"),
     ("confirm-traffic-increase", Phase.PROGRESSING,
      "Halt podinfo.test advancement waiting for traffic increase approval gate"),
 ])
@@ -520,7 +531,8 @@ def alerts(d: Decision) -> list[tuple[str, str]]:
 
 
 def test_failing_pre_rollout_hook_alerts_each_time_and_at_the_threshold() -> None:
-    spec = tutorial_canary(threshold=2, webhooks=[{"name": "db-migrate", "url": "http://x/", "type": "pre-rollout"}])
+    spec = tutorial_canary(threshold=2,
+                           webhooks=[{"name": "db-migrate", "url": "http://x/", "type": "pre-rollout"}])
     hooks = {"pre-rollout": (HookResult("db-migrate", False, "Forbidden"),)}
     d = run(spec, progressing(waiting_since=0.0), snap(), 5.0, hooks=hooks)
     assert "Halt podinfo.test advancement pre-rollout check db-migrate failed Forbidden" in events(d)
@@ -543,6 +555,6 @@ def test_passing_pre_rollout_hook_and_failing_rollout_hook_do_not_alert() -> Non
 def test_progress_deadline_rollback_alerts_as_error() -> None:
     stuck = snap(target=dep(available=0))
     d = run(SPEC, progressing(waiting_since=0.0), stuck, 60.0)
-    msg = ("canary deployment podinfo.test not ready: waiting for rollout to finish: 0 of 2 (readyThreshold 100%) "
-           "updated replicas are available")
+    msg = ("canary deployment podinfo.test not ready: waiting for rollout to finish: 0 of 2 "
+           "(readyThreshold 100%) updated replicas are available")
     assert alerts(d) == [("error", f"Progress deadline exceeded {msg}")]

@@ -1,5 +1,5 @@
-"""engine.finalize: the finalizer list, the retry backoff, the replicas given back to the target and the
-steps of a deletion with ``revertOnDeletion`` (flagger-behaviour.md §3.9), as plain tables."""
+"""engine.finalize: the finalizer list, the replicas given back to the target and the
+steps of a deletion with ``revertOnDeletion`` (flagger-reference.md §3.9), as plain tables."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from canaryd.engine.finalize import (
     MAX_FAILURES,
     decide_finalize,
     finalizers_after,
-    retry_delay,
     revert_replicas,
 )
 from canaryd.engine.types import (
@@ -65,16 +64,6 @@ def snap(target: DeploymentView | None = None, primary: DeploymentView | None = 
 def test_finalizers_after(finalizers: tuple[str, ...], revert: bool, deleting: bool,
                           want: tuple[str, ...] | None) -> None:
     assert finalizers_after(finalizers, revert, deleting) == want
-
-
-@pytest.mark.parametrize(("failures", "delay"), [(0, 0.0), (1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0), (6, 30.0),
-                                                  (20, 30.0)])
-def test_retry_delay(failures: int, delay: float) -> None:
-    assert retry_delay(failures) == delay
-
-
-def test_backoff_gives_up_within_minutes() -> None:
-    assert 60 <= sum(retry_delay(n) for n in range(1, MAX_FAILURES)) <= 180
 
 
 @pytest.mark.parametrize(

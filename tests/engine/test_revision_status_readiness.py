@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from canaryd.engine.readiness import deployment_readiness, deployment_view
+from canaryd.engine.readiness import deployment_readiness
 from canaryd.engine.revision import (
     is_own_hash,
     normalise_primary_template,
@@ -25,10 +25,12 @@ TEMPLATE: dict[str, Any] = {
         "containers": [{
             "name": "podinfod", "image": "stefanprodan/podinfo:1.4.0",
             "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "a"}}},
-                    {"name": "B", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "b", "optional": True}}}],
+                    {"name": "B",
+                     "valueFrom": {"secretKeyRef": {"name": "sec", "key": "b", "optional": True}}}],
             "envFrom": [{"configMapRef": {"name": "env-cm"}}],
         }],
-        "initContainers": [{"name": "init", "image": "busybox", "envFrom": [{"secretRef": {"name": "init-sec"}}]}],
+        "initContainers": [{"name": "init", "image": "busybox",
+                            "envFrom": [{"secretRef": {"name": "init-sec"}}]}],
         "volumes": [
             {"name": "v1", "configMap": {"name": "cfg", "optional": True}},
             {"name": "v2", "secret": {"secretName": "vol-sec"}},
@@ -36,7 +38,8 @@ TEMPLATE: dict[str, Any] = {
                                                      {"secret": {"name": "proj-sec"}}]}},
         ],
         "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"labelSelector": {"matchLabels": {"app": "podinfo"}}, "topologyKey": "kubernetes.io/hostname"}]}},
+            {"labelSelector": {"matchLabels": {"app": "podinfo"}},
+             "topologyKey": "kubernetes.io/hostname"}]}},
     },
 }
 
@@ -67,7 +70,8 @@ def test_tracked_config_refs() -> None:
 
 
 def test_tracked_checksums() -> None:
-    refs = (ConfigRef("configmap", "a", False), ConfigRef("secret", "b", True), ConfigRef("secret", "c", False))
+    refs = (ConfigRef("configmap", "a", False), ConfigRef("secret", "b", True),
+            ConfigRef("secret", "c", False))
     objects: dict[str, Any] = {
         "configmap/a": {"metadata": {}, "checksum": "1111"},
         "secret/c": {"metadata": {}, "type": "Opaque", "checksum": "3333"},
@@ -90,6 +94,7 @@ def promoted_copy(tmpl: dict[str, Any]) -> dict[str, Any]:
     c = p["spec"]["containers"][0]
     c["env"][0]["valueFrom"]["configMapKeyRef"]["name"] = "cfg-primary"
     c["envFrom"][0]["configMapRef"]["name"] = "env-cm-primary"
+    p["spec"]["volumes"][0]["configMap"]["name"] = "cfg-primary"
     p["spec"]["volumes"][1]["secret"]["secretName"] = "vol-sec-primary"
     p["spec"]["volumes"][2]["projected"]["sources"][1]["secret"]["name"] = "proj-sec-primary"
     aff = p["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
@@ -97,14 +102,20 @@ def promoted_copy(tmpl: dict[str, Any]) -> dict[str, Any]:
     return p
 
 
+PROMOTED_CONFIGS = ("configmap/cfg", "configmap/env-cm", "secret/proj-sec", "secret/vol-sec")
+
+
 def test_normalised_primary_matches_target() -> None:
     primary = promoted_copy(TEMPLATE)
     assert pod_template_hash(primary) != pod_template_hash(TEMPLATE)
-    assert pod_template_hash(normalise_primary_template(primary, "app")) == pod_template_hash(TEMPLATE)
-    assert templates_match(TEMPLATE, primary, "app")
+    normalised = normalise_primary_template(primary, "app", "podinfo", PROMOTED_CONFIGS)
+    assert pod_template_hash(normalised) == pod_template_hash(TEMPLATE)
+    assert templates_match(TEMPLATE, primary, "app", target_name="podinfo", tracked=PROMOTED_CONFIGS)
     newer = copy.deepcopy(TEMPLATE)
     newer["spec"]["containers"][0]["image"] = "stefanprodan/podinfo:1.5.0"
-    assert not templates_match(newer, primary, "app")
+    assert not templates_match(newer, primary, "app", target_name="podinfo", tracked=PROMOTED_CONFIGS)
+    # a config promotion renamed that is no longer tracked: the primary does not run the target's configs
+    assert not templates_match(TEMPLATE, primary, "app", target_name="podinfo", tracked=PROMOTED_CONFIGS[1:])
     assert primary["metadata"]["labels"]["app"] == "podinfo-primary"  # input untouched
 
 
@@ -128,9 +139,9 @@ def test_reads_flagger_status() -> None:
     assert s.last_transition_time == 1721904261.0 and len(s.conditions) == 1
 
 
-@pytest.mark.parametrize("junk", [None, [], "x", {"phase": "Exploding", "canaryWeight": "lots", "failedChecks": -3,
-                                                  "trackedConfigs": [1], "conditions": "no", "checks": [1, {}],
-                                                  "nextStepAt": "tomorrow", "iterations": True, "mirrored": "yes"}])
+@pytest.mark.parametrize("junk", [None, [], "x", {
+    "phase": "Exploding", "canaryWeight": "lots", "failedChecks": -3, "trackedConfigs": [1],
+    "conditions": "no", "checks": [1, {}], "nextStepAt": "tomorrow", "iterations": True, "mirrored": "yes"}])
 def test_tolerant_read(junk: Any) -> None:
     s = status_from_dict(junk)
     assert s.phase is None and s.canary_weight == 0 and s.failed_checks == 0 and s.next_step_at is None
@@ -152,7 +163,8 @@ def test_round_trip_and_field_names() -> None:
                               "threshold": ">= 99%", "message": "success rate 69.17% < 99%"}
     assert status_from_dict(d) == s
     empty = status_to_dict(CanaryStatus())
-    assert empty == {"phase": "", "canaryWeight": 0, "failedChecks": 0, "iterations": 0, "observedGeneration": 0}
+    assert empty == {"phase": "", "canaryWeight": 0, "failedChecks": 0, "iterations": 0,
+                     "observedGeneration": 0}
 
 
 PROMOTED_TABLE = [
@@ -198,23 +210,26 @@ def view(**kw: Any) -> DeploymentView:
 
 UNAVAILABLE = {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
                "lastUpdateTime": "1970-01-01T00:00:10Z"}
+NOT_AVAILABLE = "waiting for rollout to finish: 0 of 2 (readyThreshold 100%) updated replicas are available"
 
 READINESS = [
     (view(), 100, 0.0, (True, "", False)),
     (view(generation=3), 100, 0.0,
-     (False, "waiting for rollout to finish: observed deployment generation less than desired generation", False)),
+     (False, "waiting for rollout to finish: observed deployment generation less than desired generation",
+      False)),
     (view(updated_replicas=1), 100, 0.0,
      (False, "waiting for rollout to finish: 1 out of 2 new replicas have been updated", False)),
     (view(status_replicas=3), 100, 0.0,
      (False, "waiting for rollout to finish: 1 old replicas are pending termination", False)),
     (view(available_replicas=0), 100, 0.0,
-     (False, "waiting for rollout to finish: 0 of 2 (readyThreshold 100%) updated replicas are available", False)),
+     (False, NOT_AVAILABLE, False)),
     (view(available_replicas=1), 50, 0.0, (True, "", False)),
     (view(available_replicas=0, conditions=(UNAVAILABLE,)), 100, 69.0,
-     (False, "waiting for rollout to finish: 0 of 2 (readyThreshold 100%) updated replicas are available", False)),
+     (False, NOT_AVAILABLE, False)),
     (view(available_replicas=0, conditions=(UNAVAILABLE,)), 100, 71.0,
-     (False, "waiting for rollout to finish: 0 of 2 (readyThreshold 100%) updated replicas are available", True)),
-    (view(conditions=({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"},)), 100, 0.0,
+     (False, NOT_AVAILABLE, True)),
+    (view(conditions=({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"},)),
+     100, 0.0,
      (False, 'deployment "podinfo" exceeded its progress deadline', True)),
 ]
 
@@ -222,13 +237,3 @@ READINESS = [
 @pytest.mark.parametrize(("v", "threshold", "now", "expected"), READINESS)
 def test_readiness(v: DeploymentView, threshold: int, now: float, expected: tuple[bool, str, bool]) -> None:
     assert tuple(deployment_readiness(v, threshold, now, 60.0)) == expected
-
-
-def test_deployment_view() -> None:
-    obj = {"metadata": {"name": "podinfo", "generation": 5},
-           "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "podinfo"}}, "template": {}},
-           "status": {"observedGeneration": 4, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}
-    v = deployment_view(obj, ("app", "name", "app.kubernetes.io/name"), "cd1:h")
-    assert (v.selector_label, v.selector_value, v.spec_replicas, v.generation, v.observed_generation) == (
-        "app.kubernetes.io/name", "podinfo", 1, 5, 4)
-    assert deployment_view({"spec": {"selector": {"matchLabels": {"k": "v"}}}}, ("app",), "").selector_label is None

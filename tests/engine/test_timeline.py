@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from .timeline import END, START, canaryd_table, tutorial_run
@@ -17,4 +18,4 @@ def test_doc_table_matches_simulation() -> None:
     weights = [r.weight for r in w.rows if r.phase == "Progressing" and r.weight]
     assert weights == list(range(5, 55, 5))
     steps = [r.t for r in w.rows if r.events and r.events[-1].startswith("Advance")]
-    assert [b - a for a, b in zip(steps, steps[1:], strict=False)] == [30.0] * 9  # exactly one interval apart
+    assert [b - a for a, b in itertools.pairwise(steps)] == [30.0] * 9  # exactly one interval apart

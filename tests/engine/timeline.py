@@ -15,7 +15,8 @@ END = "<!-- canaryd-timeline:end -->"
 def tutorial_run() -> World:
     w = initialized_world(check_results=passing_checks)
     change_image(w)
-    w.run(0.0, 2000.0, stop=lambda w: w.status.phase == Phase.SUCCEEDED and w.status.last_applied_spec == "cd1:v2")
+    w.run(0.0, 2000.0,
+          stop=lambda w: w.status.phase == Phase.SUCCEEDED and w.status.last_applied_spec == "cd1:v2")
     return w
 
 

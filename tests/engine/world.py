@@ -1,6 +1,6 @@
 """A dict-based fake world for driving ``decide`` with a fake clock: Deployments that roll out on a
 schedule, a VirtualService whose weights follow ``SetRoutes``, hooks and checks with canned answers.
-It calls ``decide`` the way the runtime does (request rounds, status written through
+It calls ``decide`` through the runtime's driver (engine/driver.py: request rounds), status written through
 ``status_to_dict``/``status_from_dict`` before actions, another call after every change)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from canaryd.engine.decide import decide
+from canaryd.engine.driver import Answers, Drive
 from canaryd.engine.status import status_from_dict, status_to_dict
 from canaryd.engine.types import (
     Action,
@@ -22,7 +22,6 @@ from canaryd.engine.types import (
     EnsurePrimary,
     EnsureServicesAndRouting,
     HookResult,
-    Inputs,
     Promote,
     RunHooks,
     ScaleTarget,
@@ -104,7 +103,8 @@ class World:
             for i in range(n):
                 self.at(now + READY_AFTER[min(i, len(READY_AFTER) - 1)], set_(available=i + 1))
             return
-        self.at(now + 1.0, set_(observed=gen, status_replicas=old_replicas, updated=0, available=old_replicas))
+        self.at(now + 1.0,
+                set_(observed=gen, status_replicas=old_replicas, updated=0, available=old_replicas))
         self.at(now + 4.0, set_(status_replicas=old_replicas + 1, updated=1))
         self.at(now + 6.0, set_(status_replicas=old_replicas + 1, updated=n))
         self.at(now + 8.0, set_(status_replicas=n, updated=n, available=n))
@@ -128,13 +128,13 @@ class World:
             self.events.append((now, action))
         elif isinstance(action, EnsurePrimary):
             if self.primary is None:
-                self.primary = Dep(f"{self.target.name}-primary", self.target.template, replicas=2, generation=1,
-                                   observed=0, status_replicas=0, updated=0, available=0)
+                self.primary = Dep(f"{self.target.name}-primary", self.target.template, replicas=2,
+                                   generation=1, observed=0, status_replicas=0, updated=0, available=0)
                 self.primary_template = self.target.template
                 self.rollout(self.primary, now, old_replicas=0)
         elif isinstance(action, EnsureServicesAndRouting):
-            if self.routes is None and action.apex:
-                self.routes = (100 - self.status.canary_weight, self.status.canary_weight)
+            if self.routes is None and action.routes is not None:
+                self.routes = (action.routes.primary, action.routes.canary)
         elif isinstance(action, ScaleTarget):
             if self.target.replicas != action.replicas:
                 self.target.replicas = action.replicas
@@ -157,16 +157,11 @@ class World:
     # ---- the runtime's loop ----
     def call(self, now: float) -> Decision:
         self.calls += 1
-        inputs = Inputs(now=now)
-        while True:
-            d = decide(self.spec, self.status, self.snapshot(), inputs)
-            if not d.is_request:
-                break
-            checks = self.check_results(now) if d.analyse else inputs.checks
-            hooks = dict(inputs.hooks or {})
-            for req in d.requests:
-                hooks[req.hook_type] = self.hook_results(req.hook_type, now)
-            inputs = Inputs(now=now, checks=checks, hooks=hooks)
+        drive = Drive(self.spec, self.status, self.snapshot(), now)
+        while (d := drive.decision).is_request:
+            hooks = {r.hook_type: self.hook_results(r.hook_type, now) for r in d.requests}
+            drive.answer(Answers(now=now, checks=self.check_results(now) if d.analyse else None, hooks=hooks))
+        inputs = drive.inputs
         before = len(self.events)
         if d.status is not None:
             self.writes += 1
@@ -180,8 +175,8 @@ class World:
             if d.status is not None and d.status.checks and inputs.checks is not None:
                 ok = sum(1 for c in d.status.checks if c.verdict == "pass")
                 checks_text = f"{ok}/{len(d.status.checks)} pass"
-            self.rows.append(Row(now, self.status.phase.value if self.status.phase else "", self.status.canary_weight,
-                                 checks_text, new_events))
+            phase = self.status.phase.value if self.status.phase else ""
+            self.rows.append(Row(now, phase, self.status.canary_weight, checks_text, new_events))
         return d
 
     def run(self, start: float, until: float, *, stop: Callable[[World], bool] = lambda w: False) -> None:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import shlex
+import shutil
+import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,11 +23,12 @@ import orjson
 import pytest
 from aiohttp import web
 
-from canaryd.loadtester.gates import MemoryGates
+from canaryd.loadtester.gates import GateBook, MemoryGates
 from canaryd.loadtester.metrics import LoadTesterMetrics
 from canaryd.loadtester.policy import CommandPolicy
 from canaryd.loadtester.runner import Runner
 from canaryd.loadtester.server import ApiConfig, LoadTesterApi
+from canaryd.loadtester.targets import TargetRule
 
 from .target import Target
 
@@ -54,12 +60,12 @@ async def server() -> AsyncIterator[Factory]:
     made: list[Server] = []
 
     async def make(*, allowed: tuple[str, ...] = (), limit: float = 30.0, max_running: int = 8,
-                   **config: Any) -> Server:
+                   targets: TargetRule | None = None, book: GateBook | None = None, **config: Any) -> Server:
         log = logging.getLogger(f"test.loadtester.{len(made)}")
         metrics = LoadTesterMetrics()
         runner = Runner(timeout=limit, max_running=max_running, log=log, metrics=metrics)
-        api = LoadTesterApi(ApiConfig(**config), CommandPolicy(allowed=frozenset(allowed)), runner,
-                            MemoryGates(), metrics, log)
+        policy = CommandPolicy(allowed=frozenset(allowed), targets=targets or TargetRule())
+        api = LoadTesterApi(ApiConfig(**config), policy, runner, MemoryGates(book), metrics, log)
         web_runner = web.AppRunner(api.app(), access_log=None)
         await web_runner.setup()
         await web.TCPSite(web_runner, "127.0.0.1", 0).start()
@@ -213,7 +219,7 @@ async def test_log_cmd_output(server: Factory, caplog: pytest.LogCaptureFixture)
 async def test_hey_through_the_api(server: Factory) -> None:
     target = await Target().start()
     try:
-        s = await server()
+        s = await server(targets=TargetRule(external=True))  # the target is on loopback
         assert await s.post("/", task(f"hey -n 20 -c 2 {target.url}/")) == (202, "command started")
         await until(lambda: len(target.seen) == 20 and s.api.runner.active == 0, 30, "20 requests")
     finally:
@@ -292,7 +298,7 @@ async def test_canaryd_webhook_client_against_the_load_tester(server: Factory) -
     from canaryd.analysis.webhooks import call_webhook, payload
     from canaryd.model.spec import WebhookSpec
 
-    s = await server(token="s3cret")
+    s = await server(token="s3cret", targets=TargetRule(external=True))
     url = s.url.replace("http://", "http://token:s3cret@")
     body = payload(name="podinfo", namespace="test", phase="Progressing", checksum="c", metadata={})
     async with aiohttp.ClientSession() as session:
@@ -315,3 +321,145 @@ async def test_canaryd_webhook_client_against_the_load_tester(server: Factory) -
         no_token = WebhookSpec("anon", f"{s.url}/gate/approve")
         got = await call_webhook(session, no_token, body)
         assert (got.passed, got.message) == (False, "Unauthorized")
+
+
+@pytest.mark.parametrize(("cmd", "kind"), [
+    ("hey -H 'X: a\x00b' -n 1 -c 1 http://podinfo.test/", "cmd"),  # answered 202, then died in exec
+    ("hey -n 1 -c 1 http://podinfo.test/\x1b[0m", "cmd"),
+    ("hey -H 'X: a\nb' -n 1 -c 1 http://podinfo.test/", "cmd"),   # a newline inside one argument
+    ("echo a\x00b", "bash"),
+])
+async def test_nonprintable_command_is_400_and_never_starts(server: Factory, cmd: str, kind: str) -> None:
+    s = await server(enable_bash=True)
+    status, text = await s.post("/", task(cmd, type=kind))
+    assert status == 400 and "non-printable character U+00" in text, text
+    assert s.api.runner.active == 0
+    _, page = await _get(s, "/metrics")
+    assert metric(page, "canaryd_loadtester_commands_total{") == 0
+
+
+@pytest.mark.parametrize(("cmd", "reason"), [
+    ("hey -n 1 -c 1 http://169.254.169.254/latest/meta-data/", "target 169.254.169.254 is an IP address"),
+    ("hey -n 1 -c 1 http://podinfo.test.evil.example/", "is not an in-cluster Service name"),
+    ("hey -n 1 -c 1 http://podinfo.other/", "namespace other is not served"),
+    ("hey -n 1 -c 1 http://localhost:8080/gate/open", "target localhost is not an in-cluster Service name"),
+])
+async def test_hey_reaches_in_cluster_services_only(server: Factory, cmd: str, reason: str) -> None:
+    s = await server(targets=TargetRule(namespaces="^test$"))
+    status, text = await s.post("/", task(cmd))
+    assert status == 403 and reason in text, text
+    assert ("--namespace-regexp" if "not served" in reason else "--allow-external-targets") in text
+    assert s.api.runner.active == 0
+
+
+async def test_curl_runs_within_its_allow_list(server: Factory, tmp_path: Path) -> None:
+    """curl's refused flags never start it; an accepted command runs with the forced arguments first (a
+    real curl, so they are shown to be valid)."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    target = await Target().start()
+    try:
+        s = await server(allowed=("curl",), targets=TargetRule(external=True))
+        written = tmp_path / "written"
+        for args, reason in ((f"-s -o {written}", "-o is not a permitted flag"),
+                             ("-s -d @/etc/hostname", "a value starting with @ reads a local file"),
+                             (f"-K {written}", "-K is not a permitted flag")):
+            status, text = await s.post("/", task(f"curl {args} {target.url}/"))
+            assert status == 403 and text.startswith("command refused: curl: ") and reason in text, text
+        assert await s.post("/", task(f"curl -s -H 'X-Test: 1' -d hello {target.url}/ok")) == \
+            (202, "command started")
+        await until(lambda: len(target.seen) == 1 and s.api.runner.active == 0, 30, "curl's request")
+        assert (target.seen[0].path, target.seen[0].body, target.seen[0].headers["X-Test"]) == \
+            ("/ok", b"hello", "1")
+        assert not written.exists()
+        # files stay out of reach with external targets too
+        assert await s.post("/", task("curl -s file:///etc/hostname")) == \
+            (403, "command refused: curl: 'file:///etc/hostname': only http and https URLs")
+    finally:
+        await target.stop()
+
+
+async def test_gates_beyond_the_cap_answer_507(server: Factory) -> None:
+    s = await server(book=GateBook(max_gates=2))
+    for name in ("a", "b"):
+        assert (await s.post("/gate/open", {"name": name, "namespace": "test"}))[0] == 202
+    assert await s.post("/rollback/open", {"name": "c", "namespace": "test"}) == \
+        (507, "rollback rollback.c.test not opened: 2 gates are open, the most allowed (--max-gates); "
+              "close some or let them expire")
+    assert (await s.post("/gate/open", {"name": "a", "namespace": "test"}))[0] == 202  # refresh, not new
+    assert (await s.post("/gate/close", {"name": "a", "namespace": "test"}))[0] == 202
+    assert (await s.post("/rollback/open", {"name": "c", "namespace": "test"}))[0] == 202
+    assert await s.post("/rollback/check", {"name": "c", "namespace": "test"}) == (200, "Approved")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _process(*args: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADTESTER_")}
+    argv = [PY, "-m", "canaryd", "loadtester", "--gate-state", "memory", "--host", "127.0.0.1",
+            "--port", str(port), *args]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("args", [["--token-file", "missing"], []])
+def test_process_refuses_to_start_without_a_token(args: list[str], tmp_path: Path) -> None:
+    from canaryd.loadtester.secure import DEFAULT_TOKEN_FILE
+
+    assert not DEFAULT_TOKEN_FILE.exists()  # the default path, on this machine: nothing there
+    proc, _ = _process(*[str(tmp_path / a) if a == "missing" else a for a in args])
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert b"not starting: no token file at" in out and b"--insecure" in out, out
+
+
+async def test_process_with_a_token_file(tmp_path: Path) -> None:
+    """The real command line: requests without the token answer 401 (health and metrics stay open), the
+    bearer token and a webhook URL's user info are accepted, a NUL answers 400."""
+    token = "t0ken-" + "x" * 26
+    (tmp_path / "token").write_text(token + "\n")
+    proc, url = _process("--token-file", str(tmp_path / "token"), "--namespace-regexp", "^test$")
+    try:
+        async with aiohttp.ClientSession() as c:
+
+            async def answer(method: str, path: str, body: Any = None, **kw: Any) -> tuple[int, str]:
+                async with c.request(method, path if "://" in path else url + path, json=body, **kw) as r:
+                    return r.status, await r.text()
+
+            async def up() -> bool:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else b""
+                try:
+                    return (await answer("GET", "/healthz"))[0] == 200
+                except aiohttp.ClientError:
+                    return False
+
+            deadline = time.monotonic() + 30
+            while not await up():
+                assert time.monotonic() < deadline, "the load tester did not answer /healthz"
+                await asyncio.sleep(0.1)
+            canary = {"name": "podinfo", "namespace": "test"}
+            assert await answer("POST", "/gate/open", canary) == (401, "Unauthorized")
+            assert await answer("POST", "/gate/open", canary, headers={"Authorization": "Bearer nope"}) == \
+                (401, "Unauthorized")
+            bearer = {"Authorization": f"Bearer {token}"}
+            assert await answer("POST", "/gate/open", canary, headers=bearer) == \
+                (202, "gate podinfo.test opened")
+            in_url = url.replace("http://", f"http://token:{token}@")
+            assert await answer("POST", in_url + "/gate/check", canary) == (200, "Approved")
+            assert await answer("POST", in_url + "/gate/check", {"name": "podinfo", "namespace": "prod"}) == \
+                (403, "Forbidden")
+            status, text = await answer("POST", in_url + "/", task("hey -d 'a\x00' http://podinfo.test/"))
+            assert status == 400 and "U+0000" in text
+            assert (await answer("GET", "/metrics"))[0] == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert token.encode() not in out  # never logged
+    assert b"non-dumpable" in out

@@ -99,8 +99,10 @@ POLICY = CommandPolicy(allowed=frozenset({"curl", "/usr/bin/true"}), hey_argv=("
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("hey -z 1m -q 10 -c 2 " + URL, ("HEY", "-z", "1m", "-q", "10", "-c", "2", URL)),
-    ("curl -s http://podinfo.test:9898/", ("curl", "-s", "http://podinfo.test:9898/")),
+    # in-cluster only: hey follows no redirects, curl gets its forced arguments first
+    ("hey -z 1m -q 10 -c 2 " + URL, ("HEY", "-disable-redirects", "-z", "1m", "-q", "10", "-c", "2", URL)),
+    ("curl -s http://podinfo.test:9898/", ("curl", "-q", "--proto", "=http,https", "--proto-redir",
+                                           "=http,https", "-s", "http://podinfo.test:9898/")),
     ("/usr/bin/true", ("/usr/bin/true",)),
     ("wrk -d 10s " + URL, Rejected(403, "command refused: 'wrk' is not allowed; the load tester runs the "
                                         "built-in hey and programs listed with --allow-command "

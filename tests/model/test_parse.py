@@ -93,9 +93,9 @@ def with_analysis(**changes: Any) -> dict[str, Any]:
     return obj
 
 
-@pytest.mark.parametrize(("interval", "seconds"), [("5s", 5.0), ("1s", 1.0), ("1m30s", 90.0), ("500ms", 0.5),
-                                                     ("", 60.0)])
-def test_interval_has_no_floor(interval: str, seconds: float) -> None:
+@pytest.mark.parametrize(("interval", "seconds"), [("5s", 5.0), ("1s", 1.0), ("1m30s", 90.0), ("1500ms", 1.5),
+                                                     ("24h", 86400.0), ("", 60.0)])
+def test_interval_is_honoured_down_to_one_second(interval: str, seconds: float) -> None:
     assert ok(with_analysis(interval=interval)).analysis.interval_seconds == seconds
 
 
@@ -129,8 +129,8 @@ def mutate(path: str, value: Any, base: dict[str, Any] = MINIMAL) -> dict[str, A
     return obj
 
 
+BOUNDS = "is out of bounds: it must be between 1s and 24h"
 BAD = [
-    (mutate("spec.analysis", None), "spec.analysis is missing"),
     (with_analysis(stepWeight=0), "never advances"),
     (with_analysis(stepWeight=None), "never advances"),
     (with_analysis(maxWeight=150), "maxWeight 150 is above 100"),
@@ -140,15 +140,27 @@ BAD = [
      "metric my-metric: Metric query failed for no usable metrics template and query were configured"),
     (mutate("spec.targetRef.kind", "DaemonSet"),
      "DaemonSet targets are not supported yet; supported kinds: Deployment"),
-    (mutate("spec.provider", "linkerd"), "spec.provider linkerd is not supported; supported: istio"),
+    (mutate("spec.provider", "linkerd"),
+     "spec.provider linkerd is not supported; supported: istio (or leave it unset)"),
     (mutate("spec.autoscalerRef", {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "x"}),
-     "ScaledObject (KEDA) is not supported yet; supported: HorizontalPodAutoscaler"),
+     "spec.autoscalerRef kind ScaledObject (KEDA) is not supported yet; supported: HorizontalPodAutoscaler"),
     (with_analysis(sessionAffinity={"cookieName": "c", "primaryCookieName": "c"}),
      "can't use the same cookie name for both primary and cookie name"),
     (with_analysis(threshold=-1), "threshold -1 is negative"),
     (with_analysis(webhooks=[{"name": "h", "url": "http://x/", "type": "pre-flight"}]),
      "webhook h: type pre-flight is unknown"),
     (with_analysis(interval="soon"), "interval soon is not a duration"),
+    (with_analysis(interval="500ms"), f"spec.analysis.interval 500ms {BOUNDS}"),
+    (with_analysis(interval="25h"), f"spec.analysis.interval 25h {BOUNDS}"),
+    (with_analysis(interval="9" * 40 + "s"), BOUNDS),
+    (with_analysis(interval="4" * 400 + "h"), "spec.analysis.interval 4444"),
+    (with_analysis(interval=30), "spec.analysis.interval 30 is not a duration"),
+    (with_analysis(metrics=[{"name": "request-success-rate", "interval": "1.5m"}]),
+     "spec.analysis.metrics[0].interval 1.5m is not a duration"),
+    (with_analysis(metrics=[{"name": "request-success-rate", "interval": "48h"}]),
+     f"spec.analysis.metrics[0].interval 48h {BOUNDS}"),
+    (mutate("spec.progressDeadlineSeconds", 86401),
+     "spec.progressDeadlineSeconds 86401 is out of bounds: it must be at most 86400 (24h)"),
     *[(with_analysis(webhooks=[{"name": "h", "url": "http://lt/", "metadata": {"type": t, "cmd": "x"}}]),
        f"webhook h: load tester task type {t} is not supported yet; supported: cmd, bash")
       for t in ("helm", "helmv3", "kubectl", "concord", "ngrinder")],

@@ -29,9 +29,9 @@ def env() -> Iterator[dict[str, str]]:
 
 def test_environment_sets_defaults_and_flags_win(env: dict[str, str]) -> None:
     s = settings_from_args(build_parser().parse_args(["run"]))
-    assert (s.slack_url, s.slack_token, s.slack_proxy_url, s.msteams_url, s.msteams_proxy_url, s.event_webhook) == (
-        env["SLACK_URL"], env["SLACK_TOKEN"], env["SLACK_PROXY_URL"], env["MSTEAMS_URL"], env["MSTEAMS_PROXY_URL"],
-        env["EVENT_WEBHOOK_URL"])
+    got = (s.slack_url, s.slack_token, s.slack_proxy_url, s.msteams_url, s.msteams_proxy_url, s.event_webhook)
+    assert got == (env["SLACK_URL"], env["SLACK_TOKEN"], env["SLACK_PROXY_URL"], env["MSTEAMS_URL"],
+                   env["MSTEAMS_PROXY_URL"], env["EVENT_WEBHOOK_URL"])
     assert (s.slack_user, s.slack_channel) == ("flagger", "general")
     s = settings_from_args(build_parser().parse_args(
         ["run", "--slack-url", "http://other/", "--slack-channel", "ops", "--slack-user", "bot",

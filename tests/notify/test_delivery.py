@@ -24,8 +24,8 @@ from e2e.receivers import Receiver
 SENTINEL = "S3NT1NEL-credential"
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def until(predicate: Callable[[], Any], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
@@ -73,7 +73,8 @@ def logger(lines: Lines) -> logging.Logger:
 
 def spec(alerts: tuple[AlertSpec, ...] = (), webhooks: tuple[WebhookSpec, ...] = ()) -> CanarySpec:
     return CanarySpec(name="podinfo", namespace="test", uid="u", generation=1,
-                      target=TargetRef("apps/v1", "Deployment", "podinfo"), service=ServiceSpec("podinfo", 9898),
+                      target=TargetRef("apps/v1", "Deployment", "podinfo"),
+                      service=ServiceSpec("podinfo", 9898),
                       analysis=AnalysisSpec(step_weight=10, max_weight=50, threshold=3, alerts=alerts,
                                             webhooks=webhooks))
 
@@ -92,7 +93,8 @@ async def test_post_sends_json_with_bearer_token(receiver: Receiver, session: ai
 
 async def test_bad_response_names_code_and_body(receiver: Receiver, session: aiohttp.ClientSession) -> None:
     receiver.answer("/hook", 500, "invalid_payload")
-    assert await post_json(session, f"{receiver.url}/hook", {}) == "sending notification bad response 500: invalid_payload"
+    assert await post_json(session, f"{receiver.url}/hook", {}) == (
+        "sending notification bad response 500: invalid_payload")
     receiver.answer(f"/hook/{SENTINEL}", 404, f"no_team for /hook/{SENTINEL}")
     error = await post_json(session, f"{receiver.url}/hook/{SENTINEL}", {})
     assert error is not None and error.startswith("sending notification bad response 404: no_team")
@@ -138,7 +140,8 @@ def test_scrub_removes_url_parts_and_token() -> None:
 # ---- the notifier ----
 
 
-def notifier(session: aiohttp.ClientSession, lines: Lines, *, providers: dict[tuple[str, str], Any] | None = None,
+def notifier(session: aiohttp.ClientSession, lines: Lines, *,
+             providers: dict[tuple[str, str], Any] | None = None,
              secrets: dict[tuple[str, str], dict[str, str]] | None = None, **kw: Any) -> Notifier:
     async def secret(ns: str, name: str) -> dict[str, str] | None:
         return (secrets or {}).get((ns, name))
@@ -217,8 +220,8 @@ async def test_providers_with_secret_ref_and_severity_filter(
     assert slack["attachments"][0]["text"] == "Failed checks threshold reached 3"
     assert receiver.received[receiver.paths().index(f"/slack/{SENTINEL}")].headers["Authorization"] == \
         f"Bearer {SENTINEL}"
-    assert (receiver.bodies("/discord/slack")[0]["channel"], receiver.bodies("/discord/slack")[0]["username"]) == (
-        "dev", "bot")
+    discord = receiver.bodies("/discord/slack")[0]
+    assert (discord["channel"], discord["username"]) == ("dev", "bot")
     assert SENTINEL not in lines.text()
 
 
@@ -227,18 +230,48 @@ async def test_providers_with_secret_ref_and_severity_filter(
     ({"spec": {"type": "slack", "secretRef": {"name": "gone"}}}, {}, "Secret gone.test not found"),
     ({"spec": {"type": "slack", "secretRef": {"name": "s"}}}, {("test", "s"): {"token": SENTINEL}},
      "Secret s.test has no 'address' key"),
-    ({"spec": {"type": "pagerduty", "address": "http://x/"}}, {}, "type 'pagerduty' is not supported"),
+    ({"spec": {"type": "pagerduty", "address": "http://x/"}}, {},
+     "alert a not sent: AlertProvider missing.test: type 'pagerduty' is not supported; "
+     "supported: slack, msteams, discord, rocket, gchat"),
     ({"spec": {"type": "slack"}}, {}, "has neither address nor secretRef"),
+    # malformed shapes name the field (no AttributeError), and count as failed like the others
+    ({"spec": "slack"}, {}, "AlertProvider missing.test: spec: expected an object, got a string"),
+    ({"spec": {"type": ["slack"]}}, {},
+     "AlertProvider missing.test: spec.type: expected a string, got a list"),
+    ({"spec": {"type": "slack", "secretRef": "s"}}, {},
+     "AlertProvider missing.test: spec.secretRef: expected an object, got a string"),
+    ({"spec": {"type": "slack", "address": {"url": "http://x/"}}}, {},
+     "AlertProvider missing.test: spec.address: expected a string, got an object"),
+    ({"spec": {"type": "slack", "address": "http://x/", "channel": 7}}, {},
+     "AlertProvider missing.test: spec.channel: expected a string, got a number"),
+    ("slack", {}, "AlertProvider missing.test: the AlertProvider: expected an object, got a string"),
 ])
 async def test_broken_providers_are_logged_not_raised(
         session: aiohttp.ClientSession, lines: Lines, provider: Any,
         secrets: dict[tuple[str, str], dict[str, str]], needle: str) -> None:
-    n = notifier(session, lines, providers={("test", "missing"): provider} if provider else {}, secrets=secrets)
+    providers = {("test", "missing"): provider} if provider else {}
+    n = notifier(session, lines, providers=providers, secrets=secrets)
     n.start()
     n.alert(spec((AlertSpec("a", "missing"),)), "error", "Failed checks threshold reached 3")
     await until(lambda: needle in lines.text())
     await n.stop()
     assert SENTINEL not in lines.text() and n.sent.labels(kind="alert", result="failed")._value.get() == 1
+
+
+async def test_an_unexpected_error_still_counts_as_a_failed_alert(
+        session: aiohttp.ClientSession, lines: Lines) -> None:
+    async def broken_secret(ns: str, name: str) -> dict[str, str] | None:
+        raise RuntimeError(f"API server said no for {SENTINEL}")
+
+    providers = {("test", "p"): {"spec": {"type": "slack", "secretRef": {"name": "s"}}}}
+    n = Notifier(session, logger(lines), providers=lambda ns, name: providers.get((ns, name)),
+                 secrets=broken_secret, registry=CollectorRegistry())
+    n.start()
+    n.alert(spec((AlertSpec("a", "p"),)), "error", "Failed checks threshold reached 3")
+    await until(lambda: n.sent.labels(kind="alert", result="failed")._value.get() == 1)
+    await until(n.idle)
+    await n.stop()
+    assert "alert not sent: RuntimeError" in lines.text() and SENTINEL not in lines.text()
 
 
 async def test_failures_are_logged_with_host_only(

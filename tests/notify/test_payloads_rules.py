@@ -1,5 +1,5 @@
-"""Alert bodies of every provider type (exact JSON of Flagger §7), the severity filter, the fields of
-the alerts that open a run, and event webhook payloads: plain tables over pure functions."""
+"""Alert bodies of every provider type (exact JSON of flagger-reference.md §7), the severity filter, the
+fields of the alerts that open a run, and event webhook payloads: plain tables over pure functions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from canaryd.model.parse import parse_canary
 from canaryd.model.spec import CanarySpec, WebhookSpec
 from canaryd.notify import payloads
 from canaryd.notify.destinations import GlobalNotifier
-from canaryd.notify.events import event_body, event_hooks
+from canaryd.notify.event_webhooks import event_body, event_hooks
 from canaryd.notify.payloads import Alert
 from canaryd.notify.rules import alert_fields, severity_matches, traffic_routing, with_details
 
@@ -52,7 +52,8 @@ BODIES = [
         "sections": [
             {"widgets": [{"textParagraph": {"text": "<font color=#848484><strong>New revision detected, "
                                                     "progressing canary analysis.</strong></font>"}}]},
-            {"widgets": [{"textParagraph": {"text": "Cluster<br><font color=#848484><strong>prod</strong></font>"}}]},
+            {"widgets": [{"textParagraph": {"text": "Cluster<br><font color=#848484><strong>prod"
+                                                    "</strong></font>"}}]},
             {"widgets": [{"textParagraph": {"text": "Target<br><font color=#848484><strong>"
                                                     "Deployment/podinfo.test</strong></font>"}}]},
         ]}]}),
@@ -139,10 +140,10 @@ def test_alert_fields(message: str, cluster: str, fields: tuple[tuple[str, str],
 @pytest.mark.parametrize(("flags", "expected"), [
     (GlobalNotifier(), None),
     (GlobalNotifier(slack_url="http://s/x"), ("slack", "http://s/x", "general", "flagger")),
-    (GlobalNotifier(slack_url="http://s/x", slack_channel="", slack_user=""), ("slack", "http://s/x", "general",
-                                                                               "flagger")),
-    (GlobalNotifier(slack_url="http://s/x", slack_channel="ops", slack_user="bot"), ("slack", "http://s/x", "ops",
-                                                                                     "bot")),
+    (GlobalNotifier(slack_url="http://s/x", slack_channel="", slack_user=""),
+     ("slack", "http://s/x", "general", "flagger")),
+    (GlobalNotifier(slack_url="http://s/x", slack_channel="ops", slack_user="bot"),
+     ("slack", "http://s/x", "ops", "bot")),
     (GlobalNotifier(slack_url="http://s/x", msteams_url="http://t/y"), ("msteams", "http://t/y", "general",
                                                                         "flagger")),
 ])
@@ -174,10 +175,11 @@ def test_event_hooks(hooks: tuple[WebhookSpec, ...], global_url: str, names: lis
 
 def test_event_body_keeps_event_keys_over_hook_metadata() -> None:
     body = event_body(OWN, name="podinfo", namespace="test", phase="Progressing", checksum="abc",
-                      message="Advance podinfo.test canary weight 10", warning=False, timestamp_ms=1700000000123)
+                      message="Advance podinfo.test canary weight 10", warning=False,
+                      timestamp_ms=1700000000123)
     assert body == {"name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "abc",
-                    "metadata": {"eventMessage": "Advance podinfo.test canary weight 10", "eventType": "Normal",
-                                 "timestamp": "1700000000123", "team": "a"}}
+                    "metadata": {"eventMessage": "Advance podinfo.test canary weight 10",
+                                 "eventType": "Normal", "timestamp": "1700000000123", "team": "a"}}
     warn = event_body(GATE, name="p", namespace="n", phase="", checksum="", message="m", warning=True,
                       timestamp_ms=1)
     assert warn["metadata"]["eventType"] == "Warning"

@@ -1,8 +1,11 @@
-"""Status writes that survive concurrent writers: PUT to the status subresource with the object's
-resourceVersion; on 409 re-read the object and apply the same change to the fresh copy.
+"""The one policy for a write answered 409 Conflict (another writer changed the object since it was
+read): read the object again and redo the change on the fresh copy, at most :data:`ATTEMPTS` times, with
+client-go's DefaultBackoff pauses between (10 ms, x5, 10 % jitter). Used by the status writes below and
+the Canary's finalizer list (actuators/revert.py). A canary task's own status write does not retry a
+decided status: it decides again from the fresh object (runtime/task.py, ``Stale``).
 
-GET-free in the common case: the caller passes the object it already has (from the watch cache), and
-the server is asked again only after a conflict."""
+Status writes are GET-free in the common case: the caller passes the object it already has (from the
+watch cache), and the server is asked again only after a conflict."""
 
 from __future__ import annotations
 
@@ -18,6 +21,15 @@ from canaryd.kube.resources import Resource
 
 Mutate = Callable[[dict[str, Any]], dict[str, Any] | None]
 
+ATTEMPTS = 5
+BASE_DELAY = 0.01
+FACTOR = 5
+
+
+async def pause(attempt: int, base_delay: float = BASE_DELAY) -> None:
+    """The wait after the ``attempt``-th (from 0) conflicting write."""
+    await asyncio.sleep(base_delay * FACTOR ** attempt * (1 + 0.1 * random.random()))
+
 
 async def update_status_with_retry(
     client: KubeClient,
@@ -27,8 +39,8 @@ async def update_status_with_retry(
     mutate: Mutate,
     *,
     current: dict[str, Any] | None = None,
-    attempts: int = 5,
-    base_delay: float = 0.01,
+    attempts: int = ATTEMPTS,
+    base_delay: float = BASE_DELAY,
 ) -> dict[str, Any]:
     """Apply ``mutate`` to (a deep copy of) the object and write its status.
 
@@ -37,7 +49,6 @@ async def update_status_with_retry(
     it must derive the new status from what it is given. Conflicts are retried ``attempts`` times with
     client-go's DefaultBackoff shape (10 ms, ×5, 10 % jitter); other errors propagate at once."""
     obj = current if current is not None else await client.get(res, namespace, name)
-    delay = base_delay
     for attempt in range(attempts):
         desired = mutate(copy.deepcopy(obj))
         if desired is None:
@@ -48,7 +59,6 @@ async def update_status_with_retry(
         except Conflict:
             if attempt == attempts - 1:
                 raise
-        await asyncio.sleep(delay * (1 + 0.1 * random.random()))
-        delay *= 5
+        await pause(attempt, base_delay)
         obj = await client.get(res, namespace, name)
     raise AssertionError("unreachable")  # pragma: no cover

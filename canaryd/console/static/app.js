@@ -1,0 +1,166 @@
+// canaryd dashboard: plain JS, no build step and no network but this server. Live data comes from
+// server-sent events (one watch of the Canaries on the server side); the page never polls.
+"use strict";
+
+const main = document.getElementById("main");
+const live = document.getElementById("live");
+const MARK = { pass: "ok", fail: "FAIL", nodata: "no data", error: "ERROR" };
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+function svg(tag, attrs) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  return node;
+}
+
+function bar(c) {
+  const pct = Math.max(0, Math.min(100, 100 * c.weight / Math.max(1, c.maxWeight)));
+  const b = el("span", { class: "bar" }, el("span", {}));
+  b.firstChild.style.width = pct + "%";
+  return el("span", {}, b, `${c.weight}% / ${c.maxWeight}%`);
+}
+
+function unit(threshold) {
+  const t = (threshold || "").trim();
+  return t.endsWith("%") ? "%" : t.endsWith("ms") ? "ms" : "";
+}
+
+function connect(url, onMessage) {
+  const source = new EventSource(url);
+  source.onopen = () => { live.textContent = "live"; live.className = "live on"; };
+  source.onerror = () => { live.textContent = "reconnecting…"; live.className = "live off"; };
+  source.onmessage = (e) => onMessage(JSON.parse(e.data));
+  return source;
+}
+
+// ---- the list: every Canary by namespace ----
+
+function listPage() {
+  const canaries = new Map();
+  const key = (c) => `${c.namespace}/${c.name}`;
+  function draw() {
+    main.replaceChildren();
+    if (!canaries.size) { main.append(el("p", { class: "empty" }, "No canaries.")); return; }
+    const byNs = new Map();
+    for (const c of [...canaries.values()].sort((a, b) => key(a).localeCompare(key(b)))) {
+      if (!byNs.has(c.namespace)) byNs.set(c.namespace, []);
+      byNs.get(c.namespace).push(c);
+    }
+    for (const [ns, rows] of byNs) {
+      main.append(el("h2", {}, ns));
+      const table = el("table", { class: "canaries" },
+        el("tr", {}, el("th", {}, "name"), el("th", {}, "phase"), el("th", {}, "weight"),
+          el("th", {}, "failed checks"), el("th", {}, "checks")));
+      for (const c of rows) {
+        const link = el("a", { href: `/c/${encodeURIComponent(ns)}/${encodeURIComponent(c.name)}` }, c.name);
+        const checks = c.checks.map((x) => `${x.name}=${MARK[x.verdict] || x.verdict}`).join(", ") || "-";
+        table.append(el("tr", { "data-canary": key(c) }, el("td", {}, link),
+          el("td", { class: `phase phase-${c.phase}` }, c.phase), el("td", {}, bar(c)),
+          el("td", {}, `${c.failedChecks}/${c.threshold}`), el("td", {}, checks)));
+      }
+      main.append(table);
+    }
+  }
+  connect("/api/stream", (m) => {
+    if (m.type === "snapshot") { canaries.clear(); for (const c of m.canaries) canaries.set(key(c), c); }
+    else if (m.type === "canary") canaries.set(key(m.canary), m.canary);
+    else if (m.type === "deleted") canaries.delete(`${m.namespace}/${m.name}`);
+    draw();
+  });
+  draw();
+}
+
+// ---- one Canary: weight over time, checks, Events ----
+
+function chart(points, maxWeight) {
+  const W = 600, H = 200, L = 34, B = 20, T = 8, R = 8;
+  const box = svg("svg", { id: "chart", viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none" });
+  const top = Math.max(maxWeight, ...points.map((p) => p[1]), 10);
+  const t0 = points.length ? points[0][0] : 0;
+  const t1 = points.length ? Math.max(points[points.length - 1][0], t0 + 1) : 1;
+  const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
+  const y = (w) => H - B - (H - B - T) * w / top;
+  for (const w of [0, top / 2, top]) {
+    box.append(svg("line", { class: "grid", x1: L, x2: W - R, y1: y(w), y2: y(w) }));
+    const label = svg("text", { class: "axis", x: 2, y: y(w) + 3 });
+    label.textContent = `${Math.round(w)}%`;
+    box.append(label);
+  }
+  const span = svg("text", { class: "axis", x: W - R - 90, y: H - 4 });
+  span.textContent = points.length ? `${Math.round(t1 - t0)} s shown` : "no data yet";
+  box.append(span);
+  // a step line: the weight holds until the next change
+  const coords = [];
+  points.forEach((p, i) => {
+    if (i > 0) coords.push(`${x(p[0]).toFixed(1)},${y(points[i - 1][1]).toFixed(1)}`);
+    coords.push(`${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`);
+  });
+  const line = svg("polyline", { id: "weight-line", points: coords.join(" "),
+    "data-points": String(points.length) });
+  box.append(line);
+  return box;
+}
+
+function canaryPage(ns, name) {
+  let canary = null, history = [], events = [];
+  function draw() {
+    main.replaceChildren(el("p", {}, el("a", { href: "/" }, "← all canaries")));
+    if (!canary) { main.append(el("p", { class: "empty" }, `Canary ${ns}/${name} not found (yet).`)); return; }
+    const c = canary;
+    main.append(el("h1", {}, `${ns}/${name} `, el("span", { class: `phase phase-${c.phase}`, id: "phase" }, c.phase)));
+    const facts = el("div", { class: "card facts" },
+      el("span", {}, "weight ", bar(c)), el("span", {}, `failed checks ${c.failedChecks}/${c.threshold}`));
+    if (c.revision) facts.append(el("span", {}, `revision ${c.revision}`));
+    if (c.nextStepAt && !["Initialized", "Succeeded", "Failed"].includes(c.phase)) {
+      const s = Math.max(0, Math.round((Date.parse(c.nextStepAt) - Date.now()) / 1000));
+      facts.append(el("span", {}, `next step in ${s}s`));
+    }
+    if (c.gate) facts.append(el("div", {}, `gate: ${c.gate}`));
+    if (c.message) facts.append(el("div", {}, `message: ${c.message}`));
+    main.append(facts);
+    main.append(el("h2", {}, "weight over time"), el("div", { class: "card" }, chart(history, c.maxWeight)));
+    main.append(el("h2", {}, "checks (last step)"));
+    const checks = el("table", { class: "checks" }, el("tr", {}, el("th", {}, "check"), el("th", {}, "value"),
+      el("th", {}, "threshold"), el("th", {}, "verdict"), el("th", {}, "message")));
+    for (const x of c.checks) {
+      const value = x.value === null ? "no data" : `${x.value.toFixed(2)}${unit(x.threshold)}`;
+      checks.append(el("tr", {}, el("td", {}, x.name), el("td", {}, value), el("td", {}, x.threshold || "-"),
+        el("td", { class: `v-${x.verdict}` }, MARK[x.verdict] || x.verdict), el("td", {}, x.message || "")));
+    }
+    if (!c.checks.length) checks.append(el("tr", {}, el("td", { colspan: "5" }, "no checks yet")));
+    main.append(checks);
+    main.append(el("h2", {}, "actions"));
+    const why = "needs canaryd's request support (not in this version)";
+    const actions = el("div", { class: "card" });
+    for (const a of ["promote", "abort", "retry", "pause"]) actions.append(el("button", { disabled: "", title: why }, a));
+    actions.append(el("span", { class: "note" }, why));
+    main.append(actions);
+    main.append(el("h2", {}, "events"));
+    const rows = el("table", { class: "events" });
+    for (const e of events.slice().reverse()) {
+      rows.append(el("tr", {}, el("td", {}, (e.time || "").slice(11, 19)),
+        el("td", { class: e.type }, e.type || ""), el("td", {}, e.message + (e.count > 1 ? ` (x${e.count})` : ""))));
+    }
+    if (!events.length) rows.append(el("tr", {}, el("td", {}, "no events")));
+    main.append(rows);
+  }
+  connect(`/api/canary/${encodeURIComponent(ns)}/${encodeURIComponent(name)}/stream`, (m) => {
+    if (m.type === "snapshot") { canary = m.canary; history = m.history || []; }
+    else if (m.type === "canary") { canary = m.canary; if (m.point) history.push(m.point); }
+    else if (m.type === "deleted") canary = null;
+    else if (m.type === "events") events = m.events;
+    draw();
+  });
+  draw();
+}
+
+const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+if (parts[0] === "c" && parts.length === 3) canaryPage(parts[1], parts[2]); else listPage();
