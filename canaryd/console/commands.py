@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from canaryd.console import outcome, render
+from canaryd.console import render, wait_result
 from canaryd.console.kube import (
     ConsoleError,
     connect,
@@ -52,16 +52,16 @@ async def _with_client(opts: Options, body: Callable[[KubeClient], Any]) -> int:
         client = await connect(opts.kubeconfig, opts.context)
     except ConsoleError as err:
         print(f"kubectl canary: {err}", file=opts.err)
-        return outcome.EXIT_INVALID
+        return wait_result.EXIT_INVALID
     try:
         code: int = await body(client)
         return code
     except ConsoleError as err:
         print(f"kubectl canary: {err}", file=opts.err)
-        return outcome.EXIT_INVALID
+        return wait_result.EXIT_INVALID
     except (ApiError, OSError) as err:  # cannot ask: not a verdict on the release
         print(f"kubectl canary: the API server: {one_line(err)}", file=opts.err)
-        return outcome.EXIT_INVALID
+        return wait_result.EXIT_INVALID
     finally:
         await client.close()
 
@@ -171,7 +171,7 @@ async def _live(client: KubeClient, opts: Options, namespace: str, name: str, ca
                     last_key = p.key()
             if state["gone"]:
                 print(f"canary {namespace}/{name} was deleted", file=opts.err)
-                return outcome.EXIT_INVALID
+                return wait_result.EXIT_INVALID
             for t in tasks:
                 if t.done() and t.exception() is not None:
                     raise t.exception()  # type: ignore[misc]
@@ -210,13 +210,13 @@ async def wait_command(opts: Options, name: str, revision: str | None, seconds: 
     async def body(client: KubeClient) -> int:
         try:
             canary, rv = await get_canary(client, namespace, name)
-            wanted = outcome.revision_of(await target_deployment(client, canary), revision)
-        except (ConsoleError, outcome.RevisionError) as err:
-            return finish(outcome.EXIT_INVALID, str(err))
+            wanted = wait_result.revision_of(await target_deployment(client, canary), revision)
+        except (ConsoleError, wait_result.RevisionError) as err:
+            return finish(wait_result.EXIT_INVALID, str(err))
         result["revision"] = wanted
         print(f"waiting for canary {namespace}/{name} revision {wanted} (timeout {timeout:g}s)",
               file=progress, flush=True)
-        verdict = outcome.judge(canary, wanted, False)
+        verdict = wait_result.judge(canary, wanted, False)
         last = ""
         try:
             async with asyncio.timeout(timeout):
@@ -231,10 +231,11 @@ async def wait_command(opts: Options, name: str, revision: str | None, seconds: 
                         if (obj.get("metadata") or {}).get("name") != name:
                             continue
                         if kind == "DELETED":
-                            return finish(outcome.EXIT_INVALID, f"canary {namespace}/{name} was deleted")
-                        verdict = outcome.judge(obj, wanted, verdict.seen)
+                            return finish(wait_result.EXIT_INVALID, f"canary {namespace}/{name} was deleted")
+                        verdict = wait_result.judge(obj, wanted, verdict.seen)
                         break
         except TimeoutError:
-            return finish(outcome.EXIT_TIMEOUT, f"timed out after {timeout:g}s; last seen: {verdict.reason}")
+            return finish(wait_result.EXIT_TIMEOUT,
+                          f"timed out after {timeout:g}s; last seen: {verdict.reason}")
 
     return await _with_client(opts, body)

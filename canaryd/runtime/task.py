@@ -18,6 +18,7 @@ from canaryd.engine.decide import decide_invalid
 from canaryd.engine.driver import Answers, Drive, TooManyRounds
 from canaryd.engine.status import status_from_dict, status_to_dict
 from canaryd.engine.types import CanaryStatus, Decision, Emit, HookResult, Snapshot
+from canaryd.kube import conflicts
 from canaryd.model.parse import parse_canary
 from canaryd.model.spec import CanarySpec, SpecError
 from canaryd.runtime.backoff import FINALIZERS, TASKS, Failures, delay, failed, succeeded
@@ -31,8 +32,9 @@ from canaryd.runtime.snapshot import build_snapshot
 # A task never sleeps longer than this without looking again (a safety net, not a poll: nothing is read
 # from the API server when it wakes, only the cache).
 MAX_SLEEP = 60.0
-# a status write that met a newer object (409): decide again from it this many times, then back off
-CONFLICT_ROUNDS = 5
+# a status write that met a newer object (409): decide again from it as many times as the one 409 policy
+# allows (kube/conflicts.py), then back off
+CONFLICT_ROUNDS = conflicts.ATTEMPTS
 
 T = TypeVar("T")
 

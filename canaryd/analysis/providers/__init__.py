@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from canaryd.analysis.providers.base import Provider, ProviderError, ProviderNoValues, ProviderSettings
 from canaryd.analysis.providers.cloudwatch import CloudWatch
 from canaryd.analysis.providers.datadog import Datadog
 from canaryd.analysis.providers.dynatrace import Dynatrace
 from canaryd.analysis.providers.graphite import GraphiteProvider
 from canaryd.analysis.providers.influxdb import InfluxDBProvider
 from canaryd.analysis.providers.newrelic import NewRelic
+from canaryd.analysis.providers.protocol import Provider, ProviderError, ProviderNoValues, ProviderSettings
 from canaryd.analysis.providers.stackdriver import Stackdriver
 
 PROVIDERS: Mapping[str, Provider] = MappingProxyType({

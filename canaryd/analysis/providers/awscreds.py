@@ -17,8 +17,8 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from canaryd.analysis.providers.base import ProviderError
-from canaryd.analysis.providers.http import request
+from canaryd.analysis.providers.protocol import ProviderError
+from canaryd.analysis.providers.request import request
 from canaryd.analysis.providers.sigv4 import Credentials
 
 IMDS = "http://169.254.169.254"

@@ -19,8 +19,8 @@ from yarl import URL
 
 from canaryd.analysis.bounded import excerpt
 from canaryd.analysis.providers import awscreds
-from canaryd.analysis.providers.base import ProviderError, ProviderNoValues, ProviderSettings
-from canaryd.analysis.providers.http import request
+from canaryd.analysis.providers.protocol import ProviderError, ProviderNoValues, ProviderSettings
+from canaryd.analysis.providers.request import request
 from canaryd.analysis.providers.sigv4 import sign
 from canaryd.analysis.urls import host_of
 from canaryd.model.providers import MetricProvider, MetricTemplate

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 
 from canaryd.analysis.bounded import excerpt
-from canaryd.analysis.providers.base import ProviderError, ProviderNoValues, ProviderSettings
-from canaryd.analysis.providers.http import endpoint, parse_json, request
+from canaryd.analysis.providers.protocol import ProviderError, ProviderNoValues, ProviderSettings
+from canaryd.analysis.providers.request import endpoint, parse_json, request
 from canaryd.model.providers import MetricProvider, MetricTemplate
 
 NAME = "Datadog"

@@ -15,8 +15,8 @@ import orjson
 from yarl import URL
 
 from canaryd.analysis.providers import rs256
-from canaryd.analysis.providers.base import ProviderError
-from canaryd.analysis.providers.http import request
+from canaryd.analysis.providers.protocol import ProviderError
+from canaryd.analysis.providers.request import request
 
 SCOPE = "https://www.googleapis.com/auth/monitoring.read"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -19,8 +19,8 @@ import aiohttp
 from yarl import URL
 
 from canaryd.analysis.bounded import excerpt
-from canaryd.analysis.providers.base import ProviderError, ProviderNoValues, ProviderSettings
-from canaryd.analysis.providers.http import parse_json, request
+from canaryd.analysis.providers.protocol import ProviderError, ProviderNoValues, ProviderSettings
+from canaryd.analysis.providers.request import parse_json, request
 from canaryd.analysis.urls import basic_auth
 from canaryd.model.providers import MetricTemplate
 

@@ -18,8 +18,8 @@ import orjson
 from yarl import URL
 
 from canaryd.analysis.bounded import excerpt
-from canaryd.analysis.providers.base import ProviderError, ProviderNoValues, ProviderSettings
-from canaryd.analysis.providers.http import request
+from canaryd.analysis.providers.protocol import ProviderError, ProviderNoValues, ProviderSettings
+from canaryd.analysis.providers.request import request
 from canaryd.analysis.urls import host_of
 from canaryd.model.providers import MetricTemplate
 

@@ -13,8 +13,8 @@ import orjson
 
 from canaryd.analysis.bounded import excerpt
 from canaryd.analysis.providers import gcpauth
-from canaryd.analysis.providers.base import ProviderError, ProviderNoValues, ProviderSettings
-from canaryd.analysis.providers.http import endpoint, parse_json, request
+from canaryd.analysis.providers.protocol import ProviderError, ProviderNoValues, ProviderSettings
+from canaryd.analysis.providers.request import endpoint, parse_json, request
 from canaryd.model.providers import MetricProvider, MetricTemplate
 
 NAME = "Cloud Monitoring"

@@ -13,7 +13,7 @@ import orjson
 from yarl import URL
 
 from canaryd.analysis.bounded import AnswerTooLarge, excerpt, read_bounded, redirect_text
-from canaryd.analysis.providers.base import ProviderError
+from canaryd.analysis.providers.protocol import ProviderError
 from canaryd.analysis.urls import host_of
 
 

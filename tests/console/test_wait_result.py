@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from canaryd.console.outcome import FAILED, PENDING, PROMOTED, RevisionError, judge, revision_of
+from canaryd.console.wait_result import FAILED, PENDING, PROMOTED, RevisionError, judge, revision_of
 from canaryd.engine.revision import pod_template_hash
 
 TEMPLATE = {"metadata": {"labels": {"app": "podinfo"}},
