@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from canaryd.kube.client import KubeClient
+from e2e.bed.waiting import wait_for
 from e2e.canaries import canary, create, podinfo
 from e2e.operator import Operator
 from e2e.tutorial import canary_events, forbidden, wait_status
@@ -44,6 +45,12 @@ async def test_cross_namespace_refs_blocked_with_flaggers_flag_and_text(
         st = await wait_status(admin, ns, name, "refused", lambda s, t=text: s.get("message") == t)
         valid = [c for c in st.get("conditions") or [] if c.get("type") == "Valid"]
         assert [(c["status"], c["message"]) for c in valid] == [("False", text)], st
-        events = await canary_events(admin, ns, name)
+
+        async def reported(name: str = name) -> list[dict[str, Any]] | None:
+            """The refusal's Event (Events follow the status they report: wait for it)."""
+            got = await canary_events(admin, ns, name)
+            return got if got else None
+
+        events = await wait_for(reported, 30, f"the Warning Event of {name}")
         assert [(e["type"], e["message"]) for e in events] == [("Warning", text)], events
     assert forbidden(bed, namespace) == []  # canaryd's identity was never refused meanwhile
