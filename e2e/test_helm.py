@@ -229,11 +229,20 @@ def test_chart_and_kustomize_render_the_same_rbac(offline_helm: Helm) -> None:
     # a namespaced install grants the same rules, split into a Role and the one cluster-scoped CRD get
     narrow = offline_helm.template(CHART, "ops", "--set", "rbac.clusterWide=false",
                                    "--set", "watchNamespace=apps")
-    together = sorted(rules(narrow, "Role", "canaryd") + rules(narrow, "ClusterRole"),
+    # the release-manager ClusterRole (people's, aggregated to edit) ships with either install
+    assert rules(chart, "ClusterRole", "-release-manager") == rules(narrow, "ClusterRole", "-release-manager")
+    assert rules(chart, "ClusterRole", "-release-manager") == rules(kustomize, "ClusterRole",
+                                                                    "-release-manager")
+    assert [d["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"]
+            for d in of_kind(chart, "ClusterRole") + of_kind(kustomize, "ClusterRole")
+            if d["metadata"]["name"].endswith("-release-manager")] == ["true", "true"]
+    operator = [d for d in kustomize if not d["metadata"]["name"].endswith("-release-manager")]
+    narrow_operator = [d for d in narrow if not d["metadata"]["name"].endswith("-release-manager")]
+    together = sorted(rules(narrow, "Role", "canaryd") + rules(narrow_operator, "ClusterRole"),
                       key=lambda r: json.dumps(r, sort_keys=True))
-    assert together == rules(kustomize, "ClusterRole")
-    assert rules(narrow, "ClusterRole") == [r for r in rules(kustomize, "ClusterRole")
-                                            if r["apiGroups"] == ["apiextensions.k8s.io"]]
+    assert together == rules(operator, "ClusterRole")
+    assert rules(narrow_operator, "ClusterRole") == [r for r in rules(operator, "ClusterRole")
+                                                     if r["apiGroups"] == ["apiextensions.k8s.io"]]
     watched = of_kind(narrow, "Role")
     assert {d["metadata"]["namespace"] for d in watched if d["metadata"]["name"] == "canaryd"} == {"apps"}
     # the load tester chart and manifests/loadtester

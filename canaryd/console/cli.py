@@ -1,5 +1,6 @@
 """``kubectl canary`` (the ``kubectl-canary`` script) and the same commands under ``canaryd``: list, get,
-wait, dashboard. Flags as kubectl's: ``--kubeconfig``, ``--context``, ``-n``, ``-A``, ``-o json``."""
+wait, promote, abort, retry, pause, resume, history, dashboard. Flags as kubectl's: ``--kubeconfig``,
+``--context``, ``-n``, ``-A``, ``-o json``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-COMMANDS = ("list", "get", "wait", "dashboard")
+COMMANDS = ("list", "get", "wait", "promote", "abort", "retry", "pause", "resume", "history", "dashboard")
+
+ACTION_HELP = {
+    "promote": "skip the rest of the analysis and promote now (--full: skip the promotion gates too)",
+    "abort": "roll the run back now",
+    "retry": "run the analysis again for the revision that failed, without a spec change",
+    "pause": "hold the run where it is (a request: GitOps tools would revert a spec edit)",
+    "resume": "let a paused run go on",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,6 +75,24 @@ def add_parsers(sub: Any) -> None:
                    "target's current pod template)")
     p.add_argument("--timeout", type=_duration, default=600.0, help="e.g. 10m (default 10m)")
     p.set_defaults(console=_wait)
+    for action, text in ACTION_HELP.items():
+        p = sub.add_parser(action, help=f"{text}; exit 0 done, 1 refused or ignored, 2 timed out, "
+                           "3 invalid or not found, 4 canaryd never acted")
+        _common(p)
+        p.add_argument("name")
+        if action == "promote":
+            p.add_argument("--full", action="store_true", help="skip the promotion gates as well")
+        p.add_argument("--revision", default=None,
+                       help="the revision the request targets: a hash (status.lastAppliedSpec) or the "
+                       "image the target runs now (default: status.lastAppliedSpec, the run you see); "
+                       "canaryd never acts on another one")
+        p.add_argument("--timeout", type=_duration, default=60.0,
+                       help="how long to wait for canaryd to act, e.g. 2m (default 1m)")
+        p.set_defaults(console=_action, action=action)
+    p = sub.add_parser("history", help="the run history table (status.history, newest first)")
+    _common(p)
+    p.add_argument("name")
+    p.set_defaults(console=_history)
     p = sub.add_parser("dashboard", help="a local web UI of the canaries, live, with your credentials")
     _common(p, all_namespaces=True, output=False)
     p.add_argument("--address", default="127.0.0.1", help="listen address (default 127.0.0.1)")
@@ -106,6 +133,19 @@ def _wait(args: argparse.Namespace) -> int:
     return asyncio.run(wait_command(_options(args), args.name, args.revision, args.timeout))
 
 
+def _action(args: argparse.Namespace) -> int:
+    from canaryd.console.actions import action_command
+
+    return asyncio.run(action_command(_options(args), args.name, args.action, args.revision,
+                                      getattr(args, "full", False), args.timeout))
+
+
+def _history(args: argparse.Namespace) -> int:
+    from canaryd.console.actions import history_command
+
+    return asyncio.run(history_command(_options(args), args.name))
+
+
 def _dashboard(args: argparse.Namespace) -> int:
     from canaryd.console.dashboard import serve
 
@@ -123,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``kubectl-canary``: kubectl finds it on PATH and runs it for ``kubectl canary ...``."""
-    parser = _Parser(prog="kubectl canary", description="Watch and wait for canaryd's releases")
+    parser = _Parser(prog="kubectl canary", description="Watch, wait for and operate canaryd's releases")
     sub = parser.add_subparsers(dest="command", required=True)
     add_parsers(sub)
     return run(parser.parse_args(list(sys.argv[1:] if argv is None else argv)))

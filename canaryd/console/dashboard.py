@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from canaryd.console import render
+from canaryd.console.actions import ACTIONS, write_request
 from canaryd.console.commands import Options
 from canaryd.console.hub import Hub, Listener
 from canaryd.console.kube import ConsoleError, connect, events_of, follow, is_event_of
@@ -29,7 +30,6 @@ from canaryd.kube.resources import EVENT
 COOKIE = "canaryd_dashboard"
 KEEPALIVE = 15.0  # seconds between SSE comments, so a closed page is noticed
 STATIC = {"app.js": "text/javascript", "style.css": "text/css", "index.html": "text/html"}
-NEEDS_REQUESTS = "needs canaryd's request support (not in this version)"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -117,8 +117,29 @@ async def canaries(request: web.Request) -> web.Response:
 
 
 async def action(request: web.Request) -> web.Response:
-    """Promote/abort/retry/pause land here once canaryd reads requests; refused until then."""
-    return web.json_response({"error": NEEDS_REQUESTS}, status=501)
+    """Promote/abort/retry/pause/resume: the page's confirmed click writes the same request as the CLI
+    (canaryd/console/actions.py) with the user's credentials and answers its id; the page then shows
+    canaryd's answer when ``status.lastRequest.id`` matches (the stream carries it). A JSON body may
+    name the ``revision`` the page showed (default: status.lastAppliedSpec) and ``full`` for promote."""
+    ns, name, verb = (request.match_info[k] for k in ("ns", "name", "action"))
+    if verb not in ACTIONS:
+        return web.json_response({"error": f"unknown action {verb!r}"}, status=404)
+    body: Any = {}
+    if request.can_read_body:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return web.json_response({"error": "the body is not JSON"}, status=400)
+    if not isinstance(body, dict) or not isinstance(body.get("revision", ""), str | None) or not isinstance(
+            body.get("full", False), bool):
+        return web.json_response({"error": "body: {\"revision\": string, \"full\": bool}"}, status=400)
+    try:
+        req, _, _ = await write_request(request.app[CLIENT], ns, name, verb, body.get("revision") or None,
+                                        bool(body.get("full")))
+    except ConsoleError as err:
+        status = 404 if str(err).endswith("not found") else 400 if "full" in str(err) else 502
+        return web.json_response({"error": str(err)}, status=status)
+    return web.json_response(req, status=202)
 
 
 async def _sse(request: web.Request) -> web.StreamResponse:

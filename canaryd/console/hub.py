@@ -36,7 +36,12 @@ def summary(obj: Mapping[str, Any]) -> dict[str, Any]:
                      if isinstance(c, dict) and c.get("type") == "Promoted"), {})
     out.update(maxWeight=p.max_weight, nextStepAt=status.get("nextStepAt"),
                condition=str(promoted.get("message") or ""), gate=render.GATES.get(p.phase, ""),
-               lastTransitionTime=status.get("lastTransitionTime"))
+               lastTransitionTime=status.get("lastTransitionTime"),
+               # the contract of canaryd/console/actions.py: canaryd's answer to the last request, the
+               # run history and the current run's per-step weights (the chart after a reload)
+               lastRequest=status.get("lastRequest") if isinstance(status.get("lastRequest"), dict) else None,
+               runs=[r for r in status.get("history") or [] if isinstance(r, dict)][:10],
+               weights=[w for w in status.get("weights") or [] if isinstance(w, dict)][-100:])
     return out
 
 

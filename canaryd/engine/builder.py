@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from canaryd.engine import history
 from canaryd.engine.cookies import status_cookies
 from canaryd.engine.desired import complete, hook_request
 from canaryd.engine.status import problem_of, promoted_condition, valid_condition, with_conditions
@@ -151,6 +152,7 @@ class Builder:
             st = replace(st, conditions=with_conditions(promoted, self.valid))
         elif self.valid is not None or problem_of(self.orig) is not None:
             st = replace(st, conditions=(self.valid,) if self.valid is not None else ())
+        st = history.record(self.orig, st, self.now)
         changed = st != self.orig
         if changed:  # the cookie fields follow the rest of status (written with it, never alone)
             st = replace(status_cookies(self.spec, st), last_transition_time=self.now)

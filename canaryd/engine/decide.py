@@ -33,6 +33,7 @@ from canaryd.engine.builder import Builder
 from canaryd.engine.desired import webhook_checksum
 from canaryd.engine.outcome import finalising, promoting
 from canaryd.engine.progressing import running
+from canaryd.engine.requests import answer_request, paused_message
 from canaryd.engine.status import problem_of, valid_condition
 from canaryd.engine.types import CanaryStatus, Decision, Emit, Inputs, Phase, Snapshot
 from canaryd.model.spec import CanarySpec
@@ -62,6 +63,13 @@ def decide(spec: CanarySpec, status: CanaryStatus, snap: Snapshot, inputs: Input
         return b.finish(repair=False)
     if b.st.message == SUSPENDED:
         b.set(message="")
+    answer_request(b)
+    if b.st.phase != status.phase:  # the request ended or restarted the run: that is this pass
+        return b.finish(repair=True)
+    if b.st.paused_by:
+        if b.st.message != paused_message(b.st.paused_by):
+            b.set(message=paused_message(b.st.paused_by))
+        return b.finish(repair=True)
     phase = status.phase
     if phase is None or phase in (Phase.INITIALIZING, Phase.TERMINATING, Phase.TERMINATED):
         initialize(b)

@@ -25,7 +25,8 @@ from canaryd.model.spec import CanarySpec
 def reset_run(b: Builder, h: str) -> None:
     b.set(phase=Phase.PROGRESSING, canary_weight=0, failed_checks=0, iterations=0, last_applied_spec=h,
           tracked_configs=b.snap.config_checksums, waiting_since=b.now, next_step_at=None, checks=(),
-          mirrored=False, message="")
+          mirrored=False, message="", promote_requested=False, paused_by="", run_started_at=b.now,
+          run_image=target_view(b).image, weights=((b.now, 0),))
 
 
 def running(b: Builder) -> None:
@@ -51,6 +52,9 @@ def running(b: Builder) -> None:
         return
     if b.spec.skip_analysis:
         _skip_analysis(b)
+        return
+    if st.promote_requested:  # a promote request skipped the rest of the analysis (engine/requests.py)
+        _promote_when_approved(b)
         return
     _step(b)
 

@@ -27,6 +27,15 @@ CRD-facing fields written by :func:`status_to_dict` (the CRD schema must allow a
     mirrored              boolean  when true
     sessionAffinityCookie, primarySessionAffinityCookie, previousSessionAffinityCookie
                           string   when set (Flagger's fields; engine/cookies.py decides them)
+    lastRequest           object   {id, action, result: done|refused|ignored, message, at}
+                                   (engine/requests.py)
+    pausedBy              string   when paused: the id of the pause request
+    promoteRequested      boolean  when true: a promote request skipped the rest of the analysis
+    runStartedAt          string   RFC3339, when the current (or last) run began
+    runImage              string   the target's first container image in that run
+    weights               array    [{at, weight}] per-step weights of the current run (at most 100)
+    history               array    [{revision, image, startedAt, endedAt, outcome, reason, maxWeight,
+                                   failedChecks: [{name, value, threshold}]}], newest first, at most 10
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any, cast, get_args
 
-from canaryd.engine.types import CanaryStatus, CheckResult, Phase, Verdict
+from canaryd.engine.types import CanaryStatus, CheckResult, LastRequest, Phase, RunRecord, Verdict
 from canaryd.model.objects import CanaryStatusBody
 
 PROMOTED = "Promoted"
@@ -171,6 +180,14 @@ def status_from_dict(d: Any) -> CanaryStatus:
         session_affinity_cookie=_str(d.get("sessionAffinityCookie")),
         primary_session_affinity_cookie=_str(d.get("primarySessionAffinityCookie")),
         previous_session_affinity_cookie=_str(d.get("previousSessionAffinityCookie")),
+        last_request=_last_request(d.get("lastRequest")),
+        paused_by=_str(d.get("pausedBy")),
+        promote_requested=d.get("promoteRequested") is True,
+        run_started_at=parse_time(d.get("runStartedAt")),
+        run_image=_str(d.get("runImage")),
+        weights=tuple((t, _clamp(_int(w.get("weight")), 0, 100)) for w in _list(d.get("weights"))
+                      if isinstance(w, dict) and (t := parse_time(w.get("at"))) is not None)[-100:],
+        history=tuple(_run(r) for r in _list(d.get("history")) if isinstance(r, dict))[:10],
     )
 
 
@@ -215,7 +232,59 @@ def status_to_dict(s: CanaryStatus) -> CanaryStatusBody:
         out["primarySessionAffinityCookie"] = s.primary_session_affinity_cookie
     if s.previous_session_affinity_cookie:
         out["previousSessionAffinityCookie"] = s.previous_session_affinity_cookie
+    if s.last_request is not None:
+        r = s.last_request
+        out["lastRequest"] = {"id": r.id, "action": r.action, "result": r.result, "message": r.message,
+                              "at": rfc3339(r.at)}
+    if s.paused_by:
+        out["pausedBy"] = s.paused_by
+    if s.promote_requested:
+        out["promoteRequested"] = True
+    if s.run_started_at is not None:
+        out["runStartedAt"] = rfc3339(s.run_started_at)
+    if s.run_image:
+        out["runImage"] = s.run_image
+    if s.weights:
+        out["weights"] = [{"at": rfc3339(t, millis=True), "weight": w} for t, w in s.weights]
+    if s.history:
+        out["history"] = [_run_body(r) for r in s.history]
     return out
+
+
+def _run_body(r: RunRecord) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "revision": r.revision, "image": r.image, "endedAt": rfc3339(r.ended_at), "outcome": r.outcome,
+        "reason": r.reason, "maxWeight": r.max_weight,
+        "failedChecks": [{"name": c.name, "value": _json_number(c.value), "threshold": c.threshold}
+                         for c in r.failed_checks],
+    }
+    if r.started_at is not None:
+        body["startedAt"] = rfc3339(r.started_at)
+    return body
+
+
+def _last_request(v: Any) -> LastRequest | None:
+    if not isinstance(v, dict) or not isinstance(v.get("id"), str):
+        return None
+    result = v.get("result")
+    return LastRequest(id=v["id"], action=_str(v.get("action")),
+                       result=result if result in ("done", "refused", "ignored") else "refused",
+                       message=_str(v.get("message")), at=parse_time(v.get("at")) or 0.0)
+
+
+def _run(v: dict[str, Any]) -> RunRecord:
+    outcome = v.get("outcome")
+    checks = tuple(
+        CheckResult(name=_str(c.get("name")), verdict="fail", threshold=_str(c.get("threshold")),
+                    value=_check(c).value)
+        for c in _list(v.get("failedChecks")) if isinstance(c, dict))
+    return RunRecord(
+        revision=_str(v.get("revision")), image=_str(v.get("image")),
+        started_at=parse_time(v.get("startedAt")),
+        ended_at=parse_time(v.get("endedAt")) or 0.0,
+        outcome=outcome if outcome in ("promoted", "rolled back", "aborted", "superseded") else "rolled back",
+        reason=_str(v.get("reason")), max_weight=_clamp(_int(v.get("maxWeight")), 0, 100),
+        failed_checks=checks)
 
 
 def _check(c: dict[str, Any]) -> CheckResult:

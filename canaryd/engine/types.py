@@ -84,6 +84,40 @@ class CanaryStatus:
     session_affinity_cookie: str = ""
     primary_session_affinity_cookie: str = ""
     previous_session_affinity_cookie: str = ""
+    # operating by hand (engine/requests.py): the last request answered, and a pause by request
+    last_request: LastRequest | None = None
+    paused_by: str = ""  # the id of the pause request in force ("" = not paused)
+    promote_requested: bool = False  # a promote request skipped the rest of this run's analysis
+    # the current run (engine/history.py): when it began, the target's first image, per-step weights
+    run_started_at: float | None = None
+    run_image: str = ""
+    weights: tuple[tuple[float, int], ...] = ()  # (at, weight), at most history.MAX_WEIGHTS
+    history: tuple[RunRecord, ...] = ()  # ended runs, newest first, at most history.MAX_RUNS
+
+
+@dataclass(frozen=True)
+class LastRequest:
+    """``status.lastRequest``: the answer to the ``canaryd.io/request`` annotation with this id."""
+
+    id: str
+    action: str
+    result: Literal["done", "refused", "ignored"]
+    message: str
+    at: float
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One entry of ``status.history``: a run that ended."""
+
+    revision: str
+    image: str
+    started_at: float | None
+    ended_at: float
+    outcome: Literal["promoted", "rolled back", "aborted", "superseded"]
+    reason: str
+    max_weight: int
+    failed_checks: tuple[CheckResult, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,6 +136,7 @@ class DeploymentView:
     conditions: tuple[dict[str, Any], ...] = ()  # raw .status.conditions
     selector_label: str | None = None  # first of the selector labels present in matchLabels
     selector_value: str | None = None
+    image: str = ""  # the first container's image (run history)
 
 
 @dataclass(frozen=True)
@@ -121,6 +156,7 @@ class Snapshot:
     selector_labels: tuple[str, ...] = defaults.SELECTOR_LABELS  # for messages
     # a referenced MetricTemplate canaryd cannot run (canaryd.model.template_refs): refuses a new run
     template_error: str | None = None
+    request: str | None = None  # the raw ``canaryd.io/request`` annotation (engine/requests.py)
 
 
 # ---- actions: intents the runtime carries out, in order, after writing the new status ----

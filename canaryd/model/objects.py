@@ -77,6 +77,13 @@ class CanaryStatusBody(TypedDict, total=False):
     sessionAffinityCookie: str
     primarySessionAffinityCookie: str
     previousSessionAffinityCookie: str
+    lastRequest: dict[str, Any]
+    pausedBy: str
+    promoteRequested: bool
+    runStartedAt: str
+    runImage: str
+    weights: list[dict[str, Any]]
+    history: list[dict[str, Any]]
 
 
 class Destination(TypedDict, total=False):

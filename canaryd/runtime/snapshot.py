@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from canaryd.actuators.traffic import router_for
+from canaryd.engine.requests import REQUEST_ANNOTATION
 from canaryd.engine.revision import pod_template_hash, templates_match, tracked_checksums
 from canaryd.engine.types import DeploymentView, Snapshot
 from canaryd.kube.resources import CONFIGMAP, DEPLOYMENT, HPA, METRIC_TEMPLATE, SECRET
@@ -36,7 +37,14 @@ def deployment_view(obj: Deployment, selector_labels: tuple[str, ...]) -> Deploy
         conditions=tuple(status.get("conditions") or ()),
         selector_label=label,
         selector_value=str(match[label]) if label else None,
+        image=_first_image(spec),
     )
+
+
+def _first_image(spec: DeploymentSpec) -> str:
+    containers = (((spec.get("template") or {}).get("spec") or {}).get("containers")) or []
+    first = containers[0] if containers and isinstance(containers[0], dict) else {}
+    return str(first.get("image") or "")
 
 
 def build_snapshot(ctx: Context, spec: CanarySpec) -> Snapshot:
@@ -98,9 +106,16 @@ def build_snapshot(ctx: Context, spec: CanarySpec) -> Snapshot:
         primary_template_matches_target=matches,
         duplicate_of=duplicate,
         selector_labels=labels,
+        request=_request(store.get("Canary", ns, spec.name)),
         template_error=template_problem(spec, lambda tns, tname: store.get(METRIC_TEMPLATE.kind, tns, tname),
                                         lambda sns, sname: store.get(SECRET.kind, sns, sname)),
     )
+
+
+def _request(obj: dict[str, Any] | None) -> str | None:
+    """The raw request annotation (engine/requests.py parses it: a bad one is answered, not dropped)."""
+    value = (((obj or {}).get("metadata") or {}).get("annotations") or {}).get(REQUEST_ANNOTATION)
+    return value if isinstance(value, str) else None
 
 
 def _created(obj: dict[str, Any] | None) -> str:

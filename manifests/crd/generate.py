@@ -357,6 +357,40 @@ def canary_status_schema() -> S:
             "ignoredFieldsGeneration": integer(
                 "canaryd: the generation whose fields without effect were named in a Warning Event.",
                 format="int64"),
+            "lastRequest": obj(
+                {
+                    "id": string(maxLength=80),
+                    "action": string(),
+                    "result": string(enum=["done", "refused", "ignored"]),
+                    "message": string(),
+                    "at": {"type": "string", "format": "date-time"},
+                },
+                "canaryd: the answer to the last canaryd.io/request annotation (acted on once per id).",
+                required=["id", "result"],
+            ),
+            "pausedBy": string("canaryd: the id of the pause request in force."),
+            "promoteRequested": boolean("canaryd: a promote request skipped the rest of the analysis."),
+            "runStartedAt": {**time, "description": "canaryd: when the current run began."},
+            "runImage": string("canaryd: the target's first container image in the current run."),
+            "weights": array(obj(
+                {"at": {"type": "string", "format": "date-time"}, "weight": integer()},
+                required=["at", "weight"],
+            ), "canaryd: per-step canary weights of the current run.", maxItems=100),
+            "history": array(obj(
+                {
+                    "revision": string(),
+                    "image": string(),
+                    "startedAt": {"type": "string", "format": "date-time"},
+                    "endedAt": {"type": "string", "format": "date-time"},
+                    "outcome": string(enum=["promoted", "rolled back", "aborted", "superseded"]),
+                    "reason": string(),
+                    "maxWeight": integer(),
+                    "failedChecks": array(obj(
+                        {"name": string(), "value": number(nullable=True), "threshold": string()},
+                    )),
+                },
+                required=["revision", "outcome"],
+            ), "canaryd: the last runs, newest first.", maxItems=10),
         },
     )
 

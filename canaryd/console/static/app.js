@@ -109,8 +109,81 @@ function chart(points, maxWeight) {
   return box;
 }
 
+// the chart's points: the current run's per-step weights kept in status (so a reload still has them),
+// then what this page saw live after the first of those
+function points(c, live) {
+  const kept = (c.weights || []).map((w) => [Date.parse(w.at) / 1000, w.weight, ""])
+    .filter((p) => !Number.isNaN(p[0]));
+  const first = live.length ? live[0][0] : Infinity;
+  return kept.filter((p) => p[0] < first).concat(live);
+}
+
+const ACTIONS = {
+  promote: "Skip the rest of the analysis and promote this revision now?",
+  abort: "Roll this run back now? Traffic returns to the primary.",
+  retry: "Run the analysis again for the revision that failed?",
+  pause: "Hold the run where it is until resumed?",
+  resume: "Let the paused run go on?",
+};
+
+function historyTable(runs) {
+  const t = el("table", { class: "history", id: "history" }, el("tr", {}, ...["revision", "image", "started",
+    "ended", "outcome", "max weight", "reason"].map((h) => el("th", {}, h))));
+  for (const r of runs) {
+    const failed = (r.failedChecks || []).map((f) => `${f.name} ${f.value} (${f.threshold})`).join(", ");
+    t.append(el("tr", {}, el("td", {}, r.revision || ""), el("td", {}, r.image || ""),
+      el("td", {}, (r.startedAt || "").replace("T", " ").replace("Z", "")),
+      el("td", {}, (r.endedAt || "-").replace("T", " ").replace("Z", "")),
+      el("td", { class: `o-${(r.outcome || "running").replace(/ /g, "-")}` }, r.outcome || "running"),
+      el("td", {}, r.maxWeight == null ? "" : `${r.maxWeight}%`),
+      el("td", {}, [r.reason, failed].filter(Boolean).join("; "))));
+  }
+  if (!runs.length) t.append(el("tr", {}, el("td", { colspan: "7" }, "no runs recorded yet")));
+  return t;
+}
+
 function canaryPage(ns, name) {
   let canary = null, history = [], events = [];
+  // the request this page wrote (id, action) and what became of it; kept across redraws
+  let pending = null, note = "";
+  const base = `/api/canary/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`;
+
+  const dialog = el("dialog", { id: "confirm" });
+  document.body.append(dialog);
+  dialog.addEventListener("close", () => draw());
+  function ask(action) {
+    const revision = canary && canary.revision ? canary.revision : "";
+    const yes = el("button", { id: "confirm-yes", class: "danger" }, action);
+    const no = el("button", { id: "confirm-no" }, "cancel");
+    dialog.replaceChildren(el("p", {}, `${action} ${ns}/${name}` + (revision ? ` (revision ${revision})` : "")),
+      el("p", {}, ACTIONS[action]), yes, no);
+    no.onclick = () => dialog.close();
+    yes.onclick = () => { dialog.close(); send(action, revision); };
+    dialog.showModal();
+  }
+  async function send(action, revision) {
+    note = `writing the ${action} request…`;
+    draw();
+    try {
+      const resp = await fetch(`${base}/${action}`, { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ revision }), credentials: "same-origin" });
+      const answer = await resp.json();
+      if (!resp.ok) { pending = null; note = `${action} not requested: ${answer.error || resp.status}`; }
+      else { pending = answer; note = `${action} requested (id ${answer.id}); waiting for canaryd…`; }
+    } catch (err) {
+      pending = null; note = `${action} not requested: ${err}`;
+    }
+    settle();
+    draw();
+  }
+  function settle() {  // canaryd answered our request: show its result
+    const last = canary && canary.lastRequest;
+    if (pending && last && last.id === pending.id) {
+      note = `${last.action} ${last.result}: ${last.message || ""}`;
+      pending = null;
+    }
+  }
+
   function draw() {
     main.replaceChildren(el("p", {}, el("a", { href: "/" }, "← all canaries")));
     if (!canary) { main.append(el("p", { class: "empty" }, `Canary ${ns}/${name} not found (yet).`)); return; }
@@ -126,7 +199,7 @@ function canaryPage(ns, name) {
     if (c.gate) facts.append(el("div", {}, `gate: ${c.gate}`));
     if (c.message) facts.append(el("div", {}, `message: ${c.message}`));
     main.append(facts);
-    main.append(el("h2", {}, "weight over time"), el("div", { class: "card" }, chart(history, c.maxWeight)));
+    main.append(el("h2", {}, "weight over time"), el("div", { class: "card" }, chart(points(c, history), c.maxWeight)));
     main.append(el("h2", {}, "checks (last step)"));
     const checks = el("table", { class: "checks" }, el("tr", {}, el("th", {}, "check"), el("th", {}, "value"),
       el("th", {}, "threshold"), el("th", {}, "verdict"), el("th", {}, "message")));
@@ -138,11 +211,17 @@ function canaryPage(ns, name) {
     if (!c.checks.length) checks.append(el("tr", {}, el("td", { colspan: "5" }, "no checks yet")));
     main.append(checks);
     main.append(el("h2", {}, "actions"));
-    const why = "needs canaryd's request support (not in this version)";
     const actions = el("div", { class: "card" });
-    for (const a of ["promote", "abort", "retry", "pause"]) actions.append(el("button", { disabled: "", title: why }, a));
-    actions.append(el("span", { class: "note" }, why));
+    for (const a of Object.keys(ACTIONS)) {
+      const b = el("button", { id: `action-${a}`, title: ACTIONS[a] }, a);
+      if (pending) b.setAttribute("disabled", "");
+      b.onclick = () => ask(a);
+      actions.append(b);
+    }
+    actions.append(el("div", { class: "note", id: "action-result" }, note ||
+      (c.lastRequest ? `last request: ${c.lastRequest.action} ${c.lastRequest.result}: ${c.lastRequest.message || ""}` : "")));
     main.append(actions);
+    main.append(el("h2", {}, "run history"), historyTable(c.runs || []));
     main.append(el("h2", {}, "events"));
     const rows = el("table", { class: "events" });
     for (const e of events.slice().reverse()) {
@@ -157,7 +236,8 @@ function canaryPage(ns, name) {
     else if (m.type === "canary") { canary = m.canary; if (m.point) history.push(m.point); }
     else if (m.type === "deleted") canary = null;
     else if (m.type === "events") events = m.events;
-    draw();
+    settle();
+    if (!dialog.open) draw();  // a redraw would not close the dialog, but keep the page still under it
   });
   draw();
 }
