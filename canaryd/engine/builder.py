@@ -148,7 +148,7 @@ class Builder:
                     self.log.append(f"repairing routes {seen} -> {(want.primary, want.canary)}")
         if phase is not None:
             kind = self.spec.target.kind
-            promoted = promoted_condition(phase, kind, self.now, self.orig.conditions)
+            promoted = promoted_condition(phase, kind, self.now, self.orig.conditions, st.message)
             st = replace(st, conditions=with_conditions(promoted, self.valid))
         elif self.valid is not None or problem_of(self.orig) is not None:
             st = replace(st, conditions=(self.valid,) if self.valid is not None else ())

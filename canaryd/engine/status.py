@@ -92,15 +92,20 @@ def parse_time(v: Any) -> float | None:
 
 
 def promoted_condition(
-    phase: Phase, kind: str, now: float, previous: tuple[dict[str, Any], ...] = ()
+    phase: Phase, kind: str, now: float, previous: tuple[dict[str, Any], ...] = (), why: str = ""
 ) -> dict[str, Any]:
-    """Flagger's single ``Promoted`` condition for ``phase`` (flagger-reference.md §2.2). The previous
-    condition is kept as it was when neither status nor reason changes; ``lastTransitionTime`` is kept
-    while the status is unchanged."""
+    """Flagger's single ``Promoted`` condition for ``phase`` (reason strings as Flagger writes them).
+    On ``Failed`` the message also carries ``why`` (status.message: the failed checks, the deadline,
+    the abort), so a health check that only reads conditions (Argo CD's) shows why the run failed.
+    The previous condition is kept as it was when status, reason and message are unchanged;
+    ``lastTransitionTime`` is kept while the status is unchanged."""
     cstatus, template = _PROMOTED_TABLE.get(phase, _PROMOTED_TABLE[Phase.INITIALIZING])
     message = template.format(kind=kind)
+    if phase == Phase.FAILED and why:
+        message = f"{message} {why}"
     old = next((c for c in previous if c.get("type") == PROMOTED), None)
-    if old is not None and old.get("status") == cstatus and old.get("reason") == phase.value:
+    if (old is not None and old.get("status") == cstatus and old.get("reason") == phase.value
+            and old.get("message") == message):
         return old
     stamp = rfc3339(now)
     transition = stamp
