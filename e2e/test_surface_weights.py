@@ -61,6 +61,15 @@ async def run_watching_weights(admin: KubeClient, namespace: str) -> list[tuple[
 
     await set_image(admin, namespace, "6.0.1")
     await wait_for(ended, RUN, "the run to end", interval=0.05)
+
+    async def settled() -> bool:
+        """canaryd writes status before it acts: the last route may land just after the final phase."""
+        w = await vs_weights(admin, namespace)
+        if seen[-1] != w:
+            seen.append(w)
+        return w[1] == 0
+
+    await wait_for(settled, 30, "all traffic back on the primary", interval=0.05)
     st = await status(admin, namespace)
     assert st["phase"] == "Succeeded", (st, await event_messages(admin, namespace))
     assert await primary_image(admin, namespace) == f"{IMAGE}:6.0.1"
