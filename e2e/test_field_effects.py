@@ -135,7 +135,11 @@ async def test_canary_without_analysis_is_promoted_and_its_events_are_flaggers(
     await wait_phase(admin, namespace, "Succeeded", seconds=RUN)
     assert await primary_image(admin, namespace) == f"{IMAGE}:6.0.1"
     done = f"Promotion completed! Canary analysis was skipped for podinfo.{namespace}"
-    assert done in await event_messages(admin, namespace)
+
+    async def completed() -> bool:  # Events follow the status they report
+        return done in await event_messages(admin, namespace)
+
+    await wait_for(completed, 30, "the promotion's Event")
 
     def selected(component: str) -> list[str]:
         out = kubectl("get", "events", "-n", namespace, "--field-selector",
