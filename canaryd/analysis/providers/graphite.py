@@ -20,7 +20,7 @@ from yarl import URL
 
 from canaryd.analysis.bounded import excerpt
 from canaryd.analysis.providers.protocol import ProviderError, ProviderNoValues, ProviderSettings
-from canaryd.analysis.providers.request import parse_json, request
+from canaryd.analysis.providers.request import parse_json, request, secret_pair, store_address
 from canaryd.analysis.urls import basic_auth
 from canaryd.model.providers import MetricTemplate
 
@@ -42,13 +42,8 @@ def render_url(address: str, query: str) -> URL:
 
 def credentials(template: MetricTemplate, secrets: Mapping[str, str]) -> tuple[str, str]:
     """(username, password): both required when the template has a ``secretRef``."""
-    if not template.provider.secret_name:
-        return "", ""
-    if "username" not in secrets:
-        raise ProviderError(f"{NAME} credentials does not contain a username")
-    if "password" not in secrets:
-        raise ProviderError(f"{NAME} credentials does not contain a password")
-    return secrets["username"], secrets["password"]
+    return secret_pair(NAME, secrets, bool(template.provider.secret_name),
+                       (("username", "a username"), ("password", "a password")))
 
 
 @dataclass(frozen=True)
@@ -57,9 +52,7 @@ class GraphiteProvider:
 
     async def query(self, session: aiohttp.ClientSession, template: MetricTemplate, rendered_query: str,
                     secrets: Mapping[str, str], settings: ProviderSettings) -> float:
-        address = template.provider.address
-        if not address or URL(address).scheme not in ("http", "https") or not URL(address).host:
-            raise ProviderError(f"{NAME} address {excerpt(address, limit=100)} is not a valid URL")
+        address = store_address(NAME, template.provider.address)
         username, password = credentials(template, secrets)
         headers: dict[str, str] = {}  # spec.provider.headers are not sent, as in Flagger
         if username and password:  # Flagger sends Basic auth only when both are non-empty

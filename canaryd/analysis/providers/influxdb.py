@@ -19,7 +19,7 @@ from yarl import URL
 
 from canaryd.analysis.bounded import excerpt
 from canaryd.analysis.providers.protocol import ProviderError, ProviderNoValues, ProviderSettings
-from canaryd.analysis.providers.request import request
+from canaryd.analysis.providers.request import request, secret_pair, store_address
 from canaryd.analysis.urls import host_of
 from canaryd.model.providers import MetricTemplate
 
@@ -38,13 +38,8 @@ def query_url(address: str, org: str) -> URL:
 
 def credentials(template: MetricTemplate, secrets: Mapping[str, str]) -> tuple[str, str]:
     """(token, org): both required when the template has a ``secretRef``, none without one."""
-    if not template.provider.secret_name:
-        return "", ""
-    if "token" not in secrets:
-        raise ProviderError(f"{NAME} credentials does not contain an authentication token")
-    if "org" not in secrets:
-        raise ProviderError(f"{NAME} credentials does not contain an organisation")
-    return secrets["token"], secrets["org"]
+    return secret_pair(NAME, secrets, bool(template.provider.secret_name),
+                       (("token", "an authentication token"), ("org", "an organisation")))
 
 
 @dataclass(frozen=True)
@@ -53,12 +48,10 @@ class InfluxDBProvider:
 
     async def query(self, session: aiohttp.ClientSession, template: MetricTemplate, rendered_query: str,
                     secrets: Mapping[str, str], settings: ProviderSettings) -> float:
-        address = template.provider.address
-        if not address or URL(address).scheme not in ("http", "https") or not URL(address).host:
-            raise ProviderError(f"{NAME} address {excerpt(address, limit=100)} is not a valid URL")
+        address = store_address(NAME, template.provider.address)
         token, org = credentials(template, secrets)
-        headers: dict[str, str] = {}  # spec.provider.headers are not sent, as in Flagger
-        headers.update({"Content-Type": "application/json", "Accept-Encoding": "gzip"})
+        # spec.provider.headers are not sent, as in Flagger
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip"}
         if token:
             headers["Authorization"] = f"Token {token}"
         body = orjson.dumps({"query": rendered_query, "type": "flux", "dialect": DIALECT})

@@ -17,6 +17,25 @@ from canaryd.analysis.providers.protocol import ProviderError
 from canaryd.analysis.urls import host_of
 
 
+def store_address(provider: str, address: str) -> str:
+    """A store's ``spec.provider.address`` (InfluxDB, Graphite): required, http(s) with a host."""
+    if not address or URL(address).scheme not in ("http", "https") or not URL(address).host:
+        raise ProviderError(f"{provider} address {excerpt(address, limit=100)} is not a valid URL")
+    return address
+
+
+def secret_pair(provider: str, secrets: Mapping[str, str], present: bool,
+                keys: tuple[tuple[str, str], tuple[str, str]]) -> tuple[str, str]:
+    """The two values of a template's Secret a store needs, each ``(key, what it is)``: both required when
+    the template has a ``secretRef`` (``present``), none without one; Flagger's texts when one is missing."""
+    if not present:
+        return "", ""
+    for key, what in keys:
+        if key not in secrets:
+            raise ProviderError(f"{provider} credentials does not contain {what}")
+    return secrets[keys[0][0]], secrets[keys[1][0]]
+
+
 def endpoint(address: str, path: str) -> URL:
     """``address`` + ``path``, as Flagger concatenates them (the address's own path is kept)."""
     base = URL(address.rstrip("/"))
