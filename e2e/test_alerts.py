@@ -111,7 +111,9 @@ async def test_global_slack_gets_a_promoted_and_a_failed_run_in_order_without_le
                   "status": canary_obj, "metrics": op.metrics_text()}
     for where, text in everywhere.items():
         assert SENTINEL_URL not in text and SENTINEL_TOKEN not in text, where
-    assert 'canaryd_notifications_total{kind="alert",result="sent"} 5.0' in everywhere["metrics"]
+    # the counter moves once the receiver has answered, a moment after it recorded the body
+    sent = 'canaryd_notifications_total{kind="alert",result="sent"} 5.0'
+    await wait_for(lambda: sent in op.metrics_text(), 15, "the five alerts counted as sent")
 
 
 def provider(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
@@ -159,8 +161,10 @@ async def test_alert_providers_with_secret_ref_severity_filters_and_broken_recei
     teams = await wait_for(lambda: receiver.bodies("/teams"), 10, "the error alert on MS Teams")
     assert [t["sections"][0]["activityTitle"] for t in teams] == ["Failed checks threshold reached 5"]
     assert teams[0]["themeColor"] == "FF0000"
-    # warn+error only: the rocket provider got just the error, and answered 500
-    broken = [b["attachments"][0]["text"] for b in receiver.bodies("/broken")]
+    # warn+error only: the rocket provider got just the error, and answered 500 (each provider on a lane
+    # of its own: its alert may land after the on-call provider's)
+    broken = await wait_for(lambda: [b["attachments"][0]["text"] for b in receiver.bodies("/broken")], 10,
+                            "the error alert on the rocket provider")
     assert broken == ["Failed checks threshold reached 5"]
 
     def logged(needle: str) -> bool:
@@ -183,8 +187,14 @@ async def test_alert_providers_with_secret_ref_severity_filters_and_broken_recei
 
     gap = (at("Starting canary analysis") - at("New revision detected! Scaling up")).total_seconds()
     assert gap < 3.0, gap
-    events = await event_messages(admin, namespace)
-    assert events.count(f"Rolling back podinfo.{namespace} failed checks threshold reached 5") == 1
+    rolled_back = f"Rolling back podinfo.{namespace} failed checks threshold reached 5"
+
+    async def rollback_recorded() -> list[str] | None:  # Events follow the Failed status they report
+        got = await event_messages(admin, namespace)
+        return got if f"Canary failed! Scaling down podinfo.{namespace}" in got else None
+
+    events = await wait_for(rollback_recorded, 15, "the rollback's Events")
+    assert events.count(rolled_back) == 1, events
     everything = "\n".join(json.dumps(x) for x in op.logs()) + "\n".join(events) + op.metrics_text()
     everything += json.dumps(await status(admin, namespace))
     assert SENTINEL_URL not in everything and SENTINEL_TOKEN not in everything

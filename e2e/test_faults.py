@@ -30,7 +30,7 @@ from e2e.canaries import canary, create, podinfo, set_image, status, wait_phase
 from e2e.faults import Observer, observing
 from e2e.no403 import received, refused
 from e2e.operator import Operator, install_rbac, mesh_proxy, wait_ready
-from e2e.tutorial import canary_events, counts
+from e2e.tutorial import canary_events, counts, counts_once
 
 pytestmark = pytest.mark.e2e
 
@@ -246,6 +246,7 @@ async def test_prometheus_down_for_three_steps_fails_three_checks_and_still_succ
         await asyncio.to_thread(s.bed.start, "prometheus")
         final = await wait_phase(s.admin, s.ns, "Succeeded", "Failed", seconds=120)
         assert final.get("phase") == "Succeeded", final
+        await wait_for(lambda: obs.weights[-1:] == [0], 20, "the final weights seen")
 
     assert obs.max_failed_checks() == before + 3, obs.states
     assert_in_order(obs)
@@ -263,10 +264,14 @@ async def test_prometheus_down_for_longer_fails_the_run_with_that_reason(scene: 
             final = await wait_phase(s.admin, s.ns, "Succeeded", "Failed", seconds=120)
         finally:
             await asyncio.to_thread(s.bed.start, "prometheus")
+        # the rollback's route write follows the Failed status it reports
+        await wait_for(lambda: obs.weights[-1:] == [0], 20, "all traffic back on the primary")
     assert final.get("phase") == "Failed", final
     assert final.get("message") == f"Rolling back {s.key} failed checks threshold reached 5", final
     checks = final.get("checks") or []
     assert checks and unreachable(url).match(str(checks[0].get("message"))), checks
+    # the last Halt is emitted with the rollback, after the status: wait for the rollback's last Event
+    await counts_once(s.admin, s.ns, f"Canary failed! Scaling down {s.key}")
     got = await halts(s)
     assert split_halts(got, url) == (5 - before, before), got
-    assert obs.weights[-1] == 0 and (await status(s.admin, s.ns)).get("canaryWeight") == 0
+    assert (await status(s.admin, s.ns)).get("canaryWeight") == 0

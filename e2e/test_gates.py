@@ -180,7 +180,7 @@ async def test_failing_pre_rollout_hook_counts_as_failed_checks_and_alerts(
     assert counts[f"Rolling back podinfo.{namespace} failed checks threshold reached 3"] == 1
     assert seen[:2] == [1, 2]  # counted up step by step (3 is written with the rollback, which resets it)
     assert len(gate.bodies("/pre")) == 3 and all(b["phase"] == "Progressing" for b in gate.bodies("/pre"))
-    assert await replicas(admin, namespace) == 0
+    await wait_for(lambda: replicas_are(admin, namespace, 0), 10, "podinfo scaled down")  # after the Event
     texts = await wait_for(lambda: [b["attachments"][0]["text"] for b in gate.bodies("/slack")]
                            if len(gate.bodies("/slack")) >= 6 else None, 15, "the alerts")
     assert texts == ["New Deployment detected, initialization completed.",

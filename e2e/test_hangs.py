@@ -19,7 +19,7 @@ from e2e.canaries import canary, create, podinfo, set_image, wait_phase
 from e2e.faults import Silent
 from e2e.operator import Operator
 from e2e.receivers import Receiver
-from e2e.tutorial import canary_events
+from e2e.tutorial import counts_once
 
 INTERVAL_S = 2.0
 THRESHOLD = 3
@@ -58,8 +58,10 @@ async def failed_run(admin: KubeClient, op: Operator, ns: str, prefix: str) -> l
     st = await wait_phase(admin, ns, "Failed", "Succeeded", seconds=120)
     assert st.get("phase") == "Failed", st
     assert st.get("message") == f"Rolling back podinfo.{ns} failed checks threshold reached {THRESHOLD}", st
+    # the last Halt is emitted (and logged) with the rollback, after the Failed status: wait for the
+    # rollback's last Event, which follows it
+    events = await counts_once(admin, ns, f"Canary failed! Scaling down podinfo.{ns}")
     halts = halt_times(op, prefix)
-    events = {str(e.get("message")): int(e.get("count") or 1) for e in await canary_events(admin, ns)}
     for _, msg in halts:
         assert msg in events, (msg, events)
     return halts

@@ -325,9 +325,13 @@ async def test_the_documented_migration_hands_flagger_s_canaries_to_canaryd(
         assert [w for w in run if w > 0][:3] == [10, 20, 30], run
         final = (await admin.get(CANARY, APP_NS, APP))["status"]
         assert "observedGeneration" in final and "checks" in final, final
-        messages = (await event_messages(admin, APP_NS))[flagger_events:]
+
+        async def promoted() -> list[str] | None:  # Events follow the Succeeded status they report
+            got = (await event_messages(admin, APP_NS))[flagger_events:]
+            return got if any(m.startswith("Promotion completed") for m in got) else None
+
+        messages = await wait_for(promoted, 20, "canaryd's promotion Event")
         assert any(m.startswith("New revision detected") for m in messages), messages
-        assert any(m.startswith("Promotion completed") for m in messages), messages
     finally:
         await routes.stop()
         await observer.stop()

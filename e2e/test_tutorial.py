@@ -104,6 +104,14 @@ async def assert_phase(admin: KubeClient, ns: str, phase: str, seconds: float = 
     return st
 
 
+async def scaled_to_zero(admin: KubeClient, ns: str) -> None:
+    """The target scaled to zero: a final phase is written before the scale-down it reports."""
+    async def zero() -> bool:
+        return int((await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"].get("replicas") or 0) == 0
+
+    await wait_for(zero, 20, "the target scaled to zero")
+
+
 def expected_run(ns: str) -> list[str]:
     key = f"podinfo.{ns}"
     return [f"New revision detected! Scaling up {key}", f"Starting canary analysis for {key}",
@@ -162,8 +170,7 @@ async def test_a_tutorial_promotes_a_new_image(bed: Any, namespace: str, admin: 
     assert rec.promoted[0] == "True" and rec.promoted[-1] == "True"
     assert "True" not in rec.promoted[1:-1] and len(rec.promoted) >= 3, rec.promoted
     assert await primary_image(admin, ns) == f"{IMAGE}:6.0.1"
-    target = await admin.get(DEPLOYMENT, ns, "podinfo")
-    assert target["spec"]["replicas"] == 0
+    await scaled_to_zero(admin, ns)
 
     # Flagger's Event sequence for this run (readiness waits depend on timing in both: left out)
     key = f"podinfo.{ns}"
@@ -231,8 +238,7 @@ async def _failing_run(bed: Any, ns: str, admin: KubeClient, path: str) -> list[
     assert not [m for m in msgs if m.startswith("Promotion completed!")]
     vs = await admin.get(VIRTUAL_SERVICE, ns, "podinfo")
     assert canary_weights(vs) == (0,)
-    target = await admin.get(DEPLOYMENT, ns, "podinfo")
-    assert target["spec"]["replicas"] == 0
+    await scaled_to_zero(admin, ns)
     assert await primary_image(admin, ns) == f"{IMAGE}:6.0.0"
     st = await canary_status(admin, ns)
     assert st["canaryWeight"] == 0 and st["failedChecks"] == 0
@@ -285,6 +291,8 @@ async def test_d_configmap_change_is_promoted_through_a_primary_copy(
     assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == f"{IMAGE}:6.0.0"
     assert (await admin.get(CONFIGMAP, ns, "podinfo-config-primary"))["data"] == {"color": "green"}
     assert volume(await admin.get(DEPLOYMENT, ns, "podinfo")) == "podinfo-config"  # the target keeps its own
+    # Events follow the status they report: the last one may land a moment after Succeeded
+    await counts_once(admin, ns, f"Promotion completed! Scaling down podinfo.{ns}")
     msgs = [str(e.get("message")) for e in await canary_events(admin, ns)]
     assert is_subsequence(expected_run(ns), msgs), msgs
 
@@ -341,7 +349,7 @@ async def test_f_never_ready_revision_rolled_back_at_deadline(bed: Any, namespac
     assert f"Canary failed! Scaling down {key}" in msgs
     assert not [m for m in msgs if m.startswith(("Advance", "Halt"))], msgs
     assert canary_weights(await admin.get(VIRTUAL_SERVICE, ns, "podinfo")) == (0,)
-    assert (await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"]["replicas"] == 0
+    await scaled_to_zero(admin, ns)
     assert await primary_image(admin, ns) == f"{IMAGE}:6.0.0"
 
 
@@ -447,7 +455,8 @@ async def test_h_invalid_canaries_beside_a_valid_one(bed: Any, namespace: str, a
         st = await wait_status(admin, ns, name, "its error in status", has_message(text))
         valid = [c for c in st.get("conditions") or [] if c.get("type") == "Valid"]
         assert [(c["status"], c["reason"], c["message"]) for c in valid] == [("False", reason, text)], st
-        events = await canary_events(admin, ns, name)
+        # the Warning Event follows the status it reports
+        events = await wait_for(lambda: canary_events(admin, ns, name), 15, f"{name}'s Warning Event")  # noqa: B023
         assert [(e["type"], e["reason"], e["message"]) for e in events] == [("Warning", "Synced", text)]
     # nothing half-made for them
     for res, name in ((DEPLOYMENT, "legacy-primary"), (SERVICE, "legacy-canary"), (SERVICE, "legacy"),
@@ -512,9 +521,9 @@ async def test_steady_state_sends_no_get_or_list(bed: Any, namespace: str, admin
     def requests() -> list[Any]:
         return list(bed.audit_events(user_agent_prefix=operator.user_agent, stage=None))
 
-    # let the promotion's own writes settle: status, scale-down, Events are done once the log stops growing
-    await wait_for(lambda: any(m.startswith("Promotion completed!") for m in operator.messages()), 20,
-                   "promotion logged")
+    # let the promotion's own writes settle: status, scale-down, then its last Event (logged before it is
+    # written, so wait for the Event itself; the audit log is written before the API server answers)
+    await counts_once(admin, ns, f"Promotion completed! Scaling down podinfo.{ns}", within=20)
     mark = len(requests())
     woke = wakeups(operator)
     for i in range(3):

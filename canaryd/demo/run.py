@@ -30,6 +30,9 @@ BUILD_NOTE = ("The first start builds Kubernetes v1.36 (kube-apiserver, controll
 IMAGE = "ghcr.io/stefanprodan/podinfo"
 RUN_TIMEOUT = 180.0
 POLL = 0.5
+CLOSING_EVENTS = {"Initialized": "Initialization done!", "Succeeded": "Promotion completed!",
+                  "Failed": "Canary failed!"}  # the Event that closes each final phase
+CLOSING_GRACE = 30.0  # seconds to wait for that Event after the phase
 
 
 class DemoError(Exception):
@@ -184,6 +187,8 @@ def watch_run(bed: Bed, namespace: str, until: tuple[str, ...], refuse: tuple[st
     start = time.monotonic()
     last: tuple[Any, ...] | None = None
     name = proc_name(namespace)
+    printed: list[str] = []
+    ended: tuple[Progress, float] | None = None
     while time.monotonic() - start < seconds:
         if not bed.procs.running(name):
             raise DemoError(f"canaryd stopped during the run; its log:\n{log_tail(bed, namespace)}")
@@ -192,12 +197,22 @@ def watch_run(bed: Bed, namespace: str, until: tuple[str, ...], refuse: tuple[st
                                   "--field-selector=involvedObject.kind=Canary").get("items", [])
         for line in new_events(seen, events):
             say(line)
+            printed.append(line)
+        if ended is not None:
+            # canaryd writes the phase before the run's last Events: show those before moving on
+            done, at = ended
+            closing = CLOSING_EVENTS.get(done.phase or "", "")
+            if any(closing in line for line in printed) or time.monotonic() - at > CLOSING_GRACE:
+                return done
+            time.sleep(POLL)
+            continue
         progress = progress_of(canary)
         if progress.key() != last:
             say(render(progress, time.monotonic() - start))
             last = progress.key()
         if progress.phase in until:
-            return progress
+            ended = (progress, time.monotonic())
+            continue
         if progress.phase in refuse:
             raise DemoError(f"the run ended {progress.phase} ({progress.message or 'no message'}); "
                             f"expected {' or '.join(until)}")
