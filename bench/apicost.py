@@ -7,9 +7,10 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.writekinds import kind_of
 from e2e.bed.audit import AuditEvent, parse_event
 
 READS = frozenset({"get", "list"})
@@ -38,6 +39,7 @@ class Cost:
     writes: int
     watches: int
     by_verb_resource: dict[str, int]
+    by_kind: dict[str, int] = field(default_factory=dict)  # writes only (bench/writekinds.py)
 
     def per(self, units: float) -> tuple[float, float]:
         """(reads, writes) per unit (e.g. per canary per step)."""
@@ -85,15 +87,18 @@ def count(path: Path, start: int, end: int, who: Who,
           extra: Callable[[AuditEvent], bool] | None = None) -> Cost:
     """Completed requests of ``who`` logged between byte ``start`` and ``end`` (a half line is skipped)."""
     verbs: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
     for ev in completed(path, start, end, who.needle):
         if not who.matches(ev) or (extra is not None and not extra(ev)):
             continue
         res = ev.resource + (f"/{ev.subresource}" if ev.subresource else "")
         verbs[f"{ev.verb} {res}"] += 1
+        if ev.verb in WRITES:
+            kinds[kind_of(ev)] += 1
     reads = sum(n for k, n in verbs.items() if k.split()[0] in READS)
     writes = sum(n for k, n in verbs.items() if k.split()[0] in WRITES)
     watches = sum(n for k, n in verbs.items() if k.split()[0] == "watch")
-    return Cost(reads, writes, watches, dict(verbs))
+    return Cost(reads, writes, watches, dict(verbs), dict(kinds))
 
 
 def received(ev: AuditEvent) -> float:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.scenario import RunResult
 from bench.stats import fmt, median, percentile
+from bench.writekinds import table as kinds_table
 
 
 def machine() -> str:
@@ -64,6 +65,14 @@ def scale_table(results: Sequence[RunResult]) -> str:
                     f"{fmt(r.apiserver_cpu_per_min, '', 1)} | {_mp(r.write_latency)} | {_own(r.own)} | "
                     f"{fmt(r.init_seconds, ' s', 0)} | {r.load[0]:.1f} |")
     return "\n".join(rows)
+
+
+def writes_by_kind(results: Sequence[RunResult]) -> str:
+    """The operator's writes from the first new revision to the last end of a run (initialization not
+    included), per canary per round, one row per kind; "" when no run has them (older results)."""
+    cols = [(f"{r.operator} {r.n}×{r.interval} s", r.api.by_kind, float(r.n * r.rounds))
+            for r in results if r.api is not None and r.api.by_kind]
+    return kinds_table(cols) if cols else ""
 
 
 def _le(value: float | None) -> str:
@@ -128,6 +137,12 @@ def markdown(*, title: str, reaction: Sequence[RunResult], scale: Sequence[RunRe
         out += ["## Reaction, run overhead, API cost", "", reaction_table(reaction), ""]
     if scale:
         out += ["## Scale", "", scale_table(scale), ""]
+    kinds = writes_by_kind([*reaction, *scale])
+    if kinds:
+        out += ["## Writes per canary per run, by kind", "",
+                "From the audit log (the operator's create/update/patch/delete, first new revision to the "
+                "last Succeeded/Failed of the round, initialization not included), divided by canaries × "
+                "rounds (bench/writekinds.py).", "", kinds, ""]
     out += ["## canaryd targets (issue 6)", "", targets(reaction, scale), ""]
     run_notes = [f"* {r.operator} N={r.n} {r.interval} s: {n}" for r in [*reaction, *scale] for n in r.notes]
     if notes or run_notes:

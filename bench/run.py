@@ -325,6 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(report.reaction_table(runner.reaction))
     if runner.scale:
         print(report.scale_table(runner.scale))
+    kinds = report.writes_by_kind([*runner.reaction, *runner.scale])
+    if kinds:
+        print(kinds)
     print(report.targets(runner.reaction, runner.scale))
     print(f"report: {path}")
     return 0

@@ -215,11 +215,14 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
         res.own = ownview.summary(own) if own else None
         if costs:
             merged: dict[str, int] = {}
+            kinds: dict[str, int] = {}
             for c in costs:
                 for k, v in c.by_verb_resource.items():
                     merged[k] = merged.get(k, 0) + v
+                for k, v in c.by_kind.items():
+                    kinds[k] = kinds.get(k, 0) + v
             res.api = apicost.Cost(sum(c.reads for c in costs), sum(c.writes for c in costs),
-                                   sum(c.watches for c in costs), merged)
+                                   sum(c.watches for c in costs), merged, kinds)
     finally:
         op.stop()
         await observer.stop()

@@ -83,6 +83,10 @@ def figures(samples: Sequence[Sample], warmup_s: float,
         changed = [(k, v) for k, v in delta.items() if v]
         out["task_kinds_change"] = dict(sorted(changed, key=lambda kv: -kv[1]))
         out["task_kinds_end"] = dict(sorted(last.task_kinds.items(), key=lambda kv: -kv[1]))
+    # one task per live Canary: more would be a deleted Canary's task living on (issue 17's leak)
+    extra = [s.task_kinds.get("CanaryTask.run", 0) - s.live for s in samples if s.task_kinds]
+    if extra:
+        out["canary_tasks_over_live"] = {"max": max(extra), "end": extra[-1]}
     out["stale_names_end"] = last.stale_names
     out["stale_names_max"] = max((len(s.stale_names) for s in samples), default=0)
     if restart is not None:
@@ -154,6 +158,11 @@ def markdown(*, title: str, config: dict[str, Any], fig: dict[str, Any], counter
         lines.append("- asyncio tasks at the end by coroutine: " + ", ".join(
             f"{k} {v}" for k, v in fig["task_kinds_end"].items()) + "; change since warm-up: " + (", ".join(
             f"{k} {v:+d}" for k, v in fig.get("task_kinds_change", {}).items()) or "none") + ".")
+    if fig.get("canary_tasks_over_live"):
+        over = fig["canary_tasks_over_live"]
+        lines.append(f"- Canary tasks (`CanaryTask.run`) minus live Canaries: at most {over['max']:+d} in a "
+                     f"sample, {over['end']:+d} at the end (a deletion seen by the benchmark may not have "
+                     "reached canaryd's watch yet).")
     if "restart_at_s" in fig:
         down, up = fig["restart_at_s"]
         lines.append(f"- Prometheus stopped at {down} s, back at {up} s: "

@@ -20,6 +20,9 @@ async def test_smallest_benchmark_run_measures_canaryd(bed: Any, namespace: str,
     assert res.peak_rss_mib is not None and res.peak_rss_mib > 10
     # the audit log saw canaryd's writes, and in steady state canaryd reads nothing from the API server
     assert res.api is not None and res.api.writes > 0, res.api
+    # every write sorted by kind (bench/writekinds.py): the run's status writes, route patches and Events
+    assert sum(res.api.by_kind.values()) == res.api.writes, res.api
+    assert {"Canary status update", "VirtualService patch", "Event create"} <= set(res.api.by_kind), res.api
     assert res.steady_api is not None and res.steady_steps > 0, res.notes
     assert res.steady_api.reads == 0, res.steady_api.by_verb_resource
     # canaryd's own view, from its /metrics: one observation per due step it took (weight 2 … promotion,
@@ -29,6 +32,7 @@ async def test_smallest_benchmark_run_measures_canaryd(bed: Any, namespace: str,
     text = report.markdown(title="smoke", reaction=[res], scale=[res], setup="",
                            command="python3 -m bench --smoke", notes=[], plots=[])
     assert "| canaryd | 2 s | 2 of 2 |" in text and "| canaryd | 2 s | 2 | 2/2 |" in text
+    assert "| Canary status update | " in text and "| **all writes** | " in text
 
 
 def test_plan_and_flags() -> None:

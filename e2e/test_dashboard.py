@@ -2,7 +2,8 @@
 Selenium) against the bed during a tutorial-style run of its own: canaryd runs for the test's namespace,
 the demo's short tutorial Canary promotes a new image while the page is open. The list shows the
 Canary; its page's weight chart (an SVG polyline, read through the DOM) gains points as the run
-advances, with no reload; a request naming another Host, or without the token, is refused. The abort
+advances, with no reload, and its per-step table shows each check's value in more than one step; a
+request naming another Host, or without the token, is refused. The abort
 button, through its confirmation dialog, writes the CLI's request on the Canary and canaryd rolls the
 run back; the page shows canaryd's answer.
 Screenshots go to the test's log dir; with ``CANARYD_E2E_UPDATE_SCREENSHOT=1`` the one of the run in
@@ -108,6 +109,14 @@ def chart_points(driver: webdriver.Chrome) -> int:
     return len(str(got or "").split())
 
 
+def step_values(driver: webdriver.Chrome, check: str) -> list[str]:
+    """The per-step table's values of one check (one cell per analysis step, oldest first)."""
+    got = driver.execute_script(
+        "const r = document.querySelector(`#step-checks tr[data-check='${arguments[0]}']`);"
+        "return r ? [...r.querySelectorAll('td')].slice(2).map((td) => td.textContent) : [];", check)
+    return [str(v) for v in got or [] if v]
+
+
 def test_the_dashboard_shows_a_run_live_in_chromium(bed: Any, namespace: str, operator: Operator,
                                                      dashboard: str, browser: webdriver.Chrome,
                                                      tmp_path: Path) -> None:
@@ -141,6 +150,11 @@ def test_the_dashboard_shows_a_run_live_in_chromium(bed: Any, namespace: str, op
                and "request-success-rate" in text(d, "table.checks"))
     mid = chart_points(browser)
     assert mid > before, (before, mid)
+    # each check's value against its threshold per step (status.stepChecks): a column per analysis step
+    wait.until(lambda d: len(step_values(d, "request-success-rate")) >= 2)
+    per_step = step_values(browser, "request-success-rate")
+    assert all(v.endswith("%") for v in per_step), per_step
+    assert ">= 99%" in text(browser, "#step-checks"), text(browser, "#step-checks")
     assert text(browser, "#phase") == "Progressing"
     shot = tmp_path / "canary-in-progress.png"
     browser.save_screenshot(str(shot))
@@ -188,6 +202,9 @@ def test_the_abort_button_rolls_the_run_back(bed: Any, namespace: str, operator:
         browser.get(f"{fresh.split('/?')[0]}/c/{ns}/podinfo")
         wait.until(lambda d: text(d, "#phase") == "Progressing")
         assert chart_points(browser) >= 2 * len(weights) - 1, (chart_points(browser), weights)
+        kept = json.loads(bed.kubectl("-n", ns, "get", "canaries.flagger.app", "podinfo",
+                                      "-o", "jsonpath={.status.stepChecks}").stdout)
+        assert len(step_values(browser, "request-success-rate")) == len(kept) >= 1, kept  # from status too
         browser.save_screenshot(str(tmp_path / "paused-after-reload.png"))
     browser.get(dashboard)  # cookies are per host, not per port: the first dashboard's token again
     browser.get(f"{dashboard.split('/?')[0]}/c/{ns}/podinfo")

@@ -254,6 +254,32 @@ async def test_prometheus_down_for_three_steps_fails_three_checks_and_still_succ
     assert split_halts(got, url) == (3, before), got
 
 
+async def test_prometheus_down_under_the_consecutive_error_limit_counts_no_failed_check(scene: Scene) -> None:
+    """``consecutiveErrorLimit: 5``: Prometheus stopped for two steps makes each check ``error`` twice in
+    a row (the streak is in status) and none of it counts; with ``threshold: 2`` two counted errors
+    would roll the run back, so the run Succeeding shows they were not counted."""
+    s = scene
+    spec = three_steps_canary(s.ns, threshold=2)
+    for m in spec["spec"]["analysis"]["metrics"]:
+        m["consecutiveErrorLimit"] = 5
+    await create(s.admin, s.ns, podinfo(s.ns), spec)
+    await wait_phase(s.admin, s.ns, "Initialized")
+
+    async def two_errors_in_a_row() -> bool:
+        streaks = (await status(s.admin, s.ns)).get("errorStreaks") or {}
+        return any(int(n) >= 2 for n in streaks.values())
+
+    async with observing(s.admin, s.ns) as obs:
+        _, before = await prometheus_down_mid_run(s, obs)
+        await wait_for(two_errors_in_a_row, 60, "two errors in a row in status.errorStreaks")
+        await asyncio.to_thread(s.bed.start, "prometheus")
+        final = await wait_phase(s.admin, s.ns, "Succeeded", "Failed", seconds=120)
+        assert final.get("phase") == "Succeeded", final
+        await wait_for(lambda: obs.weights[-1:] == [0], 20, "the final weights seen")
+    assert obs.max_failed_checks() == before, obs.states
+    assert_in_order(obs)
+
+
 async def test_prometheus_down_for_longer_fails_the_run_with_that_reason(scene: Scene) -> None:
     s = scene
     await create(s.admin, s.ns, podinfo(s.ns), three_steps_canary(s.ns, threshold=5))

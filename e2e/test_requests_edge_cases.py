@@ -7,7 +7,9 @@ on the bed against a real canaryd, each scenario in a namespace of its own:
   image (the failed revision superseded) is refused with the reason;
 * the Promoted condition of a failed run carries the reason (status.message) for Argo CD's health check;
 * canaryd SIGKILLed between accepting a request and carrying it out (crash point after the route write):
-  after the restart the request is answered exactly once (one Event, ``lastRequest`` written once).
+  after the restart the request is answered exactly once (one Event, ``lastRequest`` written once), and the
+  scale-down the crash lost is done (status keeps the target's generation of that decision,
+  ``scaleDownGeneration``), while a manual scale of the target at rest afterwards is left alone.
 """
 
 from __future__ import annotations
@@ -182,17 +184,29 @@ async def test_sigkill_between_accepting_and_acting_answers_once(
     assert await primary_image(admin, ns) == f"{IMAGE}:6.0.0"
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the ScaleTarget(0) of a rollback lost in a crash after "
-                                       "the status write is not repaired from status (Failed at rest)")
 async def test_sigkill_after_an_abort_route_write_target_scaled_down(
         bed: Any, namespace: str, operator: Operator, admin: KubeClient, gate: Receiver) -> None:
-    await _abort_killed_after_route_write(bed, namespace, operator, admin)
+    ns = namespace
+    await _abort_killed_after_route_write(bed, ns, operator, admin)
 
-    async def scaled_down() -> bool:
-        d = await admin.get(DEPLOYMENT, namespace, "podinfo")
-        return int(d["spec"].get("replicas") or 0) == 0
+    async def replicas() -> int:
+        d = await admin.get(DEPLOYMENT, ns, "podinfo")
+        return int(d["spec"].get("replicas") or 0)
 
-    await wait_for(scaled_down, 20, "the canary scaled to zero by the restarted process")
+    async def scaled_to(n: int) -> bool:
+        return await replicas() == n
+
+    # the target still has the generation status recorded with the abort: the restarted process scales it
+    await wait_for(lambda: scaled_to(0), 20, "the canary scaled to zero by the restarted process")
+    recorded = int((await status(admin, ns))["scaleDownGeneration"])
+    assert int((await admin.get(DEPLOYMENT, ns, "podinfo"))["metadata"]["generation"]) == recorded + 1
+    # a manual scale of the target at rest is left alone: a later request answered proves a pass saw it
+    bed.kubectl("-n", ns, "scale", "deployment/podinfo", "--replicas=2")
+    await wait_for(lambda: scaled_to(2), 10, "the manual scale")
+    request(bed, ns, "a-after-scale", "pause")
+    st = await answered(admin, ns, "a-after-scale")
+    assert st["phase"] == "Failed", st
+    assert await replicas() == 2
 
 
 async def _has(admin: KubeClient, ns: str, message: str) -> bool:

@@ -27,6 +27,9 @@ class CheckContext:
     # canaryd's own --metrics-server: what a MetricTemplate without ``address`` uses (never the Canary's)
     operator_metrics_server: str = ""
     max_answer_bytes: int = METRICS_ANSWER_LIMIT  # a larger Prometheus answer fails the check
+    # when the current run began (``status.runStartedAt``, epoch seconds; None = not known): the judge's
+    # range never reaches before it, into the previous revision's points
+    run_started_at: float | None = None
 
 
 class Check(Protocol):

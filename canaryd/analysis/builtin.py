@@ -137,9 +137,7 @@ class InlineQueryCheck:
                                message=f"Halt advancement no values found for metric: {self.name}")
         except PrometheusError as e:
             return error_result(self.name, f"Prometheus query failed for {self.name}: {e}")
-        out = thresholds.custom(value, self.metric)
-        return CheckResult(name=self.name, verdict="pass" if out.passed else "fail", value=value,
-                           threshold=out.threshold, message=out.message)
+        return thresholds.custom_result(self.name, value, self.metric)
 
     def timed_out(self, seconds: float) -> CheckResult:
         return error_result(self.name, f"Prometheus query failed for {self.name}: Prometheus "

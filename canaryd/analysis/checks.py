@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 
 from canaryd.analysis.base import Check, CheckContext, CheckFactory, error_result
 from canaryd.analysis.bounded import METRICS_ANSWER_LIMIT
 from canaryd.analysis.builtin import inline_query_factory, istio_builtin_factory
+from canaryd.analysis.judge_check import KIND, judge_check
 from canaryd.analysis.templates import SecretLookup, TemplateLookup, metric_template_factory
 from canaryd.engine.types import CheckResult
+from canaryd.kube.client import KubeClient
 from canaryd.model.spec import CanarySpec, MetricSpec
 
 
@@ -57,12 +59,14 @@ class CheckRegistry:
 
 
 def default_registry(
-    templates: TemplateLookup | None = None, secrets: SecretLookup | None = None
+    templates: TemplateLookup | None = None, secrets: SecretLookup | None = None,
+    kube: KubeClient | None = None,
 ) -> CheckRegistry:
     """Builtins by name first (as Flagger), then inline queries, then MetricTemplates (read through
     ``templates``, e.g. the watch cache, and ``secrets``; without a lookup they are reported as not
-    supported)."""
-    template = metric_template_factory(templates, secrets) if templates is not None else _template_factory
+    supported); ``kube`` serves the providers that read Kubernetes APIs (keptn, externalmetrics)."""
+    template = (metric_template_factory(templates, secrets, kube) if templates is not None
+                else _template_factory)
     return CheckRegistry((istio_builtin_factory, inline_query_factory, template))
 
 
@@ -85,16 +89,25 @@ async def run_checks(
     registry: CheckRegistry | None = None,
     metrics: Sequence[MetricSpec] | None = None,
     max_answer_bytes: int = METRICS_ANSWER_LIMIT,
+    run_started_at: float | None = None,
 ) -> tuple[CheckResult, ...]:
-    """Run the step's checks concurrently; one result per metric, in list order.
+    """Run the step's checks concurrently; one result per metric, in list order, then the judge's
+    (``kind="judge"``) when the Canary has ``analysis.judge`` and ``metrics`` is not given.
 
     ``metrics_server`` is canaryd's global server; the Canary's ``metricsServer`` wins when set, except
     for MetricTemplates, which use their own ``address`` or else only the global server.
-    ``metrics`` defaults to ``spec.analysis.metrics``."""
+    ``metrics`` defaults to ``spec.analysis.metrics``. ``run_started_at`` (``status.runStartedAt``)
+    bounds the judge's range: it never reaches before the run."""
     reg = registry if registry is not None else default_registry()
     ctx = CheckContext(session=session, metrics_server=spec.metrics_server or metrics_server, timeout=timeout,
                        operator_metrics_server=metrics_server,
-                       max_answer_bytes=max_answer_bytes)
+                       max_answer_bytes=max_answer_bytes, run_started_at=run_started_at)
     todo = spec.analysis.metrics if metrics is None else metrics
-    checks = [reg.build(spec, m, ctx) for m in todo]
-    return tuple(await asyncio.gather(*(_bounded(c, timeout) for c in checks)))
+    checks: list[Check] = [reg.build(spec, m, ctx) for m in todo]
+    judge = judge_check(spec, ctx) if metrics is None else None
+    if judge is not None:
+        checks.append(judge)
+    results = list(await asyncio.gather(*(_bounded(c, timeout) for c in checks)))
+    if judge is not None and results[-1].kind != KIND:  # a bug in the judge: still the judge's result
+        results[-1] = replace(results[-1], kind=KIND)
+    return tuple(results)

@@ -79,23 +79,33 @@ class PrometheusClient:
         """The address as messages show it: no user info, no query."""
         return display_url(self.address)
 
-    def query_url(self) -> URL:
-        """``<address>/api/v1/query`` with the path joined onto the address's own path."""
+    def query_url(self, api: str = "query") -> URL:
+        """``<address>/api/v1/<api>`` with the path joined onto the address's own path."""
         base = URL(self.address)
-        return base.with_path(base.path.rstrip("/") + "/api/v1/query", encoded=False)
+        return base.with_path(base.path.rstrip("/") + f"/api/v1/{api}", encoded=False)
+
+    @property
+    def secrets(self) -> tuple[str | None, ...]:
+        """Credentials sent with a query: scrubbed out of every quoted answer."""
+        return (self.password, self.bearer_token, basic_auth(self.username, self.password))
 
     async def query(self, promql: str) -> float:
         """Run an instant query and return its single value.
 
         Raises :class:`NoValuesFound` for an empty or NaN result, other :class:`PrometheusError`
         subclasses for transport, HTTP and format problems."""
+        body = await self.get(self.query_url().with_query({"query": promql}))
+        return parse_result(body, self.shown, *self.secrets)
+
+    async def get(self, url: URL) -> bytes:
+        """The body of a 2xx answer to ``url`` (an API call of this server), or a :class:`PrometheusError`
+        for transport, HTTP and size problems."""
         headers = dict(self.headers)
         if self.bearer_token:
             headers["Authorization"] = f"Bearer {self.bearer_token}"
         elif self.username is not None and self.password is not None:
             headers["Authorization"] = "Basic " + basic_auth(self.username, self.password)
-        url = self.query_url().with_query({"query": promql})
-        secrets = (self.password, self.bearer_token, basic_auth(self.username, self.password))
+        secrets = self.secrets
         try:
             async with asyncio.timeout(self.timeout):
                 async with self.session.get(url, headers=headers, allow_redirects=False,
@@ -124,7 +134,7 @@ class PrometheusClient:
         if status >= 400:
             text = excerpt(body, self.address, *secrets)
             raise PrometheusHTTPError(f"error response: Status {status} {excerpt(reason, limit=40)}: {text}")
-        return parse_result(body, self.shown, *secrets)
+        return body
 
     async def is_online(self) -> bool:
         """Flagger's availability probe: ``vector(1)`` must return 1."""

@@ -23,9 +23,11 @@ from canaryd.analysis.base import Check, CheckContext, CheckFactory, error_resul
 from canaryd.analysis.builtin import template_vars
 from canaryd.analysis.prometheus import NoValuesFound, PrometheusClient, PrometheusError
 from canaryd.analysis.providers import PROVIDERS, Provider, ProviderError, ProviderNoValues, ProviderSettings
+from canaryd.analysis.providers.tokens import TokenCache
 from canaryd.analysis.query_template import RenderError, render
 from canaryd.analysis.urls import display_url
 from canaryd.engine.types import CheckResult
+from canaryd.kube.client import KubeClient
 from canaryd.model.durations import parse_go_duration
 from canaryd.model.providers import (
     MetricProvider,
@@ -50,6 +52,8 @@ class MetricTemplateCheck:
     ctx: CheckContext
     templates: TemplateLookup
     secrets: SecretLookup | None
+    kube: KubeClient | None = None  # canaryd's API-server client, for the keptn and externalmetrics types
+    tokens: TokenCache | None = None  # the factory's: provider tokens kept between queries
 
     @property
     def name(self) -> str:
@@ -91,9 +95,7 @@ class MetricTemplateCheck:
             return CheckResult(name=self.name, verdict="nodata", message=text)
         except PrometheusError as e:
             return error_result(self.name, f"Metric query failed for {self.name}: {e}")
-        out = thresholds.custom(value, self.metric)
-        return CheckResult(name=self.name, verdict="pass" if out.passed else "fail", value=value,
-                           threshold=out.threshold, message=out.message)
+        return thresholds.custom_result(self.name, value, self.metric)
 
     async def _run_provider(self, prefix: str, template: MetricTemplate, plugin: Provider) -> CheckResult:
         """A template of a provider other than Prometheus (:mod:`canaryd.analysis.providers`): its
@@ -116,7 +118,9 @@ class MetricTemplateCheck:
         except ValueError:
             interval = 60.0
         settings = ProviderSettings(interval_seconds=interval, timeout=self.ctx.timeout * 2,
-                                    max_answer_bytes=self.ctx.max_answer_bytes)
+                                    budget=self.ctx.timeout, max_answer_bytes=self.ctx.max_answer_bytes,
+                                    kube=self.kube, namespaces=frozenset({self.spec.namespace, tns}),
+                                    tokens=self.tokens if self.tokens is not None else TokenCache())
         try:
             value = await plugin.query(self.ctx.session, template, query, secrets, settings)
         except ProviderNoValues as e:
@@ -124,9 +128,7 @@ class MetricTemplateCheck:
             return CheckResult(name=self.name, verdict="nodata", message=text)
         except ProviderError as e:
             return error_result(self.name, f"Metric query failed for {self.name}: {e}")
-        out = thresholds.custom(value, self.metric)
-        return CheckResult(name=self.name, verdict="pass" if out.passed else "fail", value=value,
-                           threshold=out.threshold, message=out.message)
+        return thresholds.custom_result(self.name, value, self.metric)
 
     async def _client(self, prefix: str, provider: MetricProvider) -> PrometheusClient | CheckResult:
         """The template's own address (else canaryd's --metrics-server, never the Canary's
@@ -169,16 +171,22 @@ class MetricTemplateCheck:
             address = address_of(provider) if address_of is not None else address
         except ShapeError:
             pass
-        return error_result(self.name, f"Metric query failed for {self.name}: {kind} "
-                                       f"{display_url(address)} timed out after {seconds:g}s")
+        where = f" {display_url(address)}" if address else ""  # keptn: the cluster's own objects
+        return error_result(self.name, f"Metric query failed for {self.name}: {kind}{where} "
+                                       f"timed out after {seconds:g}s")
 
 
-def metric_template_factory(templates: TemplateLookup, secrets: SecretLookup | None = None) -> CheckFactory:
-    """A factory for metrics with a ``templateRef``, reading templates (and secrets) through the lookups."""
+def metric_template_factory(templates: TemplateLookup, secrets: SecretLookup | None = None,
+                            kube: KubeClient | None = None) -> CheckFactory:
+    """A factory for metrics with a ``templateRef``, reading templates (and secrets) through the lookups;
+    ``kube`` is what the providers reading Kubernetes APIs (keptn, externalmetrics) go through."""
+
+    tokens = TokenCache()  # one per factory, i.e. per process: Google tokens, AWS temporary credentials
 
     def factory(spec: CanarySpec, metric: MetricSpec, ctx: CheckContext) -> Check | None:
         if metric.template_ref is None:
             return None
-        return MetricTemplateCheck(spec=spec, metric=metric, ctx=ctx, templates=templates, secrets=secrets)
+        return MetricTemplateCheck(spec=spec, metric=metric, ctx=ctx, templates=templates, secrets=secrets,
+                                   kube=kube, tokens=tokens)
 
     return factory

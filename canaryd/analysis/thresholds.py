@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from canaryd.engine.types import CheckResult, Verdict
 from canaryd.gofmt import go_duration, go_float
 from canaryd.model.spec import MetricSpec
 
@@ -23,6 +24,7 @@ class Outcome:
     passed: bool
     message: str  # "" when passed
     threshold: str  # human form for status, e.g. ">= 99%" or "<= 500ms"
+    inconclusive: bool = False  # within the metric's inconclusiveRange (canaryd): a person decides
 
 
 def _bounds_text(lo: str | None, hi: str | None) -> str:
@@ -73,8 +75,29 @@ def request_duration(value_ms: float, metric: MetricSpec) -> Outcome:
 
 
 def custom(value: float, metric: MetricSpec) -> Outcome:
-    """Inline queries and MetricTemplates: ``thresholdRange`` both ways; legacy ``threshold`` is a
-    maximum (``value > threshold`` fails)."""
+    """Inline queries and MetricTemplates: a value within canaryd's ``inconclusiveRange`` (bounds
+    inclusive) is inconclusive whatever the thresholds say; otherwise ``thresholdRange`` both ways, and
+    legacy ``threshold`` is a maximum (``value > threshold`` fails)."""
+    out = _custom(value, metric)
+    ir = metric.inconclusive_range
+    if ir is None:
+        return out
+    band = _bounds_text(None if ir.min is None else go_float(ir.min),
+                        None if ir.max is None else go_float(ir.max))
+    threshold = f"{out.threshold}, inconclusive {band}"
+    if (ir.min is None or value >= ir.min) and (ir.max is None or value <= ir.max):
+        return Outcome(False, f"{metric.name} {value:.2f} within inconclusive range {band}", threshold, True)
+    return Outcome(out.passed, out.message, threshold)
+
+
+def custom_result(name: str, value: float, metric: MetricSpec) -> CheckResult:
+    """The check result of an inline query's or a MetricTemplate's value (:func:`custom`)."""
+    out = custom(value, metric)
+    verdict: Verdict = "inconclusive" if out.inconclusive else "pass" if out.passed else "fail"
+    return CheckResult(name=name, verdict=verdict, value=value, threshold=out.threshold, message=out.message)
+
+
+def _custom(value: float, metric: MetricSpec) -> Outcome:
     tr = metric.threshold_range
     if tr is not None:
         text = _bounds_text(None if tr.min is None else go_float(tr.min),

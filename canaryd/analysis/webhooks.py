@@ -1,6 +1,8 @@
 """Calling a Canary's webhooks with Flagger's payload and success rule.
 
-A webhook passes when its final HTTP status is at most 202 (so 204 fails, as in Flagger). Transport
+A webhook passes when its final HTTP status is at most 202 (so 204 fails, as in Flagger); a failure is
+an ``error`` (the hook could not answer: transport, timeout, 3xx, 5xx, oversized answer) or a plain
+no (4xx), which canaryd's verdict options tell apart (engine/verdicts.py). Transport
 errors, 429 and 5xx other than 501 are retried ``retries`` times with exponential backoff; after that
 the error reads ``POST <url> giving up after N attempt(s)``. Any other failing status surfaces the
 response body, which is what load testers and gates answer with (e.g. ``Forbidden``). URLs in these
@@ -56,15 +58,17 @@ async def call_webhook(
                 hook.url, json=body, timeout=timeout, ssl=ssl, allow_redirects=False
             ) as resp:
                 if 300 <= resp.status < 400:
-                    return HookResult(hook.name, False, f"POST {display_url(hook.url)} {redirect_text(resp)}")
+                    return HookResult(hook.name, False, f"POST {display_url(hook.url)} {redirect_text(resp)}",
+                                      error=True)
                 text = excerpt(await read_bounded(resp, max_answer_bytes, hook.url), hook.url)
                 if resp.status <= 202:
                     return HookResult(hook.name, True, text)
-                if resp.status not in _RETRYABLE:
-                    return HookResult(hook.name, False, text or f"status {resp.status}")
+                if resp.status not in _RETRYABLE:  # 4xx: the hook answered no; 5xx: it could not answer
+                    return HookResult(hook.name, False, text or f"status {resp.status}",
+                                      error=resp.status >= 500)
                 last_error = ""
         except AnswerTooLarge as err:  # not transient: asking again gets the same answer
-            return HookResult(hook.name, False, str(err))
+            return HookResult(hook.name, False, str(err), error=True)
         except TimeoutError:
             last_error = f": timed out after {hook.timeout_seconds:g}s"
         except (aiohttp.ClientError, ValueError) as err:  # ValueError: a URL aiohttp refuses to send to
@@ -73,7 +77,8 @@ async def call_webhook(
             await asyncio.sleep(min(30.0, backoff * 2 ** (attempt - 1)))
     plural = "attempt(s)"
     url = display_url(hook.url)
-    return HookResult(hook.name, False, f"POST {url} giving up after {attempts} {plural}{last_error}")
+    return HookResult(hook.name, False, f"POST {url} giving up after {attempts} {plural}{last_error}",
+                      error=True)
 
 
 async def call_hooks(
@@ -86,12 +91,14 @@ async def call_hooks(
     checksum: str,
     max_answer_bytes: int = ANSWER_LIMIT,
 ) -> tuple[HookResult, ...]:
-    """Run hooks of one type in list order, stopping at the first failure (as Flagger does)."""
+    """Run hooks of one type in list order, stopping at the first failure (as Flagger does), except
+    after a hook whose failure may not count (canaryd's verdict options: dryRun, consecutiveErrorLimit,
+    initialDelay; engine/verdicts.py decides)."""
     results: list[HookResult] = []
     for hook in hooks:
         body = payload(name=name, namespace=namespace, phase=phase, checksum=checksum, metadata=hook.metadata)
         result = await call_webhook(session, hook, body, max_answer_bytes=max_answer_bytes)
         results.append(result)
-        if not result.passed:
+        if not result.passed and not hook.policy.may_not_count:
             break
     return tuple(results)

@@ -9,6 +9,8 @@ object that was just deleted is matched by name, since its ownerReferences are g
 * target Deployment / HPA: (namespace, ``spec.targetRef.name`` / ``spec.autoscalerRef.name``);
 * ConfigMap / Secret: referenced by the target's pod spec (volumes, projected sources, env, envFrom of
   containers and initContainers), or a ``-primary`` copy of one;
+* Secret, also: named by the ``secretRef`` of a MetricTemplate or AlertProvider the Canary uses (in
+  any namespace);
 * generated objects (``<target>-primary``, Services ``<svc>``, ``<svc>-primary``, ``<svc>-canary``,
   VirtualService, DestinationRules, ``<hpa>-primary``): an ownerReference to the Canary's uid, or the name.
 """
@@ -164,16 +166,57 @@ def canaries_for_template(store: Store, namespace: str, name: str) -> list[tuple
     out = []
     for canary in store.items(CANARY):
         cns, cname = key_of(canary)
-        spec = canary.get("spec") or {}
-        analysis = spec.get("analysis") or spec.get("canaryAnalysis") or {}
-        metrics = analysis.get("metrics") if isinstance(analysis, dict) else None
-        for metric in metrics if isinstance(metrics, list) else ():
+        for metric in _analysis_list(canary, "metrics"):
             ref = metric.get("templateRef") if isinstance(metric, dict) else None
             if isinstance(ref, dict) and ref.get("name") == name \
                     and (ref.get("namespace") or cns) == namespace:
                 out.append((cns, cname))
                 break
     return out
+
+
+def _analysis_list(canary: dict[str, Any], field: str) -> list[Any]:
+    spec = canary.get("spec") or {}
+    analysis = spec.get("analysis") or spec.get("canaryAnalysis") or {}
+    items = analysis.get(field) if isinstance(analysis, dict) else None
+    return items if isinstance(items, list) else []
+
+
+def canaries_for_alert_provider(store: Store, namespace: str, name: str) -> list[tuple[str, str]]:
+    """(namespace, name) of the Canaries, in any namespace, whose alerts use AlertProvider
+    ``namespace/name`` (a ref without namespace means the Canary's own)."""
+    out = []
+    for canary in store.items(CANARY):
+        cns, cname = key_of(canary)
+        for alert in _analysis_list(canary, "alerts"):
+            ref = alert.get("providerRef") if isinstance(alert, dict) else None
+            if isinstance(ref, dict) and ref.get("name") == name \
+                    and (ref.get("namespace") or cns) == namespace:
+                out.append((cns, cname))
+                break
+    return out
+
+
+def _secret_ref(obj: dict[str, Any], *path: str) -> str:
+    node: Any = obj
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return str(node.get("name") or "") if isinstance(node, dict) else ""
+
+
+def canaries_for_secret(store: Store, namespace: str, name: str) -> list[tuple[str, str]]:
+    """(namespace, name) of the Canaries using a MetricTemplate or AlertProvider of ``namespace`` whose
+    ``secretRef`` names Secret ``name``: a Canary refused for a key missing from that Secret is
+    checked again when the Secret changes. Secret changes are rare; this scans the namespace's
+    templates and providers."""
+    out: dict[tuple[str, str], None] = {}
+    for template in store.items("MetricTemplate", namespace):
+        if _secret_ref(template, "spec", "provider", "secretRef") == name:
+            out.update(dict.fromkeys(canaries_for_template(store, namespace, _name(template))))
+    for provider in store.items("AlertProvider", namespace):
+        if _secret_ref(provider, "spec", "secretRef") == name:
+            out.update(dict.fromkeys(canaries_for_alert_provider(store, namespace, _name(provider))))
+    return list(out)
 
 
 def dependents(index: CanaryIndex, kind: str, namespace: str, name: str) -> list[str]:

@@ -45,9 +45,12 @@ class Informer:
         page_size: int = 500,
         logger: logging.Logger | None = None,
         on_relist: Callable[[str], None] | None = None,
+        list_gate: asyncio.Semaphore | None = None,
     ) -> None:
         """``on_relist(kind)`` is called after every list but the first: the API server answers again
-        after an outage (the runtime retries failed canaries at once instead of waiting their backoff)."""
+        after an outage (the runtime retries failed canaries at once instead of waiting their backoff).
+        ``list_gate`` bounds how many informers sharing it list at once (each list holds a pooled
+        connection, and each connection a TLS buffer, while it lasts)."""
         self.client, self.store, self.res = client, store, res
         self.on_relist = on_relist
         self.log = logger or log
@@ -56,6 +59,7 @@ class Informer:
         self.healthy_after = healthy_after
         self.backoff = backoff or Backoff()
         self.page_size = page_size
+        self._list_gate = list_gate
         self.resource_version: str | None = None
         self.synced = asyncio.Event()
         self.lists = 0  # completed lists (1 after start, +1 per relist)
@@ -83,6 +87,15 @@ class Informer:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def halt(self) -> asyncio.Task[None] | None:
+        """Stop now, synchronously: no event is applied to the store after this call (the watch cycle is
+        cancelled too, not only the loop around it). Returns the task to await, if any."""
+        task, self._task = self._task, None
+        for t in (task, self._cycle):
+            if t is not None:
+                t.cancel()
+        return task
 
     def restart(self, resource_version: str | None = None) -> None:
         """Drop the current watch and continue from ``resource_version`` (None: list again). For
@@ -172,9 +185,10 @@ class Informer:
     async def _relist(self) -> None:
         objs: list[dict[str, Any]] = []
         rv = ""
-        async for page, page_rv in self.client.list_pages(self.res, self.namespace, limit=self.page_size):
-            objs.extend(self._slim(o) for o in page)  # slim per page: full objects never pile up
-            rv = page_rv
+        async with self._list_gate or contextlib.nullcontext():
+            async for page, page_rv in self.client.list_pages(self.res, self.namespace, limit=self.page_size):
+                objs.extend(self._slim(o) for o in page)  # slim per page: full objects never pile up
+                rv = page_rv
         self.store.replace(self.kind, objs, namespace=self.namespace)
         self.resource_version = rv
         self.lists += 1

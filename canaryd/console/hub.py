@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from canaryd.console import render
+from canaryd.console.judge_view import judge_report
 from canaryd.console.kube import follow, list_canaries
 from canaryd.kube.client import KubeClient
 from canaryd.kube.resources import CANARY
@@ -41,7 +42,11 @@ def summary(obj: Mapping[str, Any]) -> dict[str, Any]:
                # run history and the current run's per-step weights (the chart after a reload)
                lastRequest=status.get("lastRequest") if isinstance(status.get("lastRequest"), dict) else None,
                runs=[r for r in status.get("history") or [] if isinstance(r, dict)][:10],
-               weights=[w for w in status.get("weights") or [] if isinstance(w, dict)][-100:])
+               weights=[w for w in status.get("weights") or [] if isinstance(w, dict)][-100:],
+               # each analysis step's check values (status.stepChecks): the per-step table
+               steps=[s for s in status.get("stepChecks") or [] if isinstance(s, dict)][-20:],
+               # the judge's report of the last step, per metric (docs/judge.md)
+               judge=judge_report(status) if isinstance(status, Mapping) else None)
     return out
 
 

@@ -8,13 +8,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from canaryd.console.judge_view import judge_lines
 from canaryd.engine.status import parse_time
 
 # phases whose run is over (nothing moves until the next revision)
 AT_REST = frozenset({"Initialized", "Succeeded", "Failed", "Terminated"})
 GATES = {"Waiting": "confirm-rollout gate closed: the run waits for approval to start",
          "WaitingPromotion": "confirm-promotion gate closed: the run waits for approval to promote"}
-MARKS = {"pass": "ok", "fail": "FAIL", "nodata": "no data", "error": "ERROR"}
+MARKS = {"pass": "ok", "fail": "FAIL", "nodata": "no data", "error": "ERROR", "inconclusive": "INCONCLUSIVE"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Check:
     value: float | None
     threshold: str
     message: str = ""
+    note: str = ""  # the verdict algebra's note ("dry run: not counted", …): engine/verdicts.py
+    counted: bool = True  # false: the result did not count (dry run, initial delay, tolerated error)
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ def progress_of(canary: Mapping[str, Any]) -> Progress:
     checks = tuple(
         Check(name=str(c.get("name", "")), verdict=str(c.get("verdict", "")),
               value=float(c["value"]) if isinstance(c.get("value"), int | float) else None,
-              threshold=str(c.get("threshold", "")), message=str(c.get("message") or ""))
+              threshold=str(c.get("threshold", "")), message=str(c.get("message") or ""),
+              note=str(c.get("note") or ""), counted=c.get("counted") is not False)
         for c in status.get("checks") or [] if isinstance(c, dict)
     )
     steps = analysis.get("stepWeights")
@@ -93,7 +97,7 @@ def unit(threshold: str) -> str:
 
 def render_check(c: Check) -> str:
     value = "no data" if c.value is None else f"{c.value:.2f}{unit(c.threshold)}"
-    mark = MARKS.get(c.verdict, c.verdict)
+    mark = MARKS.get(c.verdict, c.verdict) + (f", {c.note}" if c.note else "")
     return f"{c.name} {value} ({c.threshold}: {mark})" if c.threshold else f"{c.name} {value} ({mark})"
 
 
@@ -168,6 +172,20 @@ def record_step(steps: list[tuple[Check, ...]], p: Progress, keep: int = 5) -> N
         del steps[:-keep]
 
 
+def status_steps(canary: Mapping[str, Any]) -> list[tuple[Check, ...]]:
+    """The checks of each analysis step of the current run kept in status (``status.stepChecks``, oldest
+    first; thresholds and messages from ``status.checks``)."""
+    status = canary.get("status") or {}
+    steps = status.get("stepChecks") if isinstance(status, Mapping) else None
+    if not isinstance(steps, list):
+        return []
+    return [tuple(Check(name=str(c.get("name", "")), verdict=str(c.get("verdict", "")),
+                        value=float(c["value"]) if isinstance(c.get("value"), int | float) else None,
+                        threshold="")
+                  for c in s.get("checks") or [] if isinstance(c, dict))
+            for s in steps if isinstance(s, dict)]
+
+
 def _earlier(steps: Sequence[tuple[Check, ...]], name: str) -> str:
     values = [c for step in steps[:-1] for c in step if c.name == name]
     return " ".join("-" if c.value is None else f"{c.value:.1f}" for c in values)
@@ -175,8 +193,10 @@ def _earlier(steps: Sequence[tuple[Check, ...]], name: str) -> str:
 
 def view(canary: Mapping[str, Any], events: Iterable[Mapping[str, Any]], now: float,
          *, recent: int = 8, steps: Sequence[tuple[Check, ...]] = ()) -> list[str]:
-    """``get``'s view of one Canary, top to bottom; ``events`` are this Canary's, any order; ``steps``
-    the checks of the steps a live view saw (oldest first), shown as earlier values of each check."""
+    """``get``'s view of one Canary, top to bottom; ``events`` are this Canary's, any order; each check's
+    earlier values come from ``status.stepChecks`` (the last 5 steps), or else from ``steps``, the checks
+    of the steps a live view saw (oldest first)."""
+    steps = status_steps(canary)[-5:] or steps
     meta = canary.get("metadata") or {}
     p = progress_of(canary)
     lines = [f"Canary {meta.get('namespace', '')}/{meta.get('name', '')}   phase {p.phase}"
@@ -194,16 +214,23 @@ def view(canary: Mapping[str, Any], events: Iterable[Mapping[str, Any]], now: fl
         width = max(len(c.name) for c in p.checks)
         for c in p.checks:
             value = "no data" if c.value is None else f"{c.value:.2f}{unit(c.threshold)}"
-            mark = MARKS.get(c.verdict, c.verdict)
+            mark = MARKS.get(c.verdict, c.verdict) + (f" ({c.note})" if c.note else "")
             extra = f"  {c.message}" if c.message and c.verdict != "pass" else ""
             earlier = _earlier(steps, c.name)
             extra += f"  (earlier steps: {earlier})" if earlier else ""
             lines.append(f"  {c.name.ljust(width)}  {value:>10}  {c.threshold or '-':<12} {mark}{extra}")
+            lines.extend(judge_lines(_raw_check(canary, c.name)))
     rows = sorted(events, key=event_order)[-recent:]
     if rows:
         lines.append("events:")
         lines.extend("  " + event_line(e) for e in rows)
     return lines
+
+
+def _raw_check(canary: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    status = canary.get("status") or {}
+    checks = status.get("checks") if isinstance(status, Mapping) else None
+    return next((c for c in checks or [] if isinstance(c, Mapping) and c.get("name") == name), {})
 
 
 def new_events(seen: dict[str, int], events: Iterable[Mapping[str, Any]]) -> list[str]:

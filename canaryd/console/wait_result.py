@@ -82,7 +82,7 @@ def failure_reason(canary: Mapping[str, Any]) -> str:
     from canaryd.console.render import render_check
 
     p = progress_of(canary)
-    failing = [render_check(c) for c in p.checks if c.verdict in ("fail", "error", "nodata")]
+    failing = [render_check(c) for c in p.checks if c.verdict in ("fail", "error", "nodata") and c.counted]
     if failing:
         return "; ".join(failing)
     if p.message:

@@ -38,7 +38,8 @@ def initialize(b: Builder) -> None:
         return
     b.set(phase=Phase.INITIALIZED, canary_weight=0, failed_checks=0, iterations=0, last_applied_spec=h,
           last_promoted_spec=h, tracked_configs=b.snap.config_checksums, message="", waiting_since=None,
-          next_step_at=None, checks=(), mirrored=False, observed_generation=b.spec.generation)
+          next_step_at=None, checks=(), mirrored=False, observed_generation=b.spec.generation,
+          scale_down_generation=target_view(b).generation)
     b.emit(f"Initialization done! {b.canary_key}", alert="info",
            alert_message=f"New {b.spec.target.kind} detected, initialization completed.")
 
@@ -55,6 +56,8 @@ def at_rest(b: Builder) -> None:
             return
         st = b.st
     changed = (h != st.last_applied_spec and h != st.last_promoted_spec) or configs_changed(b)
+    if not changed:
+        _lost_scale_down(b)
     if not changed and st.phase != Phase.WAITING:
         return
     if st.phase == Phase.WAITING and st.next_step_at is not None and b.now < st.next_step_at:
@@ -73,6 +76,19 @@ def at_rest(b: Builder) -> None:
         return
     b.act(*messages.hook_passed_events("confirm-rollout", gate))
     _start_run(b, h)
+
+
+def _lost_scale_down(b: Builder) -> None:
+    """The scale-to-zero decided with this phase (rollback, promotion, initialization) is carried out
+    after the status write: a crash in between would leave the target scaled up for good. Status keeps
+    the target's generation of that decision: the target still at it with replicas means the scale was
+    lost, so it is done again. Our scale (or anyone's change) moves the generation on, so a manual scale
+    at rest is left alone, and no status write is needed to know it was done."""
+    target = target_view(b)
+    if b.st.scale_down_generation and target.generation == b.st.scale_down_generation \
+            and target.spec_replicas > 0:
+        b.act(ScaleTarget(0))
+        b.log.append(f"scaling down {b.target_key}: the scale-down decided with phase {b.st.phase} was lost")
 
 
 def _adopt_foreign(b: Builder, h: str) -> bool:

@@ -49,6 +49,7 @@ class Builder:
         self.analyse = False
         self.log: list[str] = []
         self.valid: dict[str, Any] | None = None
+        self.wake_hints: list[float] = []  # extra times to look again (engine/waits.py), beside deadlines
         self.canary_key = spec.key  # "<canary>.<ns>", as Flagger's messages name the Canary
         self.target_key = f"{spec.target.name}.{spec.namespace}"  # "<target>.<ns>", the target Deployment
 
@@ -58,6 +59,10 @@ class Builder:
 
     def act(self, *actions: Action) -> None:
         self.actions.extend(actions)
+
+    def wake_by(self, when: float) -> None:
+        """Decide again at ``when`` at the latest, even if nothing changes before."""
+        self.wake_hints.append(when)
 
     def emit(self, message: str, *, warning: bool = False, alert: Severity = "",
              alert_message: str = "") -> None:
@@ -172,7 +177,8 @@ class Builder:
                 when = st.next_step_at
         elif st.phase == Phase.WAITING:
             when = st.next_step_at
-        return when if when is not None and when > self.now else None
+        times = [t for t in (when, *self.wake_hints) if t is not None and t > self.now]
+        return min(times) if times else None
 
 
 def expected_routes(st: CanaryStatus) -> SetRoutes:

@@ -5,9 +5,10 @@ traffic back on the primary). Called from the running phases and from ``decide``
 
 from __future__ import annotations
 
-from canaryd.engine.builder import Builder
+from canaryd.engine.builder import Builder, target_view
 from canaryd.engine.readiness import Readiness, deployment_readiness
 from canaryd.engine.types import Emit, Phase, Promote, ScaleTarget, SetRoutes
+from canaryd.engine.waits import report_wait
 
 
 def begin_promotion(b: Builder) -> None:
@@ -37,10 +38,7 @@ def promoting(b: Builder) -> None:
         if r.deadline_passed or b.now >= since + b.deadline:
             _failed_promotion(b, msg)
             return
-        if msg != st.message:
-            b.set(message=msg)
-            if not quiet:
-                b.emit(msg, warning=True)
+        report_wait(b, msg, since=since, quiet=quiet)
         return
     if st.waiting_since is not None or st.message:
         b.set(waiting_since=None, message="")
@@ -76,7 +74,8 @@ def finalising(b: Builder) -> None:
         return
     b.act(ScaleTarget(0))
     b.set(phase=Phase.SUCCEEDED, canary_weight=0, failed_checks=0, iterations=0, mirrored=False,
-          last_promoted_spec=b.st.last_applied_spec, waiting_since=None, next_step_at=None, message="")
+          last_promoted_spec=b.st.last_applied_spec, waiting_since=None, next_step_at=None, message="",
+          scale_down_generation=target_view(b).generation)
     b.emit(f"Promotion completed! Scaling down {b.target_key}", alert="info",
            alert_message="Canary analysis completed successfully, promotion finished.")
     b.post_rollout()
@@ -90,5 +89,7 @@ def rollback(b: Builder, reason: Emit) -> None:
     b.emit(f"Canary failed! Scaling down {b.canary_key}", warning=True)
     b.act(ScaleTarget(0))
     b.set(phase=Phase.FAILED, canary_weight=0, failed_checks=0, iterations=0, mirrored=False,
-          waiting_since=None, next_step_at=None, message=reason.message)
+          waiting_since=None, next_step_at=None, message=reason.message,
+          scale_down_generation=target_view(b).generation,
+          inconclusive_since=None)
     b.post_rollout()

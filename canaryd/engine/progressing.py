@@ -6,7 +6,7 @@ promotion approval gates; ``skipAnalysis`` promotes at once. Ends hand over to `
 
 from __future__ import annotations
 
-from canaryd.engine import messages
+from canaryd.engine import history, inconclusive, messages, verdicts
 from canaryd.engine.builder import (
     Builder,
     configs_changed,
@@ -19,6 +19,7 @@ from canaryd.engine.outcome import begin_promotion, rollback
 from canaryd.engine.readiness import Readiness, deployment_readiness
 from canaryd.engine.revision import is_own_hash
 from canaryd.engine.types import CheckResult, Emit, Phase, Promote, ScaleTarget, SetRoutes, Severity
+from canaryd.engine.waits import report_wait
 from canaryd.model.spec import CanarySpec
 
 
@@ -26,7 +27,8 @@ def reset_run(b: Builder, h: str) -> None:
     b.set(phase=Phase.PROGRESSING, canary_weight=0, failed_checks=0, iterations=0, last_applied_spec=h,
           tracked_configs=b.snap.config_checksums, waiting_since=b.now, next_step_at=None, checks=(),
           mirrored=False, message="", promote_requested=False, paused_by="", run_started_at=b.now,
-          run_image=target_view(b).image, weights=((b.now, 0),))
+          run_image=target_view(b).image, weights=((b.now, 0),), step_checks=(), scale_down_generation=0,
+          error_streaks=(), inconclusive_since=None)
 
 
 def running(b: Builder) -> None:
@@ -46,7 +48,7 @@ def running(b: Builder) -> None:
         return
     if not _canary_ready(b):
         return
-    if st.next_step_at is not None and b.now < st.next_step_at:
+    if st.next_step_at is not None and b.now < st.next_step_at:  # (a hold on inconclusive checks: its end)
         return
     if _routes_behind(b):
         return
@@ -55,6 +57,9 @@ def running(b: Builder) -> None:
         return
     if st.promote_requested:  # a promote request skipped the rest of the analysis (engine/requests.py)
         _promote_when_approved(b)
+        return
+    if st.inconclusive_since is not None:  # a hold on inconclusive checks ran out (engine/inconclusive.py)
+        inconclusive.wait(b)
         return
     _step(b)
 
@@ -79,7 +84,10 @@ def _canary_ready(b: Builder) -> bool:
     """Canary readiness with Flagger's texts, bounded by our own deadline from ``waitingSince``."""
     target = target_view(b)
     if target.spec_replicas == 0:
-        # Our scale-up is not in the cache yet (or someone scaled the canary to zero): quiet wait.
+        # Our scale-up is not in the cache yet, was lost in a crash after the run's status write, or
+        # someone scaled the canary to zero: (re)scale it (the writer skips a count the cache shows) and
+        # wait quietly, bounded by the deadline like any rollout.
+        b.act(ScaleTarget(scale_up_replicas(b)))
         r, quiet = Readiness(False, "waiting for rollout to finish: the canary has 0 replicas", False), True
     else:
         threshold = b.spec.analysis.canary_ready_threshold
@@ -100,10 +108,7 @@ def _canary_ready(b: Builder) -> bool:
         alert = f"Progress deadline exceeded {msg}"
         rollback(b, Emit(text, warning=True, alert="error", alert_message=alert))
         return False
-    if msg != b.st.message:
-        b.set(message=msg)
-        if not quiet:
-            b.emit(msg, warning=True)
+    report_wait(b, msg, since=since, quiet=quiet)
     return False
 
 
@@ -134,15 +139,20 @@ def _step(b: Builder) -> None:
             return
         b.act(*messages.hook_passed_events("pre-rollout", first))
     else:
-        b.set(checks=checks)
-        failed = first_failure(first)
-        if failed is not None:
-            _fail_step(b, f"Halt {b.canary_key} advancement external check {failed.name} "
-                          f"failed {failed.message}")
+        elapsed = None if st.run_started_at is None else b.now - st.run_started_at
+        judged = verdicts.judge_step(verdicts.step_measurements(b.spec, first, checks), st.error_streaks,
+                                     elapsed)
+        shown = judged.results
+        b.set(checks=shown, step_checks=history.add_step(b.st, b.now, shown), error_streaks=judged.streaks)
+        bad = judged.failure
+        if bad is not None and bad.kind == "webhook":
+            _fail_step(b, f"Halt {b.canary_key} advancement external check {bad.name} failed {bad.message}")
             return
-        bad = next((c for c in checks if c.verdict != "pass"), None)
         if bad is not None:
             _fail_step(b, _halt_text(b, bad))
+            return
+        if judged.inconclusive:
+            inconclusive.hold(b, judged.inconclusive)
             return
     if b.spec.strategy == "canary":
         _advance_canary(b)
@@ -272,7 +282,8 @@ def _skip_analysis(b: Builder) -> None:
     b.emit(f"Copying {b.target_key} template spec to {b.spec.primary_name}.{b.spec.namespace}")
     b.act(Promote(), ScaleTarget(0))
     b.set(phase=Phase.SUCCEEDED, canary_weight=0, failed_checks=0, iterations=0, mirrored=False,
-          last_promoted_spec=b.st.last_applied_spec, waiting_since=None, next_step_at=None, message="")
+          last_promoted_spec=b.st.last_applied_spec, waiting_since=None, next_step_at=None, message="",
+          scale_down_generation=target_view(b).generation)
     b.emit(f"Promotion completed! Canary analysis was skipped for {b.target_key}", alert="info",
            alert_message="Canary analysis was skipped, promotion finished.")
     b.post_rollout()

@@ -10,7 +10,8 @@ Rules: promote (Progressing, WaitingPromotion) skips the rest of the analysis, k
 confirm-promotion gate unless ``full``; abort (Progressing, WaitingPromotion, Waiting) rolls back now,
 and is refused once Promoting began (the primary already runs the new template: rolling the primary
 back is a new revision of the target); retry (Failed, target unchanged) runs the analysis again from
-weight 0; pause/resume (a running phase) stop and restart steps and checks. A request naming a
+weight 0; pause/resume (a running phase) stop and restart steps and checks. A run held on inconclusive
+checks (engine/inconclusive.py) is decided by promote or abort; resume measures again. A request naming a
 revision other than the run's is ignored; anything else that cannot apply is refused with the reason.
 """
 
@@ -21,6 +22,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from canaryd.engine import inconclusive
 from canaryd.engine.builder import Builder, scale_up_replicas, target_view
 from canaryd.engine.outcome import begin_promotion, rollback
 from canaryd.engine.progressing import reset_run
@@ -121,6 +123,7 @@ def _promote(b: Builder, req: Request) -> None:
     if b.st.phase not in _RUNNING:
         _not_running(b, req, "in Progressing or WaitingPromotion")
         return
+    inconclusive.lift(b)
     b.set(promote_requested=True, paused_by="", next_step_at=None)
     if req.full:
         _answer(b, req.id, req.action, "done", "analysis and promotion gates skipped: promoting")
@@ -144,7 +147,7 @@ def _abort(b: Builder, req: Request) -> None:
     _answer(b, req.id, req.action, "done", "rolled back")
     if phase == Phase.WAITING:  # the waiting revision becomes the failed one: no run starts for it
         b.set(last_applied_spec=target_view(b).template_hash, tracked_configs=b.snap.config_checksums)
-    b.set(paused_by="", promote_requested=False)
+    b.set(paused_by="", promote_requested=False, inconclusive_since=None)
     rollback(b, Emit(text, warning=True, alert="warn",
                      alert_message=f"Rolled back: aborted by request {req.id}"))
 
@@ -178,6 +181,11 @@ def _pause(b: Builder, req: Request) -> None:
 
 
 def _resume(b: Builder, req: Request) -> None:
+    if not b.st.paused_by and b.st.inconclusive_since is not None and b.st.phase in _RUNNING:
+        _answer(b, req.id, req.action, "done", "inconclusive hold lifted: the analysis measures again now")
+        inconclusive.lift(b)
+        b.set(next_step_at=None)
+        return
     if not b.st.paused_by:
         _not_running(b, req, "paused by request")
         return

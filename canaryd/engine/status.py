@@ -21,7 +21,10 @@ CRD-facing fields written by :func:`status_to_dict` (the CRD schema must allow a
     # canaryd's own fields
     nextStepAt            string   RFC3339 with milliseconds, when set (next analysis/gate step)
     waitingSince          string   RFC3339 with milliseconds, when set (start of a rollout wait)
-    checks                array    [{name, verdict, value (number|null), threshold, message}]
+    checks                array    [{name, verdict, value (number|null), threshold, message}], plus
+                                   counted: false, note, dryRun: true, kind when not the defaults
+                                   (engine/verdicts.py); verdict also "inconclusive"; the judge's
+                                   entry (kind judge) carries its report as ``judge``
     message               string   when non-empty (why the canary is waiting/halted/invalid)
     observedGeneration    integer  always
     mirrored              boolean  when true
@@ -34,8 +37,17 @@ CRD-facing fields written by :func:`status_to_dict` (the CRD schema must allow a
     runStartedAt          string   RFC3339, when the current (or last) run began
     runImage              string   the target's first container image in that run
     weights               array    [{at, weight}] per-step weights of the current run (at most 100)
+    stepChecks            array    [{at, weight, checks: [{name, value, verdict}]}] each analysis step's
+                                   checks in the current run (at most 20; thresholds in ``checks``)
+    errorStreaks          object   {"metric/<name>"|"webhook/<name>"|"judge": errors in a row} when any
+                                   (engine/verdicts.py: consecutiveErrorLimit survives a restart)
+    inconclusiveSince     string   RFC3339 with milliseconds: the run waits for a person on inconclusive
+                                   checks since then (engine/inconclusive.py)
+    scaleDownGeneration   integer  when set: the target's generation when a phase at rest was decided
+                                   with its scale-to-zero (engine/at_rest.py repeats a lost one)
     history               array    [{revision, image, startedAt, endedAt, outcome, reason, maxWeight,
-                                   failedChecks: [{name, value, threshold}]}], newest first, at most 10
+                                   failedChecks: [{name, value, threshold}], judge (the run's last
+                                   judgement, shortened: engine/history.py)}], newest first, at most 10
 """
 
 from __future__ import annotations
@@ -44,8 +56,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any, cast, get_args
 
-from canaryd.engine.types import CanaryStatus, CheckResult, LastRequest, Phase, RunRecord, Verdict
-from canaryd.model.objects import CanaryStatusBody
+from canaryd.engine.types import CanaryStatus, CheckResult, LastRequest, Phase, RunRecord, StepChecks, Verdict
+from canaryd.model.objects import CanaryStatusBody, CheckBody
 
 PROMOTED = "Promoted"
 VALID = "Valid"
@@ -192,7 +204,11 @@ def status_from_dict(d: Any) -> CanaryStatus:
         run_image=_str(d.get("runImage")),
         weights=tuple((t, _clamp(_int(w.get("weight")), 0, 100)) for w in _list(d.get("weights"))
                       if isinstance(w, dict) and (t := parse_time(w.get("at"))) is not None)[-100:],
+        step_checks=tuple(s for v in _list(d.get("stepChecks")) if (s := _step(v)) is not None)[-20:],
         history=tuple(_run(r) for r in _list(d.get("history")) if isinstance(r, dict))[:10],
+        scale_down_generation=max(0, _int(d.get("scaleDownGeneration"))),
+        error_streaks=_streaks(d.get("errorStreaks")),
+        inconclusive_since=parse_time(d.get("inconclusiveSince")),
     )
 
 
@@ -219,11 +235,7 @@ def status_to_dict(s: CanaryStatus) -> CanaryStatusBody:
     if s.waiting_since is not None:
         out["waitingSince"] = rfc3339(s.waiting_since, millis=True)
     if s.checks:
-        out["checks"] = [
-            {"name": c.name, "verdict": c.verdict, "value": _json_number(c.value),
-             "threshold": c.threshold, "message": c.message}
-            for c in s.checks
-        ]
+        out["checks"] = [_check_body(c) for c in s.checks]
     if s.message:
         out["message"] = s.message
     out["observedGeneration"] = s.observed_generation
@@ -251,8 +263,21 @@ def status_to_dict(s: CanaryStatus) -> CanaryStatusBody:
         out["runImage"] = s.run_image
     if s.weights:
         out["weights"] = [{"at": rfc3339(t, millis=True), "weight": w} for t, w in s.weights]
+    if s.step_checks:
+        out["stepChecks"] = [
+            {"at": rfc3339(x.at, millis=True), "weight": x.weight,
+             "checks": [{"name": c.name, "value": _json_number(c.value), "verdict": c.verdict}
+                        for c in x.checks]}
+            for x in s.step_checks
+        ]
     if s.history:
         out["history"] = [_run_body(r) for r in s.history]
+    if s.scale_down_generation:
+        out["scaleDownGeneration"] = s.scale_down_generation
+    if s.error_streaks:
+        out["errorStreaks"] = dict(s.error_streaks)
+    if s.inconclusive_since is not None:
+        out["inconclusiveSince"] = rfc3339(s.inconclusive_since, millis=True)
     return out
 
 
@@ -265,7 +290,15 @@ def _run_body(r: RunRecord) -> dict[str, Any]:
     }
     if r.started_at is not None:
         body["startedAt"] = rfc3339(r.started_at)
+    if r.judge is not None:
+        body["judge"] = r.judge
     return body
+
+
+def _streaks(v: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(v, dict):
+        return ()
+    return tuple(sorted((str(k), c) for k, n in v.items() if (c := _int(n)) > 0))[:64]
 
 
 def _last_request(v: Any) -> LastRequest | None:
@@ -289,7 +322,15 @@ def _run(v: dict[str, Any]) -> RunRecord:
         ended_at=parse_time(v.get("endedAt")) or 0.0,
         outcome=outcome if outcome in ("promoted", "rolled back", "aborted", "superseded") else "rolled back",
         reason=_str(v.get("reason")), max_weight=_clamp(_int(v.get("maxWeight")), 0, 100),
-        failed_checks=checks)
+        failed_checks=checks, judge=v.get("judge") if isinstance(v.get("judge"), dict) else None)
+
+
+def _step(v: Any) -> StepChecks | None:
+    at = parse_time(v.get("at")) if isinstance(v, dict) else None
+    if at is None:
+        return None
+    checks = tuple(_check(c) for c in _list(v.get("checks")) if isinstance(c, dict))
+    return StepChecks(at, _clamp(_int(v.get("weight")), 0, 100), checks)
 
 
 def _check(c: dict[str, Any]) -> CheckResult:
@@ -300,7 +341,30 @@ def _check(c: dict[str, Any]) -> CheckResult:
         value=float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
         threshold=_str(c.get("threshold")),
         message=_str(c.get("message")),
+        counted=c.get("counted") is not False,
+        note=_str(c.get("note")),
+        dry_run=c.get("dryRun") is True,
+        kind=_str(c.get("kind")) or "metric",
+        report=c.get("judge") if isinstance(c.get("judge"), dict) else None,
     )
+
+
+def _check_body(c: CheckResult) -> CheckBody:
+    """A ``status.checks`` entry; the verdict algebra's fields only when they differ from the defaults,
+    so a status without them reads as before (and Flagger-era readers see the same five keys)."""
+    body: CheckBody = {"name": c.name, "verdict": c.verdict, "value": _json_number(c.value),
+                            "threshold": c.threshold, "message": c.message}
+    if not c.counted:
+        body["counted"] = False
+    if c.note:
+        body["note"] = c.note
+    if c.dry_run:
+        body["dryRun"] = True
+    if c.kind != "metric":
+        body["kind"] = c.kind
+    if c.report is not None:
+        body["judge"] = c.report
+    return body
 
 
 def _verdict(v: Any) -> Verdict:

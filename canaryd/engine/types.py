@@ -12,8 +12,9 @@ from canaryd.model import defaults
 from canaryd.model.routes import Cookies, Routes
 from canaryd.model.spec import AlertSeverity, HookType
 
-# a check's outcome in one step
-Verdict = Literal["pass", "fail", "error", "nodata"]
+# a check's outcome in one step (docs/verdicts.md): measured and passed or failed, measured within an
+# inconclusive range (a person decides), could not be measured (``error``), or nothing to measure
+Verdict = Literal["pass", "fail", "error", "nodata", "inconclusive"]
 # the alert sent with an Event ("" = none); AlertProviders filter on it (canaryd.notify.rules)
 Severity = AlertSeverity
 
@@ -45,6 +46,15 @@ class CheckResult:
     # every "error"/"nodata" message is used verbatim (Flagger's texts for those have other shapes,
     # e.g. "Halt advancement no values found for istio metric ..." or "Prometheus query failed: ...").
     message: str = ""
+    # set by the engine's verdict algebra (engine/verdicts.py) for status: whether this result counted
+    # towards the step's outcome, why not (or how), and whether the check is a dry run
+    counted: bool = True
+    note: str = ""  # e.g. "dry run: not counted", "error 1 of 3 in a row: not counted"
+    dry_run: bool = False
+    kind: str = "metric"  # "metric", "webhook" (a rollout webhook with verdict options) or "judge"
+    # the judge's report (canaryd.judge.judge.JudgeReport.to_dict(): per metric samples, medians, ratio,
+    # U, p-value, classification; score, verdict), kept in status as ``checks[].judge``
+    report: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,9 @@ class HookResult:
     name: str  # the webhook's name in the spec
     passed: bool  # HTTP status <= 202 (Flagger's rule)
     message: str = ""  # error text or response body when not passed
+    # not passed because the hook could not be asked (transport error, timeout, 3xx, 5xx, oversized
+    # answer) rather than because it answered no (4xx): the verdict ``error`` (engine/verdicts.py)
+    error: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,7 +105,28 @@ class CanaryStatus:
     run_started_at: float | None = None
     run_image: str = ""
     weights: tuple[tuple[float, int], ...] = ()  # (at, weight), at most history.MAX_WEIGHTS
+    # each analysis step's checks (name, value, verdict), at most history.MAX_CHECK_STEPS
+    step_checks: tuple[StepChecks, ...] = ()
     history: tuple[RunRecord, ...] = ()  # ended runs, newest first, at most history.MAX_RUNS
+    # the verdict algebra (engine/verdicts.py): errors in a row per check key ("metric/<name>",
+    # "webhook/<name>", "judge"), sorted; and when the run began to wait on inconclusive checks
+    error_streaks: tuple[tuple[str, int], ...] = ()
+    inconclusive_since: float | None = None
+    # the target's metadata.generation when a phase at rest was decided with its scale-to-zero (0 = none):
+    # while the target still has that generation and replicas, the scale was lost (a crash after the
+    # status write) and is done again; any later change of the target (our scale, a manual one) moves its
+    # generation on, so a manual scale at rest is left alone (engine/at_rest.py)
+    scale_down_generation: int = 0
+
+
+@dataclass(frozen=True)
+class StepChecks:
+    """One entry of ``status.stepChecks``: the checks of one analysis step of the current run, measured
+    at ``weight`` (thresholds and messages are in ``status.checks``)."""
+
+    at: float
+    weight: int
+    checks: tuple[CheckResult, ...]
 
 
 @dataclass(frozen=True)
@@ -118,6 +152,7 @@ class RunRecord:
     reason: str
     max_weight: int
     failed_checks: tuple[CheckResult, ...] = ()
+    judge: dict[str, Any] | None = None  # the judge's last report in the run, shortened (engine/history.py)
 
 
 @dataclass(frozen=True)

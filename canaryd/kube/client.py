@@ -30,8 +30,10 @@ PATCH_TYPES: Mapping[str, str] = {
 }
 FIELD_MANAGER = "canaryd"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-# connections to the API server (watches hold one each, about a dozen); the API server's own default limit
-# of requests in flight is 400 mutating + 200 read-only per instance
+# connections to the API server for requests; the API server's own default limit of requests in flight is
+# 400 mutating + 200 read-only per instance. Watches hold a connection each for minutes and have a pool of
+# their own, unbounded (their number is the informers', which the runtime bounds: runtime/scope.py), so
+# per-namespace watches never take the connections requests wait for.
 POOL_SIZE = 100
 _WRITES = frozenset({"create", "update", "patch", "delete"})
 Items = list[dict[str, Any]]  # named so the method ``KubeClient.list`` does not shadow it
@@ -98,6 +100,7 @@ class KubeClient:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(10.0, request_timeout),
                                               sock_read=request_timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._watch_session: aiohttp.ClientSession | None = None
         # leader election's fence: consulted before every write (create/update/patch/delete); False
         # refuses it with ``Fenced`` (runtime/leader.py lets only lease writes through once the lease is
         # stale). None: every write allowed.
@@ -126,9 +129,18 @@ class KubeClient:
                                                   trace_configs=[_fence_trace()])
         return self._session
 
+    @property
+    def watch_session(self) -> aiohttp.ClientSession:
+        """The watches' own pool (no limit: one long-lived connection per informer)."""
+        if self._watch_session is None or self._watch_session.closed:
+            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context or False, limit=0)
+            self._watch_session = aiohttp.ClientSession(self.config.base_url, connector=connector)
+        return self._watch_session
+
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        for session in (self._session, self._watch_session):
+            if session is not None and not session.closed:
+                await session.close()
 
     async def _headers(self, content_type: str | None = None) -> tuple[dict[str, str], int]:
         """Request headers, credentials asked fresh (an expiring exec token is renewed here), and the
@@ -274,6 +286,13 @@ class KubeClient:
         out: dict[str, Any] = await self._request("get", "GET", res, path)
         return out
 
+    async def get_path(self, res: Resource, path: str,
+                       params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """A GET of ``path`` that is not one of ``res``'s object URLs (an aggregated API's values, such as
+        ``external.metrics.k8s.io``), counted under ``res``."""
+        out: dict[str, Any] = await self._request("get", "GET", res, path, params=params)
+        return out
+
     async def list_pages(
         self,
         res: Resource,
@@ -381,7 +400,7 @@ class KubeClient:
         counted = False
         headers, generation = await self._headers()
         try:
-            async with self.session.get(
+            async with self.watch_session.get(
                 res.path(namespace), params=params, headers=headers, timeout=timeout, **self._transport()
             ) as resp:
                 self.requests.labels(verb="watch", resource=res.plural, code=str(resp.status)).inc()

@@ -19,9 +19,9 @@ CRD = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "Custo
 CANARY_CRD_NAME = f"{CANARY.plural}.{CANARY.group}"
 # the status fields of manifests/crd/canaries.yaml that Flagger v1.44's CRD lacks and canaryd writes
 CANARYD_STATUS_FIELDS: tuple[str, ...] = (
-    "checks", "history", "ignoredFieldsGeneration", "lastRequest", "message", "mirrored", "nextStepAt",
-    "observedGeneration", "pausedBy", "promoteRequested", "runImage", "runStartedAt", "waitingSince",
-    "weights",
+    "checks", "errorStreaks", "history", "ignoredFieldsGeneration", "inconclusiveSince", "lastRequest",
+    "message", "mirrored", "nextStepAt", "observedGeneration", "pausedBy", "promoteRequested", "runImage",
+    "runStartedAt", "scaleDownGeneration", "stepChecks", "waitingSince", "weights",
 )
 FIX = "kubectl apply --server-side --force-conflicts -f manifests/crd/"  # Helm or kubectl owned them
 

@@ -45,6 +45,9 @@ VIRTUAL_SERVICE = Resource("networking.istio.io", "v1beta1", "virtualservices", 
 DESTINATION_RULE = Resource("networking.istio.io", "v1beta1", "destinationrules", "DestinationRule")
 LEASE = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 NAMESPACE = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+# Keptn's objects, read (KeptnMetric) and written (Analysis) by the ``keptn`` metric provider only
+KEPTN_METRIC = Resource("metrics.keptn.sh", "v1beta1", "keptnmetrics", "KeptnMetric")
+KEPTN_ANALYSIS = Resource("metrics.keptn.sh", "v1beta1", "analyses", "Analysis")
 
 # What canaryd list+watches into its cache (the one list: the runtime's informers and the informers'
 # default). Events and Leases are written only, Namespaces read on demand.
@@ -52,3 +55,9 @@ WATCHED: tuple[Resource, ...] = (
     CANARY, DEPLOYMENT, HPA, SERVICE, CONFIGMAP, SECRET, VIRTUAL_SERVICE, DESTINATION_RULE, METRIC_TEMPLATE,
     ALERT_PROVIDER,
 )
+# Of those, the kinds a cluster holds by the thousand (Helm keeps every release in a Secret): watched
+# cluster-wide, canaryd's cost would follow the cluster. The runtime watches them only in the namespaces
+# that need them (runtime/scope.py: those holding Canaries; for Secrets also those holding MetricTemplates
+# or AlertProviders, whose secretRef is checked from the cache); the rest of WATCHED is watched cluster-wide.
+PER_NAMESPACE: tuple[Resource, ...] = (DEPLOYMENT, SERVICE, CONFIGMAP, SECRET)
+CLUSTER_WIDE: tuple[Resource, ...] = tuple(res for res in WATCHED if res not in PER_NAMESPACE)

@@ -51,6 +51,8 @@ VS_OPTIONS = BUILD + "test_vs_http_options_copied"
 SVC_OPTIONS = BUILD + "test_services_custom_metadata_headless_port_options"
 GATEWAY_API = "Gateway API only; Flagger's Istio mode ignores it too"
 SAAS = "tests/analysis/providers/test_saas.py::"
+VERDICTS = "tests/engine/test_verdicts.py::"
+VERDICT_BAD = "tests/model/test_verdict_options.py::test_invalid_verdict_options_name_the_field"
 GCP = "tests/analysis/providers/test_stackdriver.py::"
 STORES = "tests/analysis/providers/test_store_checks.py::"
 SAAS_KEYS = ("tests/analysis/providers/test_secret_keys.py::"
@@ -67,6 +69,57 @@ _SAAS_TYPES = (
     ("stackdriver", "Cloud Monitoring MQL `timeSeries:query`, keys `project`, `serviceAccountKey` (or "
      "Google's default credentials)", "test_service_account_key_and_first_point"),
 )
+
+
+def _verdict_rows(item: str) -> list[Row]:
+    """canaryd's verdict options of a metric or rollout webhook (docs/verdicts.md)."""
+    note = {"consecutiveErrorLimit": "canaryd: default 1 (every error counts, as Flagger)",
+            "nodata": "canaryd: fail (default, as Flagger) or ignore",
+            "dryRun": "canaryd: measured and recorded, never counts",
+            "initialDelay": "canaryd: not counted during the first D of a run"}
+    tests = {"consecutiveErrorLimit": "test_error_streaks_survive_a_restart",
+             "nodata": "test_step_algebra", "dryRun": "test_dry_run_failing_every_step_still_promotes",
+             "initialDelay": "test_initial_delay_does_not_count_early_failures"}
+    return [Row(C, f"{item}.{f}", S, VERDICTS + tests[f], note[f]) for f in note]
+
+
+def _judge_rows(a: str) -> list[Row]:
+    """canaryd's statistical judge (docs/judge.md, "Using the judge")."""
+    j = f"{a}.judge"
+    parse, check = "tests/model/test_parse_judge.py::", "tests/analysis/test_judge_check.py::"
+    mapped = parse + "test_a_listed_metric_overrides_the_preset_of_its_name_and_maps_its_settings"
+    bad = parse + "test_bad_settings_name_their_field"
+    return [
+        Row(C, j, S, check + "test_a_shifted_canary_is_high_and_fails_with_the_report",
+            "canaryd: canary against primary by range queries, Kayenta's classification and scoring; "
+            "the report in status.checks[].judge"),
+        Row(C, f"{j}.preset", S, parse + "test_the_istio_preset_in_two_lines",
+            "canaryd: istio = request success rate, latency p50 and p99"),
+        Row(C, f"{j}.name", S, mapped, "canaryd: the check's name (default judge)"),
+        Row(C, f"{j}.metrics[]", S, mapped, "canaryd: name, preset or query (per side: {{ target }}), "
+            "direction, tolerance, weight, critical, group, nodata, dryRun, interval, templateVariables",
+            subtree=True),
+        Row(C, f"{j}.metrics[].tolerance", R, bad,
+            "{field}.tolerance {value} is out of range: must be at least 0 and below 1",
+            when="below 0, or 1 or more for decrease/either"),
+        Row(C, f"{j}.step", S, check + "test_a_shifted_canary_is_high_and_fails_with_the_report",
+            "canaryd: range query step, default 1m"),
+        Row(C, f"{j}.step", R, bad,
+            "{field}: the query's step {step} is shorter than its rate window {window}: samples "
+            "would overlap",
+            when="shorter than a range window of a query"),
+        Row(C, f"{j}.lookback", S, check + "test_the_range_never_starts_before_the_run",
+            "canaryd: the judged window, default minSamples × step; never before the run's start"),
+        Row(C, f"{j}.minSamples", S, check + "test_too_few_samples_is_nodata_with_the_counts",
+            "canaryd: default 20; fewer points on a side: nodata with the counts"),
+        Row(C, f"{j}.confidence", S, mapped, "canaryd: default 0.98"),
+        Row(C, f"{j}.confidence", R, bad, "{field}.confidence {value} is out of range",
+            when="not strictly between 0 and 1"),
+        Row(C, f"{j}.pass", S, check + "test_marginal_score_is_inconclusive", "canaryd: default 95"),
+        Row(C, f"{j}.marginal", S, check + "test_marginal_score_is_inconclusive",
+            "canaryd: default 75; between marginal and pass: inconclusive"),
+        *_verdict_rows(j),
+    ]
 
 
 def _analysis(base: str) -> list[Row]:
@@ -104,6 +157,13 @@ def _analysis(base: str) -> list[Row]:
         Row(C, f"{a}.metrics[].templateRef", S, TEMPLATES + "test_template_renders_and_compares",
             subtree=True),
         Row(C, f"{a}.metrics[].templateVariables", S, TEMPLATES + "test_template_renders_and_compares"),
+        *_verdict_rows(f"{a}.metrics[]"),
+        Row(C, f"{a}.metrics[].inconclusiveRange", S, "tests/analysis/test_inconclusive_range.py::"
+            "test_inconclusive_range_table", "canaryd: a value within it is inconclusive, the run waits for "
+            "a person (docs/verdicts.md); MetricTemplate and query metrics", subtree=True),
+        Row(C, f"{a}.metrics[].inconclusiveRange", R, "tests/model/test_verdict_options.py::"
+            "test_inconclusive_range_refused_on_builtins",
+            "{field}.inconclusiveRange is set on the builtin check {name}; …", when="on a builtin check"),
         Row(C, f"{a}.webhooks[].name", S, DECIDE + "test_rollback_webhook"),
         Row(C, f"{a}.webhooks[].type", S, DECIDE + "test_gates_wait_without_deadline", "every Flagger type"),
         Row(C, f"{a}.webhooks[].url", S, "tests/analysis/test_webhook_urls.py::test_url_forms"),
@@ -120,6 +180,10 @@ def _analysis(base: str) -> list[Row]:
         Row(C, f"{a}.webhooks[].metadata", R, BAD,
             "webhook {name}: load tester task type {type} is not supported yet; supported: cmd, bash",
             when="`type` helm, helmv3, kubectl, concord, ngrinder"),
+        *_verdict_rows(f"{a}.webhooks[]"),
+        *_judge_rows(a),
+        Row(C, f"{a}.inconclusiveTimeout", S, VERDICTS + "test_inconclusive_timeout_rolls_back",
+            "canaryd: default progressDeadlineSeconds, then roll back (docs/verdicts.md)"),
         Row(C, f"{a}.alerts[].name", S, "tests/notify/test_payloads_rules.py::test_alert_fields"),
         Row(C, f"{a}.alerts[].severity", S, "tests/notify/test_payloads_rules.py::test_severity_filter",
             "empty means info (difference 21)"),
@@ -211,13 +275,25 @@ ROWS: tuple[Row, ...] = (
     Row(M, "spec.provider.type", S, "tests/model/test_field_effects.py::"
         "test_unknown_template_provider_types_are_read_as_prometheus",
         "an unknown type is read as `prometheus`, as Flagger does", when="`prometheus`, unset or unknown"),
-    Row(M, "spec.provider.type", R, "tests/engine/test_field_effects.py::"
-        "test_unsupported_template_provider_is_refused_before_a_run",
-        "metric {metric}: MetricTemplate {namespace}/{name} has provider {type}, which canaryd does not "
-        "support yet; supported: {supported}",
-        when=", ".join(UNIMPLEMENTED_METRIC_PROVIDERS)),
+    *([Row(M, "spec.provider.type", R, "tests/engine/test_field_effects.py::"
+           "test_unsupported_template_provider_is_refused_before_a_run",
+           "metric {metric}: MetricTemplate {namespace}/{name} has provider {type}, which canaryd does not "
+           "support yet; supported: {supported}",
+           when=", ".join(UNIMPLEMENTED_METRIC_PROVIDERS))] if UNIMPLEMENTED_METRIC_PROVIDERS else []),
     *[Row(M, "spec.provider.type", S, (GCP if kind == "stackdriver" else SAAS) + test,
           f"{what} (docs/providers.md)", when=f"`{kind}`") for kind, what, test in _SAAS_TYPES],
+    Row(M, "spec.provider.type", S, "e2e/test_provider_splunk.py::test_splunk_template_drives_the_run",
+        "Splunk Observability SignalFlow over a WebSocket (`<address>` rewritten to `wss://stream…`), key "
+        "`sf_token_key`, `address` required, the last data point; a loopback SignalFlow server on the bed "
+        "(docs/providers.md)", when="`splunk`"),
+    Row(M, "spec.provider.type", S, "e2e/test_keptn.py::test_keptn_templates_drive_the_run",
+        "KeptnMetric `status.value` (`keptnmetric/…`), or an Analysis created and waited for: 1 passed, "
+        "0 failed (`analysis/…`), through canaryd's API-server client and RBAC (docs/providers.md)",
+        when="`keptn`"),
+    Row(M, "spec.provider.type", S, "e2e/test_externalmetrics.py::"
+        "test_external_metrics_through_an_api_service",
+        "`external.metrics.k8s.io/v1beta1`, the first item's quantity; the API server (an APIService on "
+        "the bed) through canaryd's client, or `address` (docs/providers.md)", when="`externalmetrics`"),
     Row(M, "spec.provider.type", S, "e2e/test_provider_influxdb.py::test_influxdb_template_drives_the_run",
         "Flux to `/api/v2/query`, the first record's `double` `_value`; a real InfluxDB 1.8 on the bed "
         "(docs/providers.md)", when="`influxdb`"),
@@ -229,16 +305,24 @@ ROWS: tuple[Row, ...] = (
         when="influxdb, graphite"),
     Row(M, "spec.provider.secretRef.name", S, SAAS + "test_datadog_request_and_first_point",
         "the provider's keys (docs/providers.md); CloudWatch has none: the AWS credentials chain",
-        when="datadog, newrelic, dynatrace, stackdriver"),
+        when="datadog, newrelic, dynatrace, stackdriver, splunk"),
     Row(M, "spec.provider.secretRef.name", R, SAAS_KEYS,
         "metric {metric}: MetricTemplate {namespace}/{name} (provider {type}): secret {secret} does not "
-        "contain {keys}", when="datadog, newrelic, dynatrace, stackdriver: a required key missing"),
+        "contain {keys}", when="datadog, newrelic, dynatrace, stackdriver, splunk: a required key missing"),
     Row(M, "spec.provider.address", S, TEMPLATES + "test_template_secret_and_headers",
         "unset: canaryd's `--metrics-server` (difference 45)"),
     Row(M, "spec.provider.address", S, SAAS + "test_a_hung_check_names_the_provider_and_its_default_host",
-        "unset: the provider's default host (Datadog, New Relic, Cloud Monitoring); required (Dynatrace); "
+        "unset: the provider's default host (Datadog, New Relic, Cloud Monitoring); required (Dynatrace, "
+        "Splunk); "
         "not used (CloudWatch: `AWS_ENDPOINT_URL_CLOUDWATCH` of canaryd's environment)",
-        when="datadog, newrelic, dynatrace, cloudwatch, stackdriver"),
+        when="datadog, newrelic, dynatrace, cloudwatch, stackdriver, splunk"),
+    Row(M, "spec.provider.address", S, "tests/analysis/providers/test_kube_providers.py::"
+        "test_external_metrics_at_an_address",
+        "overrides the API server; the Secret's `token` is sent there, canaryd's own credentials never",
+        when="externalmetrics"),
+    Row(M, "spec.provider.secretRef.name", S, "tests/analysis/providers/test_kube_providers.py::"
+        "test_external_metrics_at_an_address", "optional; key `token`, sent to `address` only",
+        when="externalmetrics"),
     Row(M, "spec.provider.headers", S, TEMPLATES + "test_template_secret_and_headers"),
     Row(M, "spec.provider.secretRef.name", S, TEMPLATES + "test_template_secret_and_headers",
         "token, or username and password"),

@@ -52,6 +52,8 @@ class Bounds:
 
 INTERVAL_BOUNDS = Bounds("1s", "24h")  # analysis.interval and metrics[].interval
 WEBHOOK_TIMEOUT_BOUNDS = Bounds("1ms", "10m")  # webhooks[].timeout: a hook's own budget, any interval
+INITIAL_DELAY_BOUNDS = Bounds("0s", "24h")  # canaryd: metrics[]/webhooks[].initialDelay
+INCONCLUSIVE_TIMEOUT_BOUNDS = Bounds("1s", "24h")  # canaryd: analysis.inconclusiveTimeout
 
 
 def spec_duration_ms(text: str) -> int:

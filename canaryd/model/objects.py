@@ -53,6 +53,12 @@ class CheckBody(TypedDict, total=False):
     value: float | None
     threshold: str
     message: str
+    # the verdict algebra's fields (canaryd/engine/verdicts.py), present only when not the defaults
+    counted: bool
+    note: str
+    dryRun: bool
+    kind: str
+    judge: dict[str, Any]  # the judge's report (canaryd/analysis/judge_check.py), on its check only
 
 
 class CanaryStatusBody(TypedDict, total=False):
@@ -83,7 +89,11 @@ class CanaryStatusBody(TypedDict, total=False):
     runStartedAt: str
     runImage: str
     weights: list[dict[str, Any]]
+    stepChecks: list[dict[str, Any]]
     history: list[dict[str, Any]]
+    scaleDownGeneration: int
+    errorStreaks: dict[str, int]
+    inconclusiveSince: str
 
 
 class Destination(TypedDict, total=False):

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from canaryd.model.durations import INTERVAL_BOUNDS, WEBHOOK_TIMEOUT_BOUNDS
+from canaryd.model.durations import (
+    INCONCLUSIVE_TIMEOUT_BOUNDS,
+    INITIAL_DELAY_BOUNDS,
+    INTERVAL_BOUNDS,
+    WEBHOOK_TIMEOUT_BOUNDS,
+)
 from canaryd.model.fields import (
     FieldError,
     read_bool,
@@ -23,13 +28,17 @@ from canaryd.model.fields import (
     read_opt_str,
     read_percent,
 )
+from canaryd.model.parse_judge import read_judge
 from canaryd.model.spec import (
+    DEFAULT_POLICY,
     JSON,
     AlertSeverity,
     AlertSpec,
     AnalysisSpec,
+    CheckPolicy,
     HookType,
     MetricSpec,
+    NodataMode,
     ThresholdRange,
     WebhookSpec,
 )
@@ -55,6 +64,9 @@ LOADTESTER_UNSUPPORTED_TASKS = frozenset({"helm", "helmv3", "kubectl", "concord"
 WEBHOOK_TYPES: tuple[HookType, ...] = get_args(HookType)
 ALERT_SEVERITIES: tuple[AlertSeverity, ...] = get_args(AlertSeverity)
 WEBHOOK_MAX_RETRIES = 10
+NODATA_MODES: tuple[NodataMode, ...] = get_args(NodataMode)
+# canaryd's verdict options of a check (docs/verdicts.md), read by read_check_policy
+POLICY_FIELDS = ("consecutiveErrorLimit", "nodata", "dryRun", "initialDelay")
 
 
 def read_analysis(a: JSON, field: str, skip_analysis: bool) -> AnalysisSpec:
@@ -116,7 +128,11 @@ def read_analysis(a: JSON, field: str, skip_analysis: bool) -> AnalysisSpec:
                 "can't use the same cookie name for both primary and cookie name; please update them to be "
                 f"different ({field}.sessionAffinity.cookieName and primaryCookieName are both {cookie})"
             )
+    timeout_raw = a.get("inconclusiveTimeout")
+    inconclusive_timeout = (None if timeout_raw in (None, "") else read_bounded_duration(
+        timeout_raw, f"{field}.inconclusiveTimeout", INCONCLUSIVE_TIMEOUT_BOUNDS))
     return AnalysisSpec(
+        inconclusive_timeout_seconds=inconclusive_timeout,
         interval_seconds=interval,
         threshold=threshold,
         max_weight=max_weight,
@@ -137,6 +153,7 @@ def read_analysis(a: JSON, field: str, skip_analysis: bool) -> AnalysisSpec:
                        for i, w in enumerate(read_list(a.get("webhooks"), f"{field}.webhooks"))),
         alerts=tuple(_alert(x, f"{field}.alerts[{i}]")
                      for i, x in enumerate(read_list(a.get("alerts"), f"{field}.alerts"))),
+        judge=read_judge(a.get("judge"), f"{field}.judge", read_check_policy),
     )
 
 
@@ -151,11 +168,7 @@ def _metric(raw: Any, field: str) -> MetricSpec:
     tr_raw = read_opt_obj(m.get("thresholdRange"), f"{field}.thresholdRange")
     threshold_range = None
     if tr_raw is not None:
-        lo = read_opt_float(tr_raw.get("min"), f"{field}.thresholdRange.min")
-        hi = read_opt_float(tr_raw.get("max"), f"{field}.thresholdRange.max")
-        if lo is not None and hi is not None and lo > hi:
-            raise FieldError(f"{field}.thresholdRange.min {lo:g} is above max {hi:g}; swap them")
-        threshold_range = ThresholdRange(min=lo, max=hi)
+        threshold_range = _range(tr_raw, f"{field}.thresholdRange")
     query = read_opt_str(m.get("query"))
     template_ref = read_opt_obj(m.get("templateRef"), f"{field}.templateRef")
     if template_ref is not None and not template_ref.get("name"):
@@ -167,7 +180,18 @@ def _metric(raw: Any, field: str) -> MetricSpec:
             "set templateRef (a MetricTemplate) or query, or use a builtin name: "
             "request-success-rate, request-duration"
         )
+    inconclusive_raw = read_opt_obj(m.get("inconclusiveRange"), f"{field}.inconclusiveRange")
+    inconclusive = None
+    if inconclusive_raw is not None:
+        if builtin is not None:
+            raise FieldError(f"{field}.inconclusiveRange is set on the builtin check {name}; an inconclusive "
+                             "range applies to MetricTemplate and query metrics only")
+        inconclusive = _range(inconclusive_raw, f"{field}.inconclusiveRange")
+        if inconclusive.min is None and inconclusive.max is None:
+            raise FieldError(f"{field}.inconclusiveRange has neither min nor max; set at least one bound")
     return MetricSpec(
+        policy=read_check_policy(m, field),
+        inconclusive_range=inconclusive,
         name=name,
         interval=str(interval),
         threshold=threshold,
@@ -177,6 +201,31 @@ def _metric(raw: Any, field: str) -> MetricSpec:
         template_variables=read_opt_obj(m.get("templateVariables"), f"{field}.templateVariables") or {},
         builtin=builtin,
     )
+
+
+def _range(raw: JSON, field: str) -> ThresholdRange:
+    lo = read_opt_float(raw.get("min"), f"{field}.min")
+    hi = read_opt_float(raw.get("max"), f"{field}.max")
+    if lo is not None and hi is not None and lo > hi:
+        raise FieldError(f"{field}.min {lo:g} is above max {hi:g}; swap them")
+    return ThresholdRange(min=lo, max=hi)
+
+
+def read_check_policy(raw: JSON, field: str) -> CheckPolicy:
+    """canaryd's verdict options of a check object (a metric, a rollout webhook, the judge): the
+    defaults are Flagger's behaviour; a bad value names its field."""
+    limit = read_int(raw.get("consecutiveErrorLimit"), f"{field}.consecutiveErrorLimit", default=1)
+    if limit < 1:
+        raise FieldError(f"{field}.consecutiveErrorLimit {limit} must be at least 1 (1: every error counts "
+                         "as a failed check, as in Flagger)")
+    nodata = next((n for n in NODATA_MODES if n == (raw.get("nodata") or "fail")), None)
+    if nodata is None:
+        raise FieldError(f"{field}.nodata {raw.get('nodata')} is unknown; use fail (the default) or ignore")
+    delay_raw = raw.get("initialDelay")
+    delay = (0.0 if delay_raw in (None, "") else
+             read_bounded_duration(delay_raw, f"{field}.initialDelay", INITIAL_DELAY_BOUNDS))
+    return CheckPolicy(consecutive_error_limit=limit, nodata=nodata,
+                       dry_run=read_bool(raw.get("dryRun"), f"{field}.dryRun"), initial_delay_seconds=delay)
 
 
 def _webhook(raw: Any, field: str) -> WebhookSpec:
@@ -208,7 +257,13 @@ def _webhook(raw: Any, field: str) -> WebhookSpec:
         raise FieldError(f"{field}.retries {retries} is negative; use 0 or more")
     if retries > WEBHOOK_MAX_RETRIES:
         raise FieldError(f"{field}.retries {retries} is out of bounds: it must be between 0 and 10")
+    policy = read_check_policy(w, field)
+    if policy != DEFAULT_POLICY and wtype != "rollout":
+        used = next(f for f in POLICY_FIELDS if w.get(f) is not None)
+        raise FieldError(f"{field}.{used} is set on webhook {name} of type {wtype}; verdict options apply "
+                         "to rollout webhooks (the checks of each step) only")
     return WebhookSpec(
+        policy=policy,
         name=name,
         url=url,
         type=wtype,

@@ -20,8 +20,8 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 
 # canaryd does not implement yet are refused up front (Valid=False on every Canary that uses them);
 # any other type is read as prometheus, as Flagger does.
 METRIC_PROVIDERS = ("prometheus", "influxdb", "graphite", "datadog", "newrelic", "dynatrace", "cloudwatch",
-                    "stackdriver")
-UNIMPLEMENTED_METRIC_PROVIDERS = ("keptn", "splunk", "externalmetrics")
+                    "stackdriver", "splunk", "keptn", "externalmetrics")
+UNIMPLEMENTED_METRIC_PROVIDERS: tuple[str, ...] = ()
 
 # the secret keys a provider type cannot query without (Flagger's names); a template whose secret lacks
 # one is refused up front, naming the key (canaryd.model.template_refs)
@@ -29,6 +29,7 @@ REQUIRED_SECRET_KEYS: dict[str, tuple[str, ...]] = {
     "datadog": ("datadog_api_key", "datadog_application_key"),
     "newrelic": ("newrelic_account_id", "newrelic_query_key"),
     "dynatrace": ("dynatrace_token",),
+    "splunk": ("sf_token_key",),
     "stackdriver": ("project",),  # serviceAccountKey is optional: Google's default credentials
     "influxdb": ("token", "org"),
     "graphite": ("username", "password"),

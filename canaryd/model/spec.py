@@ -8,9 +8,12 @@ spec, so defaults and legacy aliases live in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from canaryd.model.primary import primary_name
+
+if TYPE_CHECKING:  # judge_spec imports this module (CheckPolicy)
+    from canaryd.model.judge_spec import JudgeSpec
 
 JSON = dict[str, Any]
 
@@ -69,6 +72,29 @@ class ThresholdRange:
     max: float | None = None
 
 
+NodataMode = Literal["fail", "ignore"]
+
+
+@dataclass(frozen=True)
+class CheckPolicy:
+    """canaryd's verdict options of one check (a metric or a rollout webhook; docs/verdicts.md): how
+    its ``error`` and ``nodata`` results count, whether it counts at all (``dryRun``) and from when
+    (``initialDelay``). The defaults are Flagger's behaviour."""
+
+    consecutive_error_limit: int = 1  # errors in a row before an error counts as a failed check
+    nodata: NodataMode = "fail"  # "ignore": no data never counts
+    dry_run: bool = False  # measured and recorded, never counts
+    initial_delay_seconds: float = 0.0  # not counted during the first D of a run
+
+    @property
+    def may_not_count(self) -> bool:
+        """A failure of this check may not count (so the hooks after it must still be called)."""
+        return self.dry_run or self.consecutive_error_limit > 1 or self.initial_delay_seconds > 0
+
+
+DEFAULT_POLICY = CheckPolicy()
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
@@ -82,6 +108,9 @@ class MetricSpec:
     # legacy names istio_requests_total / istio_request_duration_seconds_bucket); None otherwise.
     # ``name`` keeps the name as written, for messages.
     builtin: str | None = None
+    policy: CheckPolicy = DEFAULT_POLICY  # canaryd's verdict options
+    # canaryd: a value within this range is ``inconclusive`` whatever thresholdRange says (not builtins)
+    inconclusive_range: ThresholdRange | None = None
 
 
 # the webhook types of the CRD (``event`` is not a step's: it receives every Event)
@@ -101,6 +130,7 @@ class WebhookSpec:
     disable_tls: bool = False
     mute_alert: bool = False
     metadata: JSON = field(default_factory=dict)
+    policy: CheckPolicy = DEFAULT_POLICY  # canaryd's verdict options (rollout webhooks only)
 
 
 @dataclass(frozen=True)
@@ -129,6 +159,10 @@ class AnalysisSpec:
     metrics: tuple[MetricSpec, ...] = ()
     webhooks: tuple[WebhookSpec, ...] = ()
     alerts: tuple[AlertSpec, ...] = ()
+    # canaryd: how long an inconclusive step waits for a person before it rolls back (None = the
+    # Canary's progressDeadlineSeconds)
+    inconclusive_timeout_seconds: float | None = None
+    judge: JudgeSpec | None = None  # canaryd: the statistical judge, canary against primary
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import aiohttp
 
 from canaryd.actuators.events import EventRecorder
 from canaryd.analysis.checks import default_registry
+from canaryd.analysis.outbound import outbound_session
 from canaryd.analysis.urls import display_url
 from canaryd.cache.index import CanaryIndex
 from canaryd.cache.informer import Informers
@@ -30,6 +31,7 @@ from canaryd.runtime.crash import CrashPoints, parse_crash_points
 from canaryd.runtime.http import build_app, start_http
 from canaryd.runtime.leader import Leadership
 from canaryd.runtime.metrics import Metrics
+from canaryd.runtime.scope import NamespaceScope
 from canaryd.runtime.supervisor import Supervisor
 from canaryd.settings import Settings
 
@@ -44,15 +46,26 @@ class Runtime:
                  crash: CrashPoints | None = None) -> None:
         self.store = store = Store()
         index = CanaryIndex(store)  # the first subscriber: up to date before the supervisor looks things up
+        # watching every namespace: the kinds clusters hold by the thousand only where Canaries are
+        # (runtime/scope.py); watching one namespace (--namespace): every kind there
+        scoped = not settings.namespace  # None, or an empty --namespace: every namespace
         self.informers = Informers(
             client,
             store,
-            resources=list(r.WATCHED),
+            resources=list(r.CLUSTER_WIDE if scoped else r.WATCHED),
             namespace=settings.namespace,
             registry=metrics.registry,
             logger=logger,
             on_relist=lambda kind: self.supervisor.on_relist(kind),
         )
+        self.scope: NamespaceScope | None = None
+        if scoped:
+            self.scope = NamespaceScope(
+                client, store, restarts=self.informers.restarts, logger=logger,
+                on_synced=lambda ns: self.supervisor.on_namespace_synced(ns),
+                on_relist=lambda kind: self.supervisor.on_relist(kind),
+            )
+            store.subscribe(self.scope.on_change)  # before the supervisor: it asks scope.ready
         self.leadership = Leadership(settings, client, logger, metrics.leader, clock=clock)
         self.notifier = _notifier(settings, store, client, http, logger, metrics)
         self.ctx = Context(
@@ -68,32 +81,45 @@ class Runtime:
             checks=default_registry(
                 templates=lambda ns, name: store.get(r.METRIC_TEMPLATE.kind, ns, name),
                 secrets=_secret_reader(client),
+                kube=client,
             ),
             notifier=self.notifier,
             may_act=self.leadership.may_act,
             clock=clock,
+            scope_ready=self.scope.ready if self.scope is not None else lambda _namespace: True,
         )
         self.supervisor = Supervisor(self.ctx)
+        self._synced = False
         store.subscribe(self.supervisor.on_change)
         # per-canary gauges from the cache, only while this replica may drive canaries
         metrics.watch(lambda: store.items(r.CANARY.kind), store.counts, self.leadership.may_act)
         metrics.sizes.event_entries = self.ctx.events.size
 
     def ready(self) -> tuple[bool, str]:
-        """/readyz: caches synced, and leader or standby."""
-        return self.leadership.ready() if self.informers.synced else (False, "caches not synced")
+        """/readyz: caches synced (those of the namespaces holding Canaries at start included), and leader
+        or standby."""
+        return self.leadership.ready() if self._synced else (False, "caches not synced")
 
     async def start(self, sync_timeout: float) -> None:
         """Fill the caches, then start canary work (at once, or when the lease is won). ``TimeoutError``
         when the caches did not sync in time (then everything started here is stopped again)."""
         self.notifier.start()
+        if self.scope is not None:
+            self.scope.start()  # follows the Canaries as the cluster-wide list brings them
         await self.informers.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + sync_timeout
         try:
             await self.informers.wait_synced(timeout=sync_timeout)
+            if self.scope is not None:  # the namespaces of the Canaries listed just now
+                await self.scope.wait_synced(timeout=max(0.1, deadline - loop.time()))
         except TimeoutError:
             await self.informers.stop()
+            if self.scope is not None:
+                await self.scope.stop()
             await self.notifier.stop()
             raise
+        self._synced = True
         self.leadership.start(self.supervisor.start, self.supervisor.stop)
 
     async def stop(self) -> None:
@@ -101,6 +127,8 @@ class Runtime:
         await self.leadership.stop()
         await self.notifier.stop()
         await self.informers.stop()
+        if self.scope is not None:
+            await self.scope.stop()
 
 
 async def run(settings: Settings, logger: logging.Logger) -> int:
@@ -121,7 +149,7 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
         loop.add_signal_handler(sig, stop.set)
     heapdump.install(loop, logger)  # CANARYD_TRACEMALLOC: SIGUSR2 dumps allocation snapshots
 
-    async with aiohttp.ClientSession(trust_env=True) as http:
+    async with outbound_session() as http:  # HTTPS_PROXY / NO_PROXY and SSL_CERT_FILE honoured
         runtime = Runtime(settings, client, metrics, logger, http)
         app = build_app(metrics.registry, runtime.ready, runtime.leadership.healthy)
         runner = await start_http(app, settings.host, settings.port)

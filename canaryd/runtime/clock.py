@@ -80,7 +80,10 @@ async def wait_event(clock: Clock, event: asyncio.Event, seconds: float) -> bool
         return True
     if isinstance(clock, RealClock):  # the common case needs no second task
         try:
-            await asyncio.wait_for(event.wait(), timeout=seconds)
+            # not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives with the
+            # event set, so a deleted Canary's task lived on beside its re-created successor (issue 17)
+            async with asyncio.timeout(seconds):
+                await event.wait()
         except TimeoutError:
             return False
         return True

@@ -37,3 +37,5 @@ class Context:
     may_act: Callable[[], bool] = lambda: True
     # where tasks, deadlines and finalizers read time (runtime/clock.py); tests pass a faster one
     clock: Clock = REAL_CLOCK
+    # has this namespace's cache listed (runtime/scope.py)? A Canary's task starts only then
+    scope_ready: Callable[[str], bool] = lambda _namespace: True

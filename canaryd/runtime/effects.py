@@ -69,7 +69,9 @@ class Effects:
 
     # ---- analysis ----
 
-    async def run_checks(self, spec: CanarySpec) -> tuple[CheckResult, ...]:
+    async def run_checks(self, spec: CanarySpec,
+                         run_started_at: float | None = None) -> tuple[CheckResult, ...]:
+        """The step's checks; ``run_started_at`` (``status.runStartedAt``) bounds the judge's range."""
         timeout = check_timeout(spec.analysis.interval_seconds, self.ctx.settings.metrics_query_timeout)
         started = self.ctx.clock.monotonic()
         results = await run_checks(
@@ -79,6 +81,7 @@ class Effects:
             timeout=timeout,
             registry=self.ctx.checks,
             max_answer_bytes=self.ctx.settings.max_metrics_answer_bytes,
+            run_started_at=run_started_at,
         )
         self.ctx.metrics.check_latency.labels(check="step").observe(self.ctx.clock.monotonic() - started)
         for metric, r in zip(spec.analysis.metrics, results, strict=False):
@@ -86,6 +89,8 @@ class Effects:
             if value is not None and metric.builtin == "request-duration":
                 value /= 1000  # Flagger records request-duration in seconds; the check measures milliseconds
             self.ctx.metrics.set_analysis(spec.target.name, spec.namespace, r.name, value)
+        for r in results[len(spec.analysis.metrics):]:  # the judge (analysis.judge): its score
+            self.ctx.metrics.set_analysis(spec.target.name, spec.namespace, r.name, r.value)
         return results
 
     async def run_hooks(self, spec: CanarySpec, request: RunHooks) -> tuple[HookResult, ...]:

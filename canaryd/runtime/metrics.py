@@ -28,7 +28,10 @@ from prometheus_client.registry import Collector
 from canaryd.runtime.canary_gauges import CanaryGauges, canary_series
 from canaryd.version import version as canaryd_version
 
-LATENESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# 1-2-5 steps from 1 ms to 10 s (p99 of canaryd's own share readable at every size the bench runs), then
+# the coarse tail up to two minutes (a starved process)
+LATENESS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0,
+                    120.0)
 _WITH_CREATED = ("counter", "histogram", "summary")
 
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from canaryd.cache.index import canaries_for_template, dependents
+from canaryd.cache.index import (
+    canaries_for_alert_provider,
+    canaries_for_secret,
+    canaries_for_template,
+    dependents,
+)
 from canaryd.runtime.context import Context
 from canaryd.runtime.task import CanaryTask
 
@@ -24,7 +29,8 @@ class Supervisor:
         self.ctx.metrics.metric_analysis.clear()  # values from an earlier leadership are stale
         for canary in self.ctx.store.items("Canary"):
             meta = canary["metadata"]
-            self._ensure(meta["namespace"], meta["name"])
+            if self.ctx.scope_ready(meta["namespace"]):  # the others start once it is (on_namespace_synced)
+                self._ensure(meta["namespace"], meta["name"])
         self._update_gauges()
 
     async def stop(self, grace: float = 0.0) -> None:
@@ -52,17 +58,29 @@ class Supervisor:
         if kind == "Canary":
             if self.ctx.store.get("Canary", namespace, name) is None:
                 self._drop(namespace, name)
-            else:
+            elif self.ctx.scope_ready(namespace):  # else on_namespace_synced starts it
                 self._ensure(namespace, name).wake("Canary")
             self._update_gauges()
             return
         keys = [(namespace, c) for c in dependents(self.ctx.index, kind, namespace, name)]
         if kind == "MetricTemplate":  # referenced from any namespace (refused providers)
             keys = canaries_for_template(self.ctx.store, namespace, name)
+        elif kind == "AlertProvider":
+            keys = canaries_for_alert_provider(self.ctx.store, namespace, name)
+        elif kind == "Secret":  # a template's or provider's credentials (a missing key refuses a Canary)
+            keys = list(dict.fromkeys([*keys, *canaries_for_secret(self.ctx.store, namespace, name)]))
         for key in keys:
             entry = self._tasks.get(key)
             if entry is not None:
                 entry[0].wake(kind)
+
+    def on_namespace_synced(self, namespace: str) -> None:
+        """The namespace's objects are in the cache now (runtime/scope.py): its Canaries' tasks start."""
+        if not self._running:
+            return
+        for canary in self.ctx.store.items("Canary", namespace):
+            self._ensure(namespace, canary["metadata"]["name"]).wake("Canary")
+        self._update_gauges()
 
     def on_relist(self, kind: str) -> None:
         """An informer listed again (after an outage, say): the API server answers, so every task backing

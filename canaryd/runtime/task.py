@@ -212,8 +212,9 @@ class CanaryTask:
         drive = Drive(spec, status, snap, self.ctx.clock.now())
         while (decision := drive.decision).is_request:
             started = self.ctx.clock.monotonic()
-            checks = await self._unless_moot(self._effects.run_checks(spec), spec, snap) if decision.analyse \
-                else None
+            # the run's start bounds the judge's range (a run never begins in the pass that analyses)
+            run_checks = self._effects.run_checks(spec, status.run_started_at) if decision.analyse else None
+            checks = await self._unless_moot(run_checks, spec, snap) if run_checks is not None else None
             hooks: dict[str, tuple[HookResult, ...]] = {}
             for request in decision.requests:
                 hooks[request.hook_type] = await self._unless_moot(
@@ -250,8 +251,11 @@ class CanaryTask:
         finally:
             if not job.done():
                 job.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await job
+                # asyncio.wait, not ``await job`` under suppress(CancelledError): that also swallowed a
+                # cancellation of this task arriving meanwhile (its Canary deleted), so it lived on
+                await asyncio.wait({job})
+                if not job.cancelled():
+                    job.exception()  # retrieved: the abandoned call's error is of no interest
 
     def _moot(self, spec: CanarySpec, snap: Snapshot) -> str:
         """Why a pending check no longer matters ("" when it still does)."""

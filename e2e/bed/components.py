@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from e2e.bed import files, versions
+from e2e.bed.pki import PROXY_CLIENT, Pki
 
 if TYPE_CHECKING:
     from e2e.bed.bed import Bed
@@ -43,6 +44,18 @@ def _insecure() -> ssl.SSLContext:
     return ctx
 
 
+def aggregation_flags(p: Pki) -> list[str]:
+    """API aggregation (``APIService`` objects served by a test's server), when the bed's PKI has the
+    front-proxy certificates (a bed made before they existed starts without it)."""
+    if not p.proxy_client_crt.exists():
+        return []
+    return [f"--requestheader-client-ca-file={p.front_proxy_ca_crt}",
+            f"--requestheader-allowed-names={PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={p.proxy_client_crt}", f"--proxy-client-key-file={p.proxy_client_key}"]
+
+
 def command(bed: Bed, name: str) -> tuple[list[str], dict[str, str] | None, Path | None]:
     """Program, arguments, environment and working dir of one component of ``bed``."""
     b, p, ports, d = bed.bins(), bed.pki, bed.state["ports"], bed.dir
@@ -69,7 +82,7 @@ def command(bed: Bed, name: str) -> tuple[list[str], dict[str, str] | None, Path
                 f"--audit-policy-file={d / 'audit-policy.yaml'}", f"--audit-log-path={bed.audit_log}",
                 "--audit-log-format=json", "--audit-log-mode=blocking", "--audit-log-maxsize=0",
                 f"--cert-dir={d / 'apiserver-certs'}",
-                *([f"--watch-cache-sizes={cache}"] if cache else []),
+                *([f"--watch-cache-sizes={cache}"] if cache else []), *aggregation_flags(p),
                 "--v=1", *bed.state.get("extra_apiserver_args", [])], None, d
     if name in ("controller-manager", "scheduler"):
         common = [f"--kubeconfig={bed.kubeconfig}", f"--authentication-kubeconfig={bed.kubeconfig}",

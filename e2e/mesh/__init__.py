@@ -35,6 +35,9 @@ The app (podinfo)
     ``/version``, ``POST /token`` → ``{"token": …}``; other paths 404. From the first container's env:
     ``BED_ERROR_PERCENT`` (that share of requests answers 500) and ``BED_LATENCY_MS`` (added to every request
     but the health probes), so a bad release is ``kubectl set env deploy/podinfo BED_ERROR_PERCENT=50``.
+    A latency profile per revision (pod template): ``BED_LATENCY_MEDIAN_MS`` (each request takes a lognormal
+    time with this median), ``BED_LATENCY_SIGMA`` (default 0.3) and ``BED_LATENCY_FACTOR`` (default 1; 1.3
+    shifts the distribution by +30 %); the drawn time is what the metrics report. Without it: as before.
 
 Metrics (``GET http://127.0.0.1:P/metrics``, Prometheus scrapes it every second)
     ``istio_requests_total`` and ``istio_request_duration_milliseconds`` (Istio's buckets, 0.5 ms … 1 h) with

@@ -5,6 +5,8 @@ simulator's Envoy-like behaviour is tested with plain tables."""
 
 from __future__ import annotations
 
+import math
+import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -315,6 +317,17 @@ class Behaviour:
     latency_ms: float
     app: str
     version_label: str
+    # a latency profile (0 = none): each request takes a lognormal time with this median and sigma,
+    # times ``latency_factor`` (1.3: the distribution shifted by +30 %), reported as Envoy would see it
+    latency_median_ms: float = 0.0
+    latency_sigma: float = 0.3
+    latency_factor: float = 1.0
+
+    def profile_ms(self, rng: random.Random) -> float:
+        """One request's time under the latency profile (0 without one)."""
+        if self.latency_median_ms <= 0:
+            return 0.0
+        return rng.lognormvariate(math.log(self.latency_median_ms), self.latency_sigma) * self.latency_factor
 
 
 def image_tag(image: str) -> str:
@@ -324,8 +337,10 @@ def image_tag(image: str) -> str:
 
 
 def workload_behaviour(deployment: JSON) -> Behaviour:
-    """Version = the image tag of the first container; ``BED_ERROR_PERCENT`` / ``BED_LATENCY_MS`` from its
-    env; ``app``/``version`` labels of the pod template for Istio's destination_app/destination_version."""
+    """Version = the image tag of the first container; ``BED_ERROR_PERCENT`` / ``BED_LATENCY_MS`` and the
+    latency profile ``BED_LATENCY_MEDIAN_MS`` / ``BED_LATENCY_SIGMA`` / ``BED_LATENCY_FACTOR`` from its env
+    (per revision: the pod template's); ``app``/``version`` labels of the pod template for Istio's
+    destination_app/destination_version."""
     name = str((deployment.get("metadata") or {}).get("name", ""))
     pod_spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
     containers = pod_spec.get("containers") or []
@@ -342,4 +357,7 @@ def workload_behaviour(deployment: JSON) -> Behaviour:
             return 0.0
 
     version_label = labels.get("version") or labels.get("app.kubernetes.io/version") or version
-    return Behaviour(version, num("BED_ERROR_PERCENT"), num("BED_LATENCY_MS"), app, version_label)
+    return Behaviour(version, num("BED_ERROR_PERCENT"), num("BED_LATENCY_MS"), app, version_label,
+                     latency_median_ms=num("BED_LATENCY_MEDIAN_MS"),
+                     latency_sigma=num("BED_LATENCY_SIGMA") if "BED_LATENCY_SIGMA" in env else 0.3,
+                     latency_factor=num("BED_LATENCY_FACTOR") if "BED_LATENCY_FACTOR" in env else 1.0)

@@ -155,6 +155,18 @@ def service_schema() -> S:
     )
 
 
+def verdict_options() -> dict[str, S]:
+    """canaryd's verdict options of a check (docs/verdicts.md); ignored (pruned) by Flagger."""
+    return {
+        "consecutiveErrorLimit": integer("canaryd: errors (could not measure) in a row before one counts as "
+                                         "a failed check (default 1: every one, as Flagger).", minimum=1),
+        "nodata": string("canaryd: no data counts as a failed check (fail, the default) or not (ignore).",
+                         enum=["fail", "ignore"]),
+        "dryRun": boolean("canaryd: measured and recorded in status and metrics, never counts."),
+        "initialDelay": duration("canaryd: not counted during the first D of a run, e.g. 2m.", "0s", "24h"),
+    }
+
+
 def metric_schema() -> S:
     return obj(
         {
@@ -173,6 +185,16 @@ def metric_schema() -> S:
             "templateRef": obj({"name": string(minLength=1), "namespace": string()},
                                "A MetricTemplate (namespace defaults to the Canary's).", required=["name"]),
             "templateVariables": str_map("Values for {{ variables.KEY }} in the template."),
+            "inconclusiveRange": obj(
+                {"min": number(), "max": number()},
+                "canaryd (MetricTemplate and query metrics): a value with min <= value <= max is "
+                "inconclusive whatever thresholdRange says; the run waits for a person.",
+                rules=[
+                    rule("!has(self.min) || !has(self.max) || self.min <= self.max",
+                         "inconclusiveRange.min must not be greater than inconclusiveRange.max"),
+                ],
+            ),
+            **verdict_options(),
         },
         required=["name"],
     )
@@ -193,6 +215,7 @@ def webhook_schema() -> S:
             "disableTLS": boolean(),
             "muteAlert": boolean(),
             "metadata": str_map("Sent as the payload's metadata."),
+            **verdict_options(),
         },
         required=["name", "url"],
     )
@@ -231,6 +254,61 @@ def session_affinity_schema() -> S:
     )
 
 
+def judge_metric_schema() -> S:
+    return obj(
+        {
+            "name": string("The metric's name in the report.", minLength=1),
+            "preset": string("An Istio preset instead of a query.",
+                             enum=["request-success-rate", "request-latency-p50", "request-latency-p99"]),
+            "query": string("PromQL template rendered per side: {{ target }} is the canary's or the "
+                            "primary's workload, {{ interval }} the rate window; one series per side."),
+            "direction": string("Which change is bad (default either).",
+                                enum=["increase", "decrease", "either"]),
+            "tolerance": number("Allowed relative change in the bad direction, 0.15 = 15 % (default 0; "
+                                "presets: latency 0.15, success rate 0.01).", minimum=0),
+            "weight": number("Its group's share of the score, in %.", minimum=0, maximum=100),
+            "critical": boolean("A High/Low (or no data) fails the judge whatever the score."),
+            "group": string("Scoring group (default: the metric's name)."),
+            "nodata": string("ignore: left out of the score (default); fail: counts against its group.",
+                             enum=["ignore", "fail"]),
+            "dryRun": boolean("Reported, never scored."),
+            "interval": duration("Rate window rendered as {{ interval }} (default: the judge's step); "
+                                 "at most the step.", "1s", "24h"),
+            "templateVariables": str_map("Values for {{ variables.KEY }} in the query."),
+        },
+        required=["name"],
+        rules=[rule("!(has(self.preset) && has(self.query))", "set either preset or query, not both"),
+               rule("has(self.preset) || has(self.query)", "set query or preset")],
+    )
+
+
+def judge_schema() -> S:
+    return obj(
+        {
+            "name": string("The check's name (default judge)."),
+            "preset": string("istio: request success rate and latency p50/p99 per side.", enum=["istio"]),
+            "metrics": array(judge_metric_schema(), maxItems=32),
+            "step": duration("Range query step (default 1m), at least every rate window of the queries.",
+                             "1s", "24h"),
+            "lookback": duration("The judged window: the last this long (default minSamples x step).",
+                                 "1s", "24h"),
+            "minSamples": integer("Points needed per side (default 20); fewer: no data.", minimum=2,
+                                  maximum=1000),
+            "confidence": number("Confidence of the Mann-Whitney interval (default 0.98).", minimum=0,
+                                 maximum=1, exclusiveMinimum=True, exclusiveMaximum=True),
+            "pass": number("Score to pass (default 95).", minimum=0, maximum=100),
+            "marginal": number("Score below which the judge fails (default 75); between: inconclusive.",
+                               minimum=0, maximum=100),
+            "nodata": string("The judge without enough data: fail (default) or ignore.",
+                             enum=["fail", "ignore"]),
+            "dryRun": boolean("Measured and reported, never counts."),
+            "consecutiveErrorLimit": integer("Errors in a row before one counts (default 1).", minimum=1),
+            "initialDelay": duration("Not counted during the first D of a run.", "0s", "24h"),
+        },
+        "canaryd: the statistical judge, canary against primary (docs/judge.md); ignored by Flagger.",
+    )
+
+
 def analysis_schema(field: str) -> S:
     percent = {"minimum": 0, "maximum": 100}
     one_of = ("(has(self.stepWeight) ? 1 : 0) + (has(self.stepWeights) ? 1 : 0) "
@@ -254,6 +332,10 @@ def analysis_schema(field: str) -> S:
             "metrics": array(metric_schema(), maxItems=64),
             "webhooks": array(webhook_schema(), maxItems=64),
             "alerts": array(alert_schema(), maxItems=64),
+            "inconclusiveTimeout": duration("canaryd: how long an inconclusive step waits for a promote or "
+                                            "abort request before rolling back (default: "
+                                            "progressDeadlineSeconds).", "1s", "24h"),
+            "judge": judge_schema(),
         },
         "Analysis: steps, checks and hooks." + ("" if field == "analysis" else " (deprecated name)"),
         required=["interval", "threshold"],
@@ -307,7 +389,7 @@ def canary_spec_schema() -> S:
     )
 
 
-CHECK_VERDICTS = ["pass", "fail", "error", "nodata"]
+CHECK_VERDICTS = ["pass", "fail", "error", "nodata", "inconclusive"]
 PHASES = ["", "Initializing", "Initialized", "Waiting", "Progressing", "WaitingPromotion", "Promoting",
           "Finalising", "Succeeded", "Failed", "Terminating", "Terminated"]
 
@@ -341,6 +423,11 @@ def canary_status_schema() -> S:
             # canaryd's own fields
             "nextStepAt": {**time, "description": "canaryd: when the next analysis step is due."},
             "waitingSince": {**time, "description": "canaryd: start of the current wait for a rollout."},
+            "errorStreaks": {"type": "object", "additionalProperties": integer(),
+                             "description": "canaryd: errors in a row per check (metric/<name>, "
+                                            "webhook/<name>, judge)."},
+            "inconclusiveSince": {**time, "description": "canaryd: the run waits for a person on "
+                                                          "inconclusive checks since then."},
             "checks": array(obj(
                 {
                     "name": string(),
@@ -348,6 +435,13 @@ def canary_status_schema() -> S:
                     "value": number(nullable=True),
                     "threshold": string(),
                     "message": string(),
+                    "counted": boolean("canaryd: false when the result did not count (dry run, initial "
+                                       "delay, tolerated error, ignored no data)."),
+                    "note": string("canaryd: why the result did (not) count."),
+                    "dryRun": boolean("canaryd: the check is a dry run."),
+                    "kind": string("canaryd: metric (default), webhook or judge."),
+                    "judge": free("canaryd: the judge's report (per metric: samples, medians, ratio, U, "
+                                  "p-value, classification; score, verdict)."),
                 },
                 required=["name", "verdict"],
             ), "canaryd: measurements of the last analysis step."),
@@ -376,6 +470,22 @@ def canary_status_schema() -> S:
                 {"at": {"type": "string", "format": "date-time"}, "weight": integer()},
                 required=["at", "weight"],
             ), "canaryd: per-step canary weights of the current run.", maxItems=100),
+            "stepChecks": array(obj(
+                {
+                    "at": {"type": "string", "format": "date-time"},
+                    "weight": integer(),
+                    "checks": array(obj(
+                        {"name": string(), "value": number(nullable=True),
+                         "verdict": string(enum=CHECK_VERDICTS)},
+                        required=["name", "verdict"],
+                    )),
+                },
+                required=["at"],
+            ), "canaryd: each analysis step's check values in the current run (thresholds in checks).",
+                maxItems=20),
+            "scaleDownGeneration": integer(
+                "canaryd: the target's generation when a phase at rest was decided with its scale-to-zero "
+                "(a lost scale is done again while the target still has it).", format="int64"),
             "history": array(obj(
                 {
                     "revision": string(),
@@ -388,6 +498,7 @@ def canary_status_schema() -> S:
                     "failedChecks": array(obj(
                         {"name": string(), "value": number(nullable=True), "threshold": string()},
                     )),
+                    "judge": free("canaryd: the judge's last report in the run, shortened."),
                 },
                 required=["revision", "outcome"],
             ), "canaryd: the last runs, newest first.", maxItems=10),

@@ -14,7 +14,6 @@ from aiohttp import web
 
 from canaryd.analysis.checks import default_registry, run_checks
 from canaryd.engine.types import CheckResult
-from canaryd.model.providers import METRIC_PROVIDERS
 from canaryd.model.spec import MetricSpec
 
 from .promserver import free_port
@@ -57,7 +56,6 @@ class World:
                 'x{a="{{ variables.missing }}"}',
                 {"type": "prometheus", "address": prometheus},
             ),
-            ("test", "dd"): template("test", "dd", "avg:x", {"type": "splunk", "address": "https://sd"}),
         }
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
 
@@ -112,12 +110,6 @@ async def test_template_renders_and_compares(prometheus: str, session: aiohttp.C
             tref("typo", hi=1),
             "error",
             'Metric template typo.test query render error: map has no entry for key "missing"',
-        ),
-        (
-            tref("dd", hi=1),
-            "error",
-            "metric dd: MetricTemplate test/dd has provider splunk, which canaryd does not support yet; "
-            f"supported: {', '.join(METRIC_PROVIDERS)}",
         ),
         (
             tref("nothing", hi=1),

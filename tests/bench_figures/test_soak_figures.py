@@ -55,3 +55,17 @@ def test_lingering_series_of_a_deleted_canary_are_named() -> None:
     assert got.stale_names == ["gone"] and got.series == 2 and got.runs == 4
     assert take(os.getpid(), text, t=1.0, runs=(0, 0), live={"app-0001"}, grace={"gone"}).stale_names == []
     assert got.rss_kib > 0 and got.fds > 0 and got.threads >= 1
+
+
+def test_canary_tasks_beyond_the_live_canaries_are_counted() -> None:
+    """Issue 17's leak: a deleted Canary's task living on shows as CanaryTask.run above the live count."""
+    samples = [sample(30 * i, 50 * i, 90_000, live=20) for i in range(6)]
+    for i, s in enumerate(samples):
+        s.task_kinds = {"CanaryTask.run": 20 + i, "Informer._run": 10}
+    fig = figures(samples, warmup_s=60, restart=None)
+    assert fig["canary_tasks_over_live"] == {"max": 5, "end": 5}
+    assert fig["task_kinds_change"] == {"CanaryTask.run": 2}  # from the sample after warm-up's first
+    flat = [sample(30 * i, 50 * i, 90_000, live=20) for i in range(6)]
+    for s in flat:
+        s.task_kinds = {"CanaryTask.run": 20}
+    assert figures(flat, warmup_s=60, restart=None)["canary_tasks_over_live"] == {"max": 0, "end": 0}

@@ -64,6 +64,8 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("networking.istio.io", "destinationrules"): Kind("DestinationRule", True, False, False),
     ("coordination.k8s.io", "leases"): Kind("Lease"),
     ("apiextensions.k8s.io", "customresourcedefinitions"): Kind("CustomResourceDefinition", True, True),
+    ("metrics.keptn.sh", "keptnmetrics"): Kind("KeptnMetric", True, True, False),
+    ("metrics.keptn.sh", "analyses"): Kind("Analysis", True, True, False),
 }
 CRDS = Path(__file__).resolve().parents[2] / "manifests" / "crd"
 _VERSIONS = {res.group: res.version for res in vars(r).values() if isinstance(res, r.Resource)}

@@ -38,3 +38,17 @@ async def test_wait_event(clock: object) -> None:
     asyncio.get_running_loop().call_soon(event.set)
     assert await wait_event(clock, event, 60) is True  # type: ignore[arg-type]
     assert await wait_event(clock, event, 60) is True  # type: ignore[arg-type]  # already set
+
+
+@pytest.mark.parametrize("clock", [REAL_CLOCK, ScaledClock(1000)])
+async def test_a_cancellation_arriving_with_the_event_is_not_swallowed(clock: object) -> None:
+    """A task woken and cancelled in the same loop iteration (its Canary changed, then deleted) must end:
+    asyncio.wait_for on 3.11 returned the event's result instead, and the task lived on (issue 17)."""
+    event = asyncio.Event()
+    waiting = asyncio.ensure_future(wait_event(clock, event, 60))  # type: ignore[arg-type]
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    event.set()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting

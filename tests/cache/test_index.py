@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from canaryd.cache.index import CanaryIndex, canaries_for_template, config_refs, dependents
+from canaryd.cache.index import (
+    CanaryIndex,
+    canaries_for_alert_provider,
+    canaries_for_secret,
+    canaries_for_template,
+    config_refs,
+    dependents,
+)
 from canaryd.cache.store import Store
 
 
@@ -144,3 +151,33 @@ def test_canaries_for_template_in_any_namespace() -> None:
     assert sorted(canaries_for_template(store, "a", "lat")) == [("a", "own"), ("b", "shared")]
     assert canaries_for_template(store, "b", "lat") == [("b", "local")]
     assert canaries_for_template(store, "a", "missing") == []
+
+
+def test_canaries_for_secret_through_templates_and_alert_providers() -> None:
+    """A Secret named by a template's or an AlertProvider's secretRef concerns the Canaries that use
+    them, in any namespace; a Secret of the same name in another namespace, or one nobody names, none."""
+    store = Store()
+    store.upsert("MetricTemplate", {"kind": "MetricTemplate", "metadata": meta("dd", "tpl"),
+                                    "spec": {"provider": {"type": "datadog", "secretRef": {"name": "keys"}}}})
+    store.upsert("MetricTemplate", {"kind": "MetricTemplate", "metadata": meta("plain", "tpl"),
+                                    "spec": {"provider": {"type": "prometheus"}}})
+    store.upsert("AlertProvider", {"kind": "AlertProvider", "metadata": meta("slack", "tpl"),
+                                   "spec": {"type": "slack", "secretRef": {"name": "hook"}}})
+    def ref(name: str, ns: str | None = "tpl") -> dict[str, Any]:
+        target = {"name": name, **({"namespace": ns} if ns else {})}
+        return {"metrics": [{"name": "m", "templateRef": target}]}
+
+    canaries = {
+        ("a", "uses-template"): ref("dd"),
+        ("tpl", "local"): ref("dd", None),
+        ("b", "alerts"): {"alerts": [{"name": "x", "providerRef": {"name": "slack", "namespace": "tpl"}}]},
+        ("b", "unrelated"): ref("plain"),
+    }
+    for (ns, name), analysis in canaries.items():
+        store.upsert("Canary", {"kind": "Canary", "metadata": meta(name, ns),
+                                "spec": {"targetRef": {"name": name}, "analysis": analysis}})
+    assert sorted(canaries_for_secret(store, "tpl", "keys")) == [("a", "uses-template"), ("tpl", "local")]
+    assert canaries_for_secret(store, "tpl", "hook") == [("b", "alerts")]
+    assert canaries_for_alert_provider(store, "tpl", "slack") == [("b", "alerts")]
+    assert canaries_for_secret(store, "a", "keys") == []  # the template's Secret lives in its namespace
+    assert canaries_for_secret(store, "tpl", "other") == []

@@ -191,9 +191,11 @@ async def test_a_status_change_reaches_an_open_page_with_a_new_weight_point(
         runs = [{"revision": REVISION, "startedAt": "2026-01-01T00:00:00Z", "maxWeight": 10}]
         last = {"id": "x", "action": "abort", "result": "done", "message": "rolled back",
                 "at": "2026-01-01T00:00:05Z"}
-        await cluster.status(weights=weights, history=runs, lastRequest=last)
+        steps = [{"at": "2026-01-01T00:00:00.000Z", "weight": 10,
+                  "checks": [{"name": "request-success-rate", "value": 99.5, "verdict": "pass"}]}]
+        await cluster.status(weights=weights, history=runs, lastRequest=last, stepChecks=steps)
         update = await next_message()
         while update["type"] != "canary":
             update = await next_message()
         c = update["canary"]
-        assert (c["weights"], c["runs"], c["lastRequest"]) == (weights, runs, last)
+        assert (c["weights"], c["runs"], c["lastRequest"], c["steps"]) == (weights, runs, last, steps)

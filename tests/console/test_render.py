@@ -112,3 +112,37 @@ def test_a_live_view_shows_each_checks_earlier_steps() -> None:
         render.record_step(steps, render.progress_of({**CANARY, "status": {**CANARY["status"], "checks": [
             {"name": "x", "verdict": "pass", "value": float(len(steps) + _)}]}}))
     assert len(steps) == 5
+
+
+def test_get_shows_earlier_steps_from_status_without_having_watched_them() -> None:
+    def step(rate: float | None, verdict: str) -> dict[str, Any]:
+        return {"at": "2026-01-01T00:00:00.000Z", "weight": 10,
+                "checks": [{"name": "request-success-rate", "value": rate, "verdict": verdict}]}
+    kept = [step(100.0, "pass"), step(99.5, "pass"), step(None, "nodata"), step(43.2, "fail")]
+    c = {**CANARY, "status": {**CANARY["status"], "stepChecks": kept}}
+    assert [s[0].value for s in render.status_steps(c)] == [100.0, 99.5, None, 43.2]
+    [line] = [x for x in render.view(c, [], T0) if "request-success-rate" in x]
+    assert line.endswith("(earlier steps: 100.0 99.5 -)"), line  # the last step is the current value
+    assert render.status_steps({"status": {"stepChecks": "junk"}}) == []
+
+
+def test_verdict_notes_and_inconclusive_are_shown() -> None:
+    """The verdict algebra's fields (docs/verdicts.md) in get's view, list's marks and the one-line form;
+    a result that did not count is not a reason a run failed."""
+    from canaryd.console.wait_result import failure_reason
+
+    status = {"phase": "Progressing", "canaryWeight": 10, "checks": [
+        {"name": "errors", "verdict": "fail", "value": 7, "threshold": "<= 5",
+         "message": "errors 7.00 > 5", "counted": False, "note": "dry run: not counted", "dryRun": True},
+        {"name": "ratio", "verdict": "inconclusive", "value": 3, "threshold": "<= 5, inconclusive >= 2",
+         "message": "ratio 3.00 within inconclusive range >= 2"}]}
+    canary = {**CANARY, "status": status}
+    lines = render.view(canary, [], T0)
+    errors = next(line for line in lines if line.startswith("  errors "))
+    assert errors.split() == ["errors", "7.00", "<=", "5", "FAIL", "(dry", "run:", "not", "counted)",
+                              "errors", "7.00", ">", "5"], errors
+    assert any(line.startswith("  ratio") and "INCONCLUSIVE" in line for line in lines), lines
+    assert render.verdicts(render.progress_of(canary)) == "errors=FAIL,ratio=INCONCLUSIVE"
+    p = render.progress_of(canary)
+    assert render.render_check(p.checks[0]) == "errors 7.00 (<= 5: FAIL, dry run: not counted)"
+    assert failure_reason({**canary, "status": {**status, "message": "why"}}) == "why"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import get_type_hints
 
 from canaryd.engine.status import status_to_dict
-from canaryd.engine.types import CanaryStatus, CheckResult, LastRequest, Phase, RunRecord
+from canaryd.engine.types import CanaryStatus, CheckResult, LastRequest, Phase, RunRecord, StepChecks
 from canaryd.model.objects import CanaryStatusBody, Deployment, DeploymentStatus, Route
 from canaryd.runtime.snapshot import deployment_view
 
@@ -21,7 +21,9 @@ def test_the_status_shape_names_every_field_written() -> None:
                         previous_session_affinity_cookie="e=f",
                         last_request=LastRequest("r", "pause", "done", "", 1.0), paused_by="r",
                         promote_requested=True, run_started_at=1.0, run_image="i", weights=((1.0, 0),),
-                        history=(RunRecord("cd1:a", "i", 1.0, 2.0, "promoted", "", 50),))
+                        step_checks=(StepChecks(1.0, 0, (CheckResult("m", "pass", 1.0),)),),
+                        history=(RunRecord("cd1:a", "i", 1.0, 2.0, "promoted", "", 50),),
+                        scale_down_generation=3, error_streaks=(("metric/m", 1),), inconclusive_since=4.0)
     written = status_to_dict(full)
     assert set(written) == set(get_type_hints(CanaryStatusBody))  # every field set: all of them written
 

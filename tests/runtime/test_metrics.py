@@ -169,3 +169,25 @@ def test_an_analysis_value_not_computed_is_absent_not_stale() -> None:
     m.set_analysis("podinfo", "ns", "request-success-rate", None)  # and again: nothing to remove
     m.set_analysis("podinfo", "ns", "request-success-rate", 98.0)
     assert m.registry.get_sample_value("flagger_canary_metric_analysis", labels) == 98.0
+
+
+def test_step_lateness_buckets_resolve_1ms_to_10s() -> None:
+    """canaryd's own share of step lateness must be readable from 1 ms to 10 s: 1-2-5 steps there (each
+    bound at most 2.5x the one below), the name unchanged, every bucket exposed."""
+    import itertools
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from canaryd.runtime.metrics import LATENESS_BUCKETS
+
+    fine = [b for b in LATENESS_BUCKETS if b <= 10.0]
+    assert fine[0] == 0.001 and fine[-1] == 10.0
+    assert all(hi / lo <= 2.5 + 1e-9 for lo, hi in itertools.pairwise(fine))
+    m = Metrics()
+    m.step_lateness.observe(0.0015)
+    m.step_lateness.observe(0.7)
+    text = generate_latest(m.registry).decode()
+    fam = next(f for f in text_string_to_metric_families(text) if f.name == "canaryd_step_lateness_seconds")
+    got = {s.labels["le"]: s.value for s in fam.samples if s.name.endswith("_bucket")}
+    assert got["0.001"] == 0 and got["0.002"] == 1 and got["0.5"] == 1 and got["1.0"] == 2
+    assert set(got) == {str(b) for b in LATENESS_BUCKETS} | {"+Inf"}

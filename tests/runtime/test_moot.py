@@ -16,6 +16,9 @@ from aiohttp import web
 
 from canaryd.engine.revision import pod_template_hash
 from canaryd.kube.resources import CANARY, VIRTUAL_SERVICE
+from canaryd.model.parse import parse_canary
+from canaryd.model.spec import SpecError
+from canaryd.runtime.snapshot import build_snapshot
 from canaryd.runtime.task import CanaryTask
 
 from .conftest import Rig
@@ -181,3 +184,33 @@ async def test_an_unrelated_change_lets_the_check_finish(rig: Rig, prom: Hanging
     assert puts and puts[-1].body is not None
     assert puts[-1].body["status"]["failedChecks"] == 1  # the step ran with the (empty) answer
 
+
+
+async def test_a_task_cancelled_while_a_moot_check_unwinds_ends(rig: Rig) -> None:
+    """The Canary is deleted (the supervisor cancels its task) while an abandoned check is still being
+    cancelled: the task must end, not go on with a swallowed cancellation beside the re-created Canary's
+    new task (issue 17: the soak's asyncio tasks grew with every delete and re-create)."""
+    canary = rig.api.put_object(CANARY, mid_run("http://127.0.0.1:9"))
+    rig.store.upsert("Canary", canary)
+    rig.store.upsert("Deployment", deployment("podinfo", "podinfo:6.0.1", LABELS))
+    spec = parse_canary(canary, selector_labels=rig.ctx.settings.selector_labels)
+    assert not isinstance(spec, SpecError)
+    unwinding, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_to_cancel() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            unwinding.set()
+            await release.wait()
+            raise
+
+    task = CanaryTask(rig.ctx, NS, "podinfo")
+    running = asyncio.ensure_future(task._unless_moot(slow_to_cancel(), spec, build_snapshot(rig.ctx, spec)))
+    await asyncio.sleep(0.01)
+    task.wake(delete(rig))
+    await asyncio.wait_for(unwinding.wait(), 5)  # moot: the check is being cancelled
+    running.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, 5)

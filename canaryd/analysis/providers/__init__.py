@@ -13,10 +13,13 @@ from types import MappingProxyType
 from canaryd.analysis.providers.cloudwatch import CloudWatch
 from canaryd.analysis.providers.datadog import Datadog
 from canaryd.analysis.providers.dynatrace import Dynatrace
+from canaryd.analysis.providers.externalmetrics import ExternalMetrics
 from canaryd.analysis.providers.graphite import GraphiteProvider
 from canaryd.analysis.providers.influxdb import InfluxDBProvider
+from canaryd.analysis.providers.keptn import KeptnProvider
 from canaryd.analysis.providers.newrelic import NewRelic
 from canaryd.analysis.providers.protocol import Provider, ProviderError, ProviderNoValues, ProviderSettings
+from canaryd.analysis.providers.splunk import Splunk
 from canaryd.analysis.providers.stackdriver import Stackdriver
 
 PROVIDERS: Mapping[str, Provider] = MappingProxyType({
@@ -27,6 +30,9 @@ PROVIDERS: Mapping[str, Provider] = MappingProxyType({
     "dynatrace": Dynatrace(),
     "cloudwatch": CloudWatch(),
     "stackdriver": Stackdriver(),
+    "keptn": KeptnProvider(),
+    "externalmetrics": ExternalMetrics(),
+    "splunk": Splunk(),
 })
 
 __all__ = ["PROVIDERS", "Provider", "ProviderError", "ProviderNoValues", "ProviderSettings"]

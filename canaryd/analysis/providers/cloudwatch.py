@@ -19,6 +19,7 @@ from yarl import URL
 
 from canaryd.analysis.bounded import excerpt
 from canaryd.analysis.providers import awscreds
+from canaryd.analysis.providers.awsretry import with_retries
 from canaryd.analysis.providers.protocol import ProviderError, ProviderNoValues, ProviderSettings
 from canaryd.analysis.providers.request import request
 from canaryd.analysis.providers.sigv4 import sign
@@ -136,11 +137,13 @@ class CloudWatch:
 
     async def query(self, session: aiohttp.ClientSession, template: MetricTemplate, rendered_query: str,
                     secrets: Mapping[str, str], settings: ProviderSettings) -> float:
+        started = time.monotonic()
         region = template.provider.region
         if not region:
             raise ProviderError("region not specified")
         queries = parse_queries(rendered_query)
-        creds = await awscreds.resolve(session, settings.environ, region, settings.timeout)
+        creds = await awscreds.resolve(session, settings.environ, region, settings.timeout, settings.tokens,
+                                       settings.now())
         url = endpoint(region, settings.environ)
         end = settings.now()
         body = form(queries, end - WINDOW_INTERVALS * settings.interval_seconds, end)
@@ -148,9 +151,17 @@ class CloudWatch:
                        body, region=region, service=SERVICE,
                        amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(int(end))))
         hidden = (creds.secret_key, creds.token)
-        answer = await request(session, NAME, "POST", url, headers=headers, data=body, secrets=hidden,
-                               timeout=settings.timeout, limit=settings.max_answer_bytes,
-                               describe=lambda b, code: "error requesting cloudwatch: " + error_text(b, code))
+
+        def describe(answer: bytes, code: int) -> str:
+            return "error requesting cloudwatch: " + error_text(answer, code)
+
+        async def call(seconds: float) -> bytes:  # the same signed request each time (X-Amz-Date kept)
+            return await request(session, NAME, "POST", url, headers=headers, data=body, secrets=hidden,
+                                 timeout=min(seconds, settings.timeout), limit=settings.max_answer_bytes,
+                                 describe=describe)
+
+        left = (settings.budget or settings.timeout) - (time.monotonic() - started)  # after the credentials
+        answer = await with_retries(call, max(left, 0.1))
         return first_value(answer, excerpt(answer, "", *hidden))
 
 

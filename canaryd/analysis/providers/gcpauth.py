@@ -1,7 +1,8 @@
 """Google access tokens for Cloud Monitoring: a service-account key's JWT (RS256) exchanged at its
 ``token_uri`` (OAuth 2.0 JWT bearer grant), or Google's default credentials of canaryd's own
-environment (``GOOGLE_APPLICATION_CREDENTIALS``, then the GCE metadata server). Fetched for each query,
-not cached (docs/providers.md)."""
+environment (``GOOGLE_APPLICATION_CREDENTIALS``, then the GCE metadata server). Each token is kept in
+the process's :class:`~canaryd.analysis.providers.tokens.TokenCache` until shortly before its
+``expires_in`` runs out (docs/providers.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from yarl import URL
 from canaryd.analysis.providers import rs256
 from canaryd.analysis.providers.protocol import ProviderError
 from canaryd.analysis.providers.request import request
+from canaryd.analysis.providers.tokens import Expiring, TokenCache, digest
 
 SCOPE = "https://www.googleapis.com/auth/monitoring.read"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -58,23 +60,35 @@ def assertion(key: Mapping[str, str], now: float) -> str:
     return f"{signing}.{_b64(signature)}"
 
 
-def _token(body: bytes, source: str) -> str:
+def _token(body: bytes, source: str, now: float) -> Expiring[str]:
+    """The ``access_token`` and when it expires (``expires_in`` seconds from now; without one it is not
+    kept)."""
     try:
         doc: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
         doc = None
     if not isinstance(doc, dict) or not isinstance(doc.get("access_token"), str):
         raise ProviderError(f"error requesting stackdriver: {source} sent no access_token")
-    return str(doc["access_token"])
+    token, lifetime = str(doc["access_token"]), doc.get("expires_in")
+    if isinstance(lifetime, int | float) and not isinstance(lifetime, bool) and lifetime > 0:
+        return Expiring(token, now + float(lifetime))
+    return Expiring(token, None)
 
 
-async def from_key(session: aiohttp.ClientSession, key: Mapping[str, str], now: float, seconds: float) -> str:
-    jwt = assertion(key, now)
-    body = await request(session, "Google OAuth", "POST", URL(key["token_uri"]),
-                         headers={"Content-Type": "application/x-www-form-urlencoded"},
-                         data=urlencode({"grant_type": GRANT, "assertion": jwt}).encode(),
-                         secrets=(jwt, key["private_key"]), timeout=seconds, limit=LIMIT)
-    return _token(body, "Google OAuth")
+async def from_key(session: aiohttp.ClientSession, key: Mapping[str, str], now: float, seconds: float,
+                   tokens: TokenCache) -> str:
+    """The key's access token: kept while valid, else a new JWT exchanged at the key's ``token_uri``."""
+
+    async def exchange() -> Expiring[str]:
+        jwt = assertion(key, now)
+        body = await request(session, "Google OAuth", "POST", URL(key["token_uri"]),
+                             headers={"Content-Type": "application/x-www-form-urlencoded"},
+                             data=urlencode({"grant_type": GRANT, "assertion": jwt}).encode(),
+                             secrets=(jwt, key["private_key"]), timeout=seconds, limit=LIMIT)
+        return _token(body, "Google OAuth", now)
+
+    which = digest("google-key", key["client_email"], key["private_key"], key["token_uri"])
+    return await tokens.get(which, now, exchange)
 
 
 def _read_file(path: str) -> str:
@@ -86,14 +100,18 @@ def _read_file(path: str) -> str:
 
 
 async def default_token(session: aiohttp.ClientSession, env: Mapping[str, str], now: float,
-                        seconds: float) -> str:
+                        seconds: float, tokens: TokenCache) -> str:
     """Google's default credentials: ``GOOGLE_APPLICATION_CREDENTIALS``, else the metadata server."""
     path = env.get("GOOGLE_APPLICATION_CREDENTIALS", "")
     if path:
-        return await from_key(session, parse_key(_read_file(path)), now, seconds)
+        return await from_key(session, parse_key(_read_file(path)), now, seconds, tokens)
     host = env.get("GCE_METADATA_HOST", "")
     base = f"http://{host}" if host else METADATA
     url = URL(base + "/computeMetadata/v1/instance/service-accounts/default/token")
-    body = await request(session, "GCE metadata", "GET", url, headers={"Metadata-Flavor": "Google"},
-                         secrets=(), timeout=seconds, limit=LIMIT)
-    return _token(body, "GCE metadata")
+
+    async def fetch() -> Expiring[str]:
+        body = await request(session, "GCE metadata", "GET", url, headers={"Metadata-Flavor": "Google"},
+                             secrets=(), timeout=seconds, limit=LIMIT)
+        return _token(body, "GCE metadata", now)
+
+    return await tokens.get(digest("gce-metadata", str(url)), now, fetch)

@@ -17,6 +17,14 @@ from canaryd.analysis.providers.protocol import ProviderError
 from canaryd.analysis.urls import host_of
 
 
+class StatusError(ProviderError):
+    """A non-200 answer: its status and (capped) body, for a caller that retries some of them."""
+
+    def __init__(self, message: str, status: int, body: bytes) -> None:
+        super().__init__(message)
+        self.status, self.body = status, body
+
+
 def store_address(provider: str, address: str) -> str:
     """A store's ``spec.provider.address`` (InfluxDB, Graphite): required, http(s) with a host."""
     if not address or URL(address).scheme not in ("http", "https") or not URL(address).host:
@@ -70,11 +78,13 @@ async def request(session: aiohttp.ClientSession, provider: str, method: str, ur
     text = excerpt(body, str(url), *secrets)
     if status == 429:
         later = f", retry after {excerpt(retry_after, limit=20)}s" if retry_after else ""
-        raise ProviderError(f"{where} rate limited (429{later}): {text}")
+        raise StatusError(f"{where} rate limited (429{later}): {text}", status, body)
     if status != 200 and describe is not None:
-        raise ProviderError(f"{where}: {excerpt(describe(body, status), '', *secrets, limit=300)}")
+        said = excerpt(describe(body, status), "", *secrets, limit=300)
+        raise StatusError(f"{where}: {said}", status, body)
     if status != 200:
-        raise ProviderError(f"{where} error response: {text}: {status} {excerpt(reason, limit=40)}")
+        said = f"{text}: {status} {excerpt(reason, limit=40)}"
+        raise StatusError(f"{where} error response: {said}", status, body)
     return body
 
 

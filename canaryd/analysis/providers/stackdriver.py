@@ -40,10 +40,11 @@ class Stackdriver:
                                 "key project")
         if KEY in secrets:
             token = await gcpauth.from_key(session, gcpauth.parse_key(secrets[KEY]), settings.now(),
-                                           settings.timeout)
+                                           settings.timeout, settings.tokens)
             address = provider.address or DEFAULT_ADDRESS
         else:  # canaryd's own identity: only ever sent to Google (or canaryd's own endpoint setting)
-            token = await gcpauth.default_token(session, settings.environ, settings.now(), settings.timeout)
+            token = await gcpauth.default_token(session, settings.environ, settings.now(), settings.timeout,
+                                                settings.tokens)
             address = settings.environ.get(ENDPOINT_ENV) or DEFAULT_ADDRESS
         url = endpoint(address, f"/v3/projects/{project}/timeSeries:query")
         hidden = (token, secrets.get(KEY, ""), project)  # every value of the secret is kept out of texts

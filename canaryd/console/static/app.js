@@ -4,7 +4,7 @@
 
 const main = document.getElementById("main");
 const live = document.getElementById("live");
-const MARK = { pass: "ok", fail: "FAIL", nodata: "no data", error: "ERROR" };
+const MARK = { pass: "ok", fail: "FAIL", nodata: "no data", error: "ERROR", inconclusive: "INCONCLUSIVE" };
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -118,6 +118,55 @@ function points(c, live) {
   return kept.filter((p) => p[0] < first).concat(live);
 }
 
+// each check's value against its threshold per step of the current run (status.stepChecks, at most 20
+// steps): rows are checks, columns steps (the weight the step measured), failing values marked
+function stepTable(c) {
+  const steps = c.steps || [];
+  const thresholds = new Map(c.checks.map((x) => [x.name, x.threshold || ""]));
+  const names = [];
+  for (const s of steps) for (const x of s.checks || []) if (!names.includes(x.name)) names.push(x.name);
+  const t = el("table", { class: "steps", id: "step-checks" }, el("tr", {}, el("th", {}, "check"),
+    el("th", {}, "threshold"), ...steps.map((s, i) => el("th", { title: s.at || "" }, `${i + 1} @${s.weight}%`))));
+  for (const name of names) {
+    const th = thresholds.get(name) || "";
+    const cells = steps.map((s) => {
+      const x = (s.checks || []).find((y) => y.name === name);
+      if (!x) return el("td", {}, "");
+      const value = x.value === null || x.value === undefined ? "no data" : `${x.value.toFixed(2)}${unit(th)}`;
+      const bad = x.verdict !== "pass";
+      return el("td", { class: `v-${x.verdict}${bad ? " bad" : ""}`, title: MARK[x.verdict] || x.verdict },
+        bad ? `${value} ✗` : value);
+    });
+    t.append(el("tr", { "data-check": name }, el("td", {}, name), el("td", {}, th || "-"), ...cells));
+  }
+  if (!names.length) t.append(el("tr", {}, el("td", { colspan: "2" }, "no analysis steps in this run yet")));
+  return t;
+}
+
+// the judge's report of the last step (status.checks[].judge): its score and verdict, then per metric
+// the samples per side, both medians, the canary/primary ratio, the p-value and the classification
+function num(v, digits) {
+  return typeof v === "number" && Number.isFinite(v) ? Number(v.toPrecision(digits)).toString() : "n/a";
+}
+
+function judgeTable(j) {
+  const th = j.thresholds || {};
+  const head = el("p", { id: "judge-score" }, `${j.check}: score ${num(j.score, 4)} — `,
+    el("span", { class: `v-${j.verdict}` }, MARK[j.verdict] || j.verdict || "?"),
+    ` (pass ≥ ${num(th.pass, 4)}, marginal ≥ ${num(th.marginal, 4)})` + (j.reason ? `: ${j.reason}` : ""));
+  const t = el("table", { class: "judge", id: "judge-report" }, el("tr", {}, ...["metric", "samples canary/primary",
+    "canary median", "primary median", "canary/primary", "p-value", "classification"].map((h) => el("th", {}, h))));
+  for (const m of j.metrics || []) {
+    const n = m.samples || {};
+    const cls = m.classification || "?";
+    t.append(el("tr", { "data-metric": m.name }, el("td", {}, m.name + (m.dryRun ? " [dry run]" : "")),
+      el("td", {}, `${n.canary ?? 0}/${n.primary ?? 0}`), el("td", {}, num(m.canaryMedian, 4)),
+      el("td", {}, num(m.primaryMedian, 4)), el("td", {}, num(m.ratio, 3)), el("td", {}, num(m.pValue, 2)),
+      el("td", { class: `c-${cls}`, title: m.reason || "" }, cls + (m.critical ? " (critical)" : ""))));
+  }
+  return el("div", { class: "card" }, head, t);
+}
+
 const ACTIONS = {
   promote: "Skip the rest of the analysis and promote this revision now?",
   abort: "Roll this run back now? Traffic returns to the primary.",
@@ -206,10 +255,13 @@ function canaryPage(ns, name) {
     for (const x of c.checks) {
       const value = x.value === null ? "no data" : `${x.value.toFixed(2)}${unit(x.threshold)}`;
       checks.append(el("tr", {}, el("td", {}, x.name), el("td", {}, value), el("td", {}, x.threshold || "-"),
-        el("td", { class: `v-${x.verdict}` }, MARK[x.verdict] || x.verdict), el("td", {}, x.message || "")));
+        el("td", { class: `v-${x.verdict}` }, (MARK[x.verdict] || x.verdict) + (x.note ? ` (${x.note})` : "")),
+        el("td", {}, x.message || "")));
     }
     if (!c.checks.length) checks.append(el("tr", {}, el("td", { colspan: "5" }, "no checks yet")));
     main.append(checks);
+    if (c.judge) main.append(el("h2", {}, "judge (last step)"), judgeTable(c.judge));
+    main.append(el("h2", {}, "checks per step (value against threshold)"), stepTable(c));
     main.append(el("h2", {}, "actions"));
     const actions = el("div", { class: "card" });
     for (const a of Object.keys(ACTIONS)) {

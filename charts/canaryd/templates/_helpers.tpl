@@ -83,6 +83,15 @@ manifests/rbac/clusterrole.yaml (e2e/test_helm.py compares them). */}}
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+- apiGroups: [metrics.keptn.sh]
+  resources: [keptnmetrics]
+  verbs: [get]
+- apiGroups: [metrics.keptn.sh]
+  resources: [analyses]
+  verbs: [get, create, delete]
+- apiGroups: [external.metrics.k8s.io]
+  resources: ["*"]
+  verbs: [list]
 {{- end -}}
 
 {{/* The one cluster-scoped read: canaryd checks at start that the served Canary CRD keeps its status

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import ssl
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -49,15 +50,15 @@ class Fake:
     method: str = "GET"
     route: str = "/"
 
-    async def start(self) -> Fake:
+    async def start(self, tls: ssl.SSLContext | None = None) -> Fake:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=tls)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         return self
 
     async def stop(self) -> None:
@@ -242,6 +243,7 @@ class StsFake(Fake):
     web_token: str = "eyJhbGciOiJSUzI1NiJ9.projected-sa-token.sig"
     role: str = "arn:aws:iam::123456789012:role/canaryd"
     creds: tuple[str, str, str] = ("ASIAEXAMPLE", "sts-secret-KEY", "sts-session-TOKEN")
+    expiration: str = "2099-01-01T00:00:00Z"
     method: str = "POST"
     route: str = "/"
 
@@ -262,7 +264,7 @@ class StsFake(Fake):
     <AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/canaryd/canaryd</Arn>
       <AssumedRoleId>AROACLKWSDQRAOEXAMPLE:canaryd</AssumedRoleId></AssumedRoleUser>
     <Credentials><SessionToken>{token}</SessionToken><SecretAccessKey>{secret}</SecretAccessKey>
-      <Expiration>2099-01-01T00:00:00Z</Expiration><AccessKeyId>{key}</AccessKeyId></Credentials>
+      <Expiration>{self.expiration}</Expiration><AccessKeyId>{key}</AccessKeyId></Credentials>
     <Audience>sts.amazonaws.com</Audience>
   </AssumeRoleWithWebIdentityResult>
   <ResponseMetadata><RequestId>ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE</RequestId></ResponseMetadata>
@@ -278,12 +280,13 @@ class MetadataFake(Fake):
     role: str = "canaryd-node-role"
     creds: tuple[str, str, str] = ("ASIAIMDS", "imds-secret-KEY", "imds-session-TOKEN")
     container_token: str = "pod-identity-auth-TOKEN"
+    expiration: str = "2099-01-01T00:00:00Z"
 
     def _document(self) -> bytes:
         key, secret, token = self.creds
         return orjson.dumps({"Code": "Success", "LastUpdated": "2024-01-01T00:00:00Z", "Type": "AWS-HMAC",
                              "AccessKeyId": key, "SecretAccessKey": secret, "Token": token,
-                             "Expiration": "2099-01-01T00:00:00Z"})
+                             "Expiration": self.expiration})
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()

@@ -223,9 +223,26 @@ async def test_cloudwatch_credentials_file_session_token_and_errors(
     assert await PROVIDERS["cloudwatch"].query(session, t, CW_QUERY, {}, settings(environ=env)) == 0.0421
     assert cw.seen[-1].headers["X-Amz-Security-Token"] == "SESSION-token-xyz"
     assert "x-amz-security-token" in cw.seen[-1].headers["Authorization"]
+    # throttled (400 Throttling, 429, 5xx): retried, as the AWS SDK's default retryer does
     cw.answer(400, aws_error("Throttling", "Rate exceeded"))
-    with pytest.raises(ProviderError, match=r"Throttling: Rate exceeded \(status code: 400\)$"):
+    cw.answer(503, aws_error("ServiceUnavailable", "Service is unavailable"))
+    calls = len(cw.seen)
+    assert await PROVIDERS["cloudwatch"].query(session, t, CW_QUERY, {}, settings(environ=env)) == 0.0421
+    assert len(cw.seen) == calls + 3
+    # still throttled when the check's budget runs out: AWS's error, and how many attempts were made
+    for _ in range(4):
+        cw.answer(400, aws_error("Throttling", "Rate exceeded"))
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match=r"Throttling: Rate exceeded \(status code: 400\) \(gave up "
+                                            r"after [234] attempts\)$"):
+        await PROVIDERS["cloudwatch"].query(session, t, CW_QUERY, {}, settings(environ=env, budget=1.5))
+    assert time.monotonic() - started < 1.5
+    cw.queued.clear()
+    cw.answer(400, aws_error("ValidationError", "The parameter MetricDataQueries is required."))
+    calls = len(cw.seen)
+    with pytest.raises(ProviderError, match=r"ValidationError: The parameter .* \(status code: 400\)$"):
         await PROVIDERS["cloudwatch"].query(session, t, CW_QUERY, {}, settings(environ=env))
+    assert len(cw.seen) == calls + 1  # not retried
     cw.answer(200, b"<GetMetricDataResponse><GetMetricDataResult><MetricDataResults/></GetMetricDataResult>"
                    b"</GetMetricDataResponse>")
     with pytest.raises(ProviderNoValues):
@@ -255,7 +272,8 @@ def _case(kind: str, fake: Fake) -> tuple[Any, dict[str, str], ProviderSettings]
         return (template({"type": "stackdriver", "address": fake.url, "secretRef": {"name": "gcp"}}),
                 {"project": fake.project, "serviceAccountKey": fake.key_file()}, settings())
     assert isinstance(fake, CloudWatchFake)
-    return template({"type": "cloudwatch", "region": fake.region}), {}, settings(environ=cw_env(fake))
+    return (template({"type": "cloudwatch", "region": fake.region}), {},
+            settings(environ=cw_env(fake), budget=1.2))  # a throttled call is retried within 1.2 s
 
 
 FAKES: dict[str, type[Fake]] = {"datadog": DatadogFake, "newrelic": NewRelicFake, "dynatrace": DynatraceFake,
@@ -274,10 +292,12 @@ async def test_hostile_answers_are_bounded_errors_naming_provider_and_host(
         host = fake.url.removeprefix("http://")
         plugin = PROVIDERS[kind]
         query = CW_QUERY if kind == "cloudwatch" else "q"
-        fake.answer(429, b'{"errors":["Rate limit exceeded"]}', {"Retry-After": "7"})
+        for _ in range(4 if kind == "cloudwatch" else 1):  # CloudWatch retries
+            fake.answer(429, b'{"errors":["Rate limit exceeded"]}', {"Retry-After": "7"})
         with pytest.raises(ProviderError) as e:
             await plugin.query(session, t, query, secrets, base)
         assert str(e.value).startswith(f"{NAMES[kind]} {host} rate limited (429, retry after 7s)")
+        fake.queued.clear()
         fake.answer(200, b"\x00\x01<html>garbage " + "".join(secrets.values()).encode())
         with pytest.raises(ProviderError) as e:
             await plugin.query(session, t, query, secrets, base)
@@ -293,8 +313,7 @@ async def test_hostile_answers_are_bounded_errors_naming_provider_and_host(
         fake.mode = "hang"
         quick = ProviderSettings(**{**base.__dict__, "timeout": 0.3})
         started = time.monotonic()
-        waiting = "Google OAuth" if kind == "stackdriver" else NAMES[kind]  # its token comes first
-        hung = re.escape(f"{waiting} {host} timed out after 0.3s")
+        hung = re.escape(f"{NAMES[kind]} {host} timed out after 0.3s")  # Google's token is kept by now
         with pytest.raises(ProviderError, match=f"^{hung}$"):
             await plugin.query(session, t, query, secrets, quick)
         assert time.monotonic() - started < 3

@@ -39,6 +39,11 @@ def cache(provider: dict[str, Any], secret: dict[str, Any] | None) -> tuple[Any,
     ({"type": "stackdriver"}, None, "metric m: MetricTemplate test/t (provider stackdriver) has no "
      "spec.provider.secretRef; its secret must contain project"),
     ({"type": "stackdriver", "secretRef": {"name": "keys"}}, {"data": {"project": "eA=="}}, None),
+    ({"type": "splunk", "address": "https://api.us1.signalfx.com", "secretRef": {"name": "keys"}},
+     {"data": {"token": "eA=="}},
+     "metric m: MetricTemplate test/t (provider splunk): secret keys does not contain sf_token_key"),
+    ({"type": "splunk", "address": "https://api.us1.signalfx.com"}, None, "metric m: MetricTemplate test/t "
+     "(provider splunk) has no spec.provider.secretRef; its secret must contain sf_token_key"),
     ({"type": "cloudwatch", "region": "eu-west-1"}, None, None),  # no secretRef: the AWS chain
     ({"type": "prometheus", "address": "http://prom"}, None, None),
 ])
