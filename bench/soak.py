@@ -202,9 +202,10 @@ class Soak:
         s = soak_sample.take(op.proc.pid, text, t=time.monotonic() - self.t0,
                              runs=outcomes(observer.timelines), live=live, grace=self.last_live)
         self.last_live = live
-        log.info("t=%4.0fs runs=%d rss=%.1f MiB heap=%s tasks=%s fds=%d series=%s entries=%s stale=%d",
-                 s.t, s.runs, s.rss_kib / 1024, s.heap_blocks, s.tasks, s.fds, s.series, s.event_entries,
-                 len(s.stale_names))
+        log.info("t=%4.0fs runs=%d rss=%.1f MiB heap=%s tasks=%s fds=%d series=%s entries=%s stale=%d "
+                 "live=%d tasks by coroutine: %s", s.t, s.runs, s.rss_kib / 1024, s.heap_blocks, s.tasks,
+                 s.fds, s.series, s.event_entries, len(s.stale_names), s.live,
+                 " ".join(f"{k}={v}" for k, v in sorted(s.task_kinds.items())))
         return s
 
     async def _snapshot(self, op: Operator, timeout: float = 120.0) -> None:  # noqa: ASYNC109

@@ -214,12 +214,14 @@ async def test_requests_beyond_the_pool_queue_rather_than_fail(server: Scripted)
     from canaryd.kube.client import POOL_SIZE
 
     async def slow(_: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
         return web.json_response({"metadata": {"name": "x"}})
 
-    n = POOL_SIZE * 3
+    # four rounds of 0.5 s (2 s in all) against a 1.5 s timeout: 1 s of slack per request for a busy
+    # machine, and the queueing alone would still overrun the timeout if it were counted
+    n = POOL_SIZE * 4
     server.reply(*([slow] * n))
-    c = KubeClient(ClusterConfig(base_url=server.url, ssl_context=None), max_attempts=1, request_timeout=0.5)
+    c = KubeClient(ClusterConfig(base_url=server.url, ssl_context=None), max_attempts=1, request_timeout=1.5)
     try:
         got = await asyncio.gather(*(c.get(CONFIGMAP, "ns", "x") for _ in range(n)))
         assert len(got) == n and count(c, "get", "configmaps", "200") == n
