@@ -142,8 +142,13 @@ async def test_the_judge_rolls_back_a_30_percent_slower_canary(
     assert "request-success-rate" not in high
     latency = next(m for m in report["metrics"] if m["name"] in high)
     assert latency["ratio"] > 1.15 and min(latency["samples"].values()) >= 10, latency
-    halts = [m for m in await event_messages(admin, namespace) if m.startswith(f"Halt podinfo.{namespace}")]
-    assert halts and "judge: score" in halts[-1] and " High (canary/primary 1." in halts[-1], halts
+
+    async def halts() -> list[str]:  # the rollback's Halt follows the Failed status it reports
+        texts = await event_messages(admin, namespace)
+        return [m for m in texts if m.startswith(f"Halt podinfo.{namespace}")]
+
+    got = await wait_for(halts, 30, "the judge's Halt Event", interval=0.2)
+    assert "judge: score" in got[-1] and " High (canary/primary 1." in got[-1], got
 
 
 async def test_an_identical_canary_passes_the_judge(

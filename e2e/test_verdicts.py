@@ -111,8 +111,9 @@ async def test_initial_delay_does_not_count_the_first_steps(
     early = [w for w in st.get("weights") or [] if w["weight"] > 0 and
              (parse_time(w["at"]) or 0) < start + delay]
     assert early, st.get("weights")  # it advanced during the delay although the check failed every step
-    events = await halts(admin, ns)
-    assert events and all("errors 7.00 > 5" in m for m in events), events
+    # the threshold-th Halt is emitted with the rollback, after the Failed status: wait for it
+    events = await wait_for(lambda: halts(admin, ns), 30, "the Halt Event of the rollback", interval=0.2)
+    assert all("errors 7.00 > 5" in m for m in events), events
     assert await primary_image(admin, ns) == f"{IMAGE}:6.0.0"
 
 
