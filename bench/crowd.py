@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import datetime as dt
 import json
 import os
@@ -40,6 +39,7 @@ from canaryd.kube.errors import Conflict
 from canaryd.kube.resources import CANARY, CONFIGMAP, DEPLOYMENT, SECRET
 from e2e.bed import Bed
 from e2e.operator import free_port, install_rbac
+from e2e.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[1]
 UNCACHED = ("configmaps", "secrets", "deployments", "services")
@@ -78,56 +78,6 @@ class Measure:
     peak_rss_after_relist_mib: float = 0.0
     relisted: list[str] = field(default_factory=list)
     cache_objects: dict[str, float] = field(default_factory=dict)
-
-
-class CountingProxy:
-    """A loopback TCP forwarder that counts the bytes the API server sends (TLS passes through: the
-    server's certificate names 127.0.0.1); ``cut()`` aborts every connection and refuses new ones."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.listen_port = 0
-        self.down_bytes = 0
-        self.refusing = False
-        self._conns: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.listen_port = self._server.sockets[0].getsockname()[1]
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: bool) -> None:
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            while data := await reader.read(262144):
-                if count:
-                    self.down_bytes += len(data)
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.refusing:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._conns |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer, False), self._pipe(up_reader, writer, True))
-        self._conns -= {writer, up_writer}
-
-    def cut(self) -> None:
-        self.refusing = True
-        for w in list(self._conns):
-            w.transport.abort()
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 async def bounded(makers: Iterable[Callable[[], Awaitable[Any]]], limit: int = 24) -> None:
@@ -281,7 +231,7 @@ def _du_mib(path: Path) -> float:
 async def measure(bed: Bed, tree: Path, label: str, kubeconfig: str, spaces: list[str],
                   admin: KubeClient, log_dir: Path, bed_label: str) -> Measure:
     api = urlsplit(str(bed.api_url))
-    proxy = CountingProxy(str(api.hostname), int(api.port or 443))
+    proxy = TcpProxy(str(api.hostname), int(api.port or 443))
     await proxy.start()
     port = free_port()
     cmd = [sys.executable, "-m", "canaryd", "run", "--kubeconfig", kubeconfig,

@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from e2e.loopback import serve
+
 
 @dataclass(frozen=True)
 class Received:
@@ -62,13 +64,7 @@ class Receiver:
     async def start(self) -> Receiver:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = int(server.sockets[0].getsockname()[1])
+        self._runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:

@@ -14,6 +14,7 @@ class TcpProxy:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.listen_port = 0
+        self.down_bytes = 0  # bytes the upstream sent (what a client of the API server received)
         self.refusing = False
         self._conns: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
@@ -22,9 +23,11 @@ class TcpProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.listen_port = self._server.sockets[0].getsockname()[1]
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, down: bool) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
-            while data := await reader.read(65536):
+            while data := await reader.read(262144):
+                if down:
+                    self.down_bytes += len(data)
                 writer.write(data)
                 await writer.drain()
         writer.close()
@@ -39,7 +42,7 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._conns |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        await asyncio.gather(self._pipe(reader, up_writer, False), self._pipe(up_reader, writer, True))
         self._conns -= {writer, up_writer}
 
     def cut(self) -> None:

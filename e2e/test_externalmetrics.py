@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from canaryd.kube.client import KubeClient
 from canaryd.kube.resources import DEPLOYMENT, SECRET
 from e2e.bed.waiting import wait_for
 from e2e.canaries import canary, podinfo, set_image
+from e2e.loopback import serve, server_context
 from e2e.operator import IDENTITY
 from e2e.tutorial import IMAGE, canary_events, forbidden, primary_image, wait_status
 
@@ -55,13 +55,7 @@ class ExternalMetricsServer:
         return bool(cert)  # verified against the front-proxy CA by the TLS handshake
 
     async def start(self) -> ExternalMetricsServer:
-        crt, key = self.workdir / "tls.crt", self.workdir / "tls.key"
-        await asyncio.to_thread(subprocess.run, [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(crt, key)
+        context = await asyncio.to_thread(server_context, self.workdir)
         if self.front_proxy_ca is not None:  # the aggregator's client certificate, when it sends one
             context.load_verify_locations(cafile=str(self.front_proxy_ca))
             context.verify_mode = ssl.CERT_OPTIONAL
@@ -87,13 +81,7 @@ class ExternalMetricsServer:
         app = web.Application()
         app.router.add_get("/apis/external.metrics.k8s.io/v1beta1", discovery)
         app.router.add_get("/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/{metric}", values)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = int(server.sockets[0].getsockname()[1])
+        self._runner, self.port = await serve(app, context)
         return self
 
     async def stop(self) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -33,6 +32,7 @@ from canaryd.kube.resources import CANARY, DEPLOYMENT, HPA, METRIC_TEMPLATE, SEC
 from e2e.bed.waiting import wait_for
 from e2e.canaries import IMAGE, canary, create, event_messages, podinfo, set_image, status, wait_phase
 from e2e.flagger_suite import primary_image
+from e2e.loopback import serve, server_context
 from e2e.operator import Operator
 
 RUN = 90.0
@@ -284,14 +284,7 @@ class SelfSignedPrometheus:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> SelfSignedPrometheus:
-        crt, key = self.workdir / "tls.crt", self.workdir / "tls.key"
-        await asyncio.to_thread(subprocess.run, [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(crt)],
-            check=True, capture_output=True)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(crt, key)
+        context = await asyncio.to_thread(server_context, self.workdir)
         session = aiohttp.ClientSession()
 
         async def query(request: web.Request) -> web.Response:
@@ -306,13 +299,7 @@ class SelfSignedPrometheus:
         app = web.Application()
         app.router.add_get("/api/v1/query", query)
         app.on_cleanup.append(close)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = int(server.sockets[0].getsockname()[1])
+        self._runner, self.port = await serve(app, context)
         return self
 
     async def stop(self) -> None:

@@ -14,8 +14,6 @@ simulator (e2e/receivers.py); the HTTPS server is reached on 127.0.0.1 directly 
 from __future__ import annotations
 
 import asyncio
-import ssl
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from canaryd.kube.resources import CANARY
 from e2e.bed.waiting import wait_for
 from e2e.canaries import IMAGE, canary, create, event_messages, podinfo, set_image, status, wait_phase
 from e2e.flagger_suite import primary_image, vs_spec
+from e2e.loopback import serve, server_context
 from e2e.mesh.control import MeshControl
 from e2e.operator import Operator
 from e2e.receivers import Receiver
@@ -73,15 +72,6 @@ def advances(events: list[str], namespace: str) -> list[str]:
 # ---- disableTLS ----
 
 
-def self_signed(workdir: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key (openssl, as the bed's PKI)."""
-    crt, key = workdir / "tls.crt", workdir / "tls.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
-    return crt, key
-
-
 class TlsServer:
     """An HTTPS server on loopback with a self-signed certificate (for 127.0.0.1) that answers every POST
     with 200 and records the paths it served (a refused handshake never gets that far)."""
@@ -93,9 +83,7 @@ class TlsServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> TlsServer:
-        crt, key = await asyncio.to_thread(self_signed, self.workdir)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(crt, key)
+        context = await asyncio.to_thread(server_context, self.workdir)
 
         async def handle(request: web.Request) -> web.Response:
             await request.read()
@@ -104,13 +92,7 @@ class TlsServer:
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = int(server.sockets[0].getsockname()[1])
+        self._runner, self.port = await serve(app, context)
         return self
 
     async def stop(self) -> None:

@@ -83,11 +83,9 @@ class MetricTemplateCheck:
         client = await self._client(prefix, provider)
         if isinstance(client, CheckResult):
             return client
-        try:
-            query = render(template.query, template_vars(self.spec, self.metric),
-                           only_safe=tns != self.spec.namespace)
-        except RenderError as e:
-            return error_result(self.name, f"{prefix} query render error: {e}")
+        query = self._render(prefix, template)
+        if isinstance(query, CheckResult):
+            return query
         try:
             value = await client.query(query)
         except NoValuesFound as e:
@@ -96,6 +94,16 @@ class MetricTemplateCheck:
         except PrometheusError as e:
             return error_result(self.name, f"Metric query failed for {self.name}: {e}")
         return thresholds.custom_result(self.name, value, self.metric)
+
+    def _render(self, prefix: str, template: MetricTemplate) -> str | CheckResult:
+        """The template's query with the Canary's variables (checked when the template is another
+        namespace's), or the check's error."""
+        _, tns = self._ref()
+        try:
+            return render(template.query, template_vars(self.spec, self.metric),
+                          only_safe=tns != self.spec.namespace)
+        except RenderError as e:
+            return error_result(self.name, f"{prefix} query render error: {e}")
 
     async def _run_provider(self, prefix: str, template: MetricTemplate, plugin: Provider) -> CheckResult:
         """A template of a provider other than Prometheus (:mod:`canaryd.analysis.providers`): its
@@ -108,11 +116,9 @@ class MetricTemplateCheck:
             if data is None:
                 return error_result(self.name, f'{prefix} secret {sname} error: secrets "{sname}" not found')
             secrets = data
-        try:
-            query = render(template.query, template_vars(self.spec, self.metric),
-                           only_safe=tns != self.spec.namespace)
-        except RenderError as e:
-            return error_result(self.name, f"{prefix} query render error: {e}")
+        query = self._render(prefix, template)
+        if isinstance(query, CheckResult):
+            return query
         try:
             interval = parse_go_duration(self.metric.interval or "1m")
         except ValueError:

@@ -163,11 +163,18 @@ def canaries_for_template(store: Store, namespace: str, name: str) -> list[tuple
     """(namespace, name) of the Canaries, in any namespace, whose metrics reference MetricTemplate
     ``namespace/name`` (a ref without namespace means the Canary's own). Template changes are rare, so
     this scans the Canaries instead of keeping an index."""
+    return _canaries_referencing(store, "metrics", "templateRef", namespace, name)
+
+
+def _canaries_referencing(store: Store, field: str, ref_key: str, namespace: str,
+                          name: str) -> list[tuple[str, str]]:
+    """(namespace, name) of the Canaries with an ``analysis.<field>[]`` entry whose ``<ref_key>`` names
+    ``namespace/name`` (no namespace: the Canary's own)."""
     out = []
     for canary in store.items(CANARY):
         cns, cname = key_of(canary)
-        for metric in _analysis_list(canary, "metrics"):
-            ref = metric.get("templateRef") if isinstance(metric, dict) else None
+        for entry in _analysis_list(canary, field):
+            ref = entry.get(ref_key) if isinstance(entry, dict) else None
             if isinstance(ref, dict) and ref.get("name") == name \
                     and (ref.get("namespace") or cns) == namespace:
                 out.append((cns, cname))
@@ -185,16 +192,7 @@ def _analysis_list(canary: dict[str, Any], field: str) -> list[Any]:
 def canaries_for_alert_provider(store: Store, namespace: str, name: str) -> list[tuple[str, str]]:
     """(namespace, name) of the Canaries, in any namespace, whose alerts use AlertProvider
     ``namespace/name`` (a ref without namespace means the Canary's own)."""
-    out = []
-    for canary in store.items(CANARY):
-        cns, cname = key_of(canary)
-        for alert in _analysis_list(canary, "alerts"):
-            ref = alert.get("providerRef") if isinstance(alert, dict) else None
-            if isinstance(ref, dict) and ref.get("name") == name \
-                    and (ref.get("namespace") or cns) == namespace:
-                out.append((cns, cname))
-                break
-    return out
+    return _canaries_referencing(store, "alerts", "providerRef", namespace, name)
 
 
 def _secret_ref(obj: dict[str, Any], *path: str) -> str:

@@ -195,9 +195,10 @@ async def test_a_task_cancelled_while_a_moot_check_unwinds_ends(rig: Rig) -> Non
     rig.store.upsert("Deployment", deployment("podinfo", "podinfo:6.0.1", LABELS))
     spec = parse_canary(canary, selector_labels=rig.ctx.settings.selector_labels)
     assert not isinstance(spec, SpecError)
-    unwinding, release = asyncio.Event(), asyncio.Event()
+    started, unwinding, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def slow_to_cancel() -> None:
+        started.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
@@ -207,7 +208,7 @@ async def test_a_task_cancelled_while_a_moot_check_unwinds_ends(rig: Rig) -> Non
 
     task = CanaryTask(rig.ctx, NS, "podinfo")
     running = asyncio.ensure_future(task._unless_moot(slow_to_cancel(), spec, build_snapshot(rig.ctx, spec)))
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(started.wait(), 5)  # the check runs: _unless_moot is waiting on it
     task.wake(delete(rig))
     await asyncio.wait_for(unwinding.wait(), 5)  # moot: the check is being cancelled
     running.cancel()

@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from canaryd.analysis.providers import rs256, sigv4
+from e2e.loopback import serve
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,7 @@ class Fake:
     async def start(self, tls: ssl.SSLContext | None = None) -> Fake:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=tls)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, port = await serve(app, tls, shutdown_timeout=0.1)
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         return self
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from e2e.loopback import serve
+
 
 @dataclass(frozen=True)
 class Request:
@@ -31,11 +33,7 @@ class Loopback:
     async def start(self) -> Loopback:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, port = await serve(app, shutdown_timeout=0.1)
         self.url = f"http://127.0.0.1:{port}"
         return self
 

@@ -26,6 +26,8 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from e2e.loopback import serve
+
 LONG, DOUBLE, INT = 1, 2, 3
 Frame = Callable[[str], str | bytes]  # channel -> a text (JSON) or binary message
 
@@ -93,11 +95,7 @@ class SignalFlowFake:
     async def start(self, tls: ssl.SSLContext | None = None) -> SignalFlowFake:
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=tls)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, port = await serve(app, tls, shutdown_timeout=0.1)
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         return self
 
