@@ -9,6 +9,7 @@ import platform
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench import profiling, sidebyside
 from bench.scenario import RunResult
 from bench.stats import fmt, median, percentile
 from bench.writekinds import table as kinds_table
@@ -137,6 +138,19 @@ def markdown(*, title: str, reaction: Sequence[RunResult], scale: Sequence[RunRe
         out += ["## Reaction, run overhead, API cost", "", reaction_table(reaction), ""]
     if scale:
         out += ["## Scale", "", scale_table(scale), ""]
+        side = sidebyside.table(scale)
+        if side:
+            out += ["## Side by side (median [range] over the runs of each cell, operators alternating)", "",
+                    "CPU per canary step = the operator's CPU over the run's window divided by N × steps; "
+                    "idle CPU = the operator's CPU in the window after initialization settled, before the "
+                    "first new revision (`--idle`).", "", side, ""]
+        profiled = [r for r in scale if r.profile is not None]
+        if profiled:
+            out += ["## Profiles (py-spy, the operator during the run's window)", ""]
+            for r in profiled:
+                assert r.profile is not None
+                out += profiling.markdown(f"{r.operator}, {r.interval} s, N={r.n}, run {r.repeat + 1}",
+                                          r.profile)
     kinds = writes_by_kind([*reaction, *scale])
     if kinds:
         out += ["## Writes per canary per run, by kind", "",

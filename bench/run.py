@@ -26,7 +26,8 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import apicost, report, scenario, workload
+from bench import apicost, report, scenario, sidebyside, workload
+from bench.profiling import Profile
 from bench.scenario import RunResult
 from e2e.bed import Bed
 from e2e.bed.cluster import Cluster
@@ -57,6 +58,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="multiplies each run's time cap ((steps + 6) × interval + 60 s + 0.2 s × N)")
     p.add_argument("--budget-minutes", type=float, default=120.0,
                    help="no new run starts after this much time; the report says what was left out")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="runs per scale cell, the operators alternating (issue 16: 3; median and range "
+                        "reported side by side)")
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy profile of the operator during each scale run (top frames in the report; "
+                        "pip install py-spy)")
     p.add_argument("--no-reaction", action="store_true")
     p.add_argument("--no-scale", action="store_true")
     p.add_argument("--bed-dir", help="use the bed running in this dir (python3 -m e2e up --dir D)")
@@ -127,20 +134,21 @@ async def _cleanup(bed: Cluster, namespace: str, timeout: float = 300.0) -> None
 @dataclasses.dataclass
 class Plan:
     reaction: list[tuple[str, int]]          # (operator, n)
-    scale: list[tuple[str, int, int]]        # (operator, interval, n)
+    scale: list[tuple[str, int, int, int]]   # (operator, interval, n, repeat)
 
 
 def plan(args: argparse.Namespace) -> Plan:
     ops = [o.strip() for o in args.operators.split(",") if o.strip()]
     reaction = [] if args.no_reaction else [(op, args.reaction_n) for op in ops]
-    scale: list[tuple[str, int, int]] = []
+    scale: list[tuple[str, int, int, int]] = []
     if not args.no_scale:
         for interval in _ints(args.scale_intervals):
             for n in _ints(args.scale_sizes):
-                for op in ops:
-                    if op == "flagger" and n > args.flagger_max:
-                        continue
-                    scale.append((op, interval, n))
+                for repeat in range(max(1, args.repeats)):
+                    for op in sidebyside.order(ops, repeat):
+                        if op == "flagger" and n > args.flagger_max:
+                            continue
+                        scale.append((op, interval, n, repeat))
     return Plan(reaction, scale)
 
 
@@ -166,14 +174,14 @@ class Runner:
         return bool(time.monotonic() - self.started > self.args.budget_minutes * 60)
 
     async def one(self, op: str, n: int, interval: int, rounds: int, idle: float,
-                  stagger: float = 0.0) -> RunResult:
+                  stagger: float = 0.0, profile: Path | None = None) -> RunResult:
         ns = f"bench-{op}-{interval}s-{n}-{uuid.uuid4().hex[:4]}"
         log.info("run: %s N=%d interval=%ds rounds=%d in %s", op, n, interval, rounds, ns)
         t0 = time.monotonic()
         try:
             res = await scenario.run(self.bed, op, n, interval, rounds=rounds, idle=idle,
                                      log_dir=self.log_dir, namespace=ns, cap_factor=self.args.cap_factor,
-                                     stagger=stagger)
+                                     stagger=stagger, profile=profile)
         finally:
             if not self.args.smoke:
                 await _cleanup(self.bed, ns)
@@ -183,7 +191,7 @@ class Runner:
     async def go(self, the_plan: Plan) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if not self.args.smoke:
-            biggest = max([n for _, _, n in the_plan.scale] + [n for _, n in the_plan.reaction] + [1])
+            biggest = max([n for _, _, n, _ in the_plan.scale] + [n for _, n in the_plan.reaction] + [1])
             await ensure_nodes(self.bed, 3 * biggest + 100)
         for op, n in the_plan.reaction:
             if self.over_budget():
@@ -193,14 +201,18 @@ class Runner:
                                                 self.args.idle, stagger=self.args.reaction_interval))
             self.write()
         stopped: set[tuple[str, int]] = set()
-        for op, interval, n in the_plan.scale:
+        for op, interval, n, repeat in the_plan.scale:
             if (op, interval) in stopped:
                 self.notes.append(f"{op} {interval} s N={n}: not run, it degraded at a smaller N")
                 continue
             if self.over_budget():
-                self.notes.append(f"{op} {interval} s N={n}: left out for the time budget")
+                self.notes.append(f"{op} {interval} s N={n} (run {repeat + 1}): left out for the time budget")
                 continue
-            res = await self.one(op, n, interval, 1, 0.0)
+            name = f"profile-{op}-{interval}s-{n}-{repeat + 1}.txt"
+            profile = self.log_dir / name if self.args.profile else None
+            res = await self.one(op, n, interval, 1, self.args.idle if self.args.repeats > 1 else 0.0,
+                                 profile=profile)
+            res.repeat = repeat
             self.scale.append(res)
             if op == "flagger" and _degraded(res):  # the issue: Flagger's runs stop where it degrades
                 stopped.add((op, interval))
@@ -284,6 +296,11 @@ def load(path: Path) -> tuple[list[RunResult], list[RunResult], list[str]]:
         for key in ("api", "idle_api", "steady_api"):
             if d.get(key) is not None:
                 d[key] = apicost.Cost(**d[key])  # type: ignore[arg-type]
+        if d.get("profile") is not None:
+            prof = dict(d["profile"])  # type: ignore[call-overload]
+            for key in ("top_self", "top_inclusive"):
+                prof[key] = [tuple(x) for x in prof.get(key) or []]
+            d["profile"] = Profile(**prof)
         d["load"] = tuple(d.get("load") or (0.0, 0.0, 0.0))  # type: ignore[arg-type]
         return RunResult(**d)  # type: ignore[arg-type]
 

@@ -25,6 +25,7 @@ from typing import Any
 from bench import apicost, ownview, procstat, workload
 from bench.observe import Observer
 from bench.operators import make
+from bench.profiling import Profile, Profiler
 from bench.workload import Shape
 from e2e.bed.cluster import Cluster
 
@@ -61,6 +62,9 @@ class RunResult:
     init_seconds: float | None = None
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
     own: dict[str, float | None] | None = None  # the operator's own metrics (bench/ownview.py), canaryd only
+    idle_cpu_per_min: float | None = None  # the operator's CPU in the idle window (settled canaries)
+    repeat: int = 0  # which run of its cell (python3 -m bench --repeats)
+    profile: Profile | None = None  # py-spy during the run's window (--profile)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -120,10 +124,11 @@ def _apiserver_pid(bed: Cluster) -> int | None:
 
 async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int = 1, idle: float = 0.0,
               log_dir: Path, namespace: str, create_namespace: bool = True, cap_factor: float = 1.0,
-              shape: Shape | None = None, stagger: float = 0.0) -> RunResult:
+              shape: Shape | None = None, stagger: float = 0.0, profile: Path | None = None) -> RunResult:
     """Runs one scenario in ``namespace`` (created and filled here, deleted by the caller). ``stagger``: each
     canary's write waits a random 0…stagger s, so writes fall at random points of Flagger's ticks (the
-    canaries of one run share the tick phase: without it a run is one sample of Flagger's reaction)."""
+    canaries of one run share the tick phase: without it a run is one sample of Flagger's reaction).
+    ``profile``: a py-spy profile of the operator over the rounds is written there (bench/profiling.py)."""
     shape = shape or Shape(interval=interval)
     res = RunResult(operator, n, interval, shape.steps, rounds, expected=n * rounds)
     audit_path: Path | None = getattr(bed, "audit_log", None)
@@ -151,9 +156,10 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
                 res.notes.append(f"{operator} still writing {settle_cap:.0f}s after initialization")
             res.init_seconds = time.monotonic() - t_init
         if idle and audit_path is not None:
-            a0, t0 = apicost.offset(audit_path), time.monotonic()
+            a0, t0, c0 = apicost.offset(audit_path), time.monotonic(), procstat.cpu_seconds(op.pid)
             await asyncio.sleep(idle)  # the idle window itself is the measurement
             res.idle_seconds = time.monotonic() - t0
+            res.idle_cpu_per_min = (procstat.cpu_seconds(op.pid) - c0) / (res.idle_seconds / 60)
             res.idle_api = apicost.count(audit_path, a0, apicost.offset(audit_path), op.who())
         cap = cap_factor * ((shape.steps + 6) * interval + 60 + 0.2 * n)
         cpu_total = 0.0
@@ -162,6 +168,7 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
         costs: list[apicost.Cost] = []
         api_pid = _apiserver_pid(bed)
         rng = random.Random(f"{operator}-{n}-{interval}")
+        profiler = Profiler(op.pid, profile) if profile is not None else None
         for r in range(rounds):
             a0 = apicost.offset(audit_path) if audit_path is not None else 0
             c0 = procstat.cpu_seconds(op.pid)
@@ -205,6 +212,8 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
                 break
             if not complete:
                 break
+        if profiler is not None:
+            res.profile = profiler.stop()
         res.window_seconds = window
         if window:
             res.cpu_per_min = cpu_total / (window / 60)

@@ -55,6 +55,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tracemalloc-frames", type=int, default=5, help="0: no allocation tracing")
     p.add_argument("--prometheus-down", type=float, default=15.0,
                    help="seconds Prometheus stays stopped half-way (0: no restart)")
+    p.add_argument("--heap-trim-interval", metavar="DURATION",
+                   help="canaryd's --heap-trim-interval (default: canaryd's own, 60s; 0: never trim)")
+    p.add_argument("--tag", default="", help="appended to the results' name: <date>-soak-<tag>")
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--report-only", metavar="JSON", help="rewrite the Markdown and plot from a soak's JSON")
@@ -113,8 +116,10 @@ class Soak:
         observer = Observer(client, ns)
         env = {ENV_FRAMES: str(a.tracemalloc_frames), ENV_DIR: str(self.work)} if a.tracemalloc_frames else {}
         prometheus = str(self.bed.prometheus_url)
+        trim = ("--heap-trim-interval", a.heap_trim_interval) if a.heap_trim_interval is not None else ()
         op = Operator(kubeconfig=install_rbac(self.bed), namespace=ns, prometheus_url=prometheus, proxy=None,
-                      log_dir=self.work, extra_env=env, extra_args=("--log-level", "info"), name="soak")
+                      log_dir=self.work, extra_env=env, extra_args=("--log-level", "info", *trim),
+                      name="soak")
         try:
             await ensure_nodes(self.bed, 3 * a.canaries + 100)
             await workload.create_namespace(client, ns)
@@ -202,8 +207,9 @@ class Soak:
         s = soak_sample.take(op.proc.pid, text, t=time.monotonic() - self.t0,
                              runs=outcomes(observer.timelines), live=live, grace=self.last_live)
         self.last_live = live
-        log.info("t=%4.0fs runs=%d rss=%.1f MiB heap=%s tasks=%s fds=%d series=%s entries=%s stale=%d "
-                 "live=%d tasks by coroutine: %s", s.t, s.runs, s.rss_kib / 1024, s.heap_blocks, s.tasks,
+        log.info("t=%4.0fs runs=%d rss=%.1f MiB c-heap in use=%s free=%s KiB heap=%s tasks=%s fds=%d "
+                 "series=%s entries=%s stale=%d live=%d tasks by coroutine: %s", s.t, s.runs,
+                 s.rss_kib / 1024, s.c_heap_in_use_kib, s.c_heap_free_kib, s.heap_blocks, s.tasks,
                  s.fds, s.series, s.event_entries, len(s.stale_names), s.live,
                  " ".join(f"{k}={v}" for k, v in sorted(s.task_kinds.items())))
         return s
@@ -242,7 +248,8 @@ class Soak:
                          "tracemalloc's own bookkeeping (flat when the traced blocks are)")
         config = {"n": a.canaries, "period": a.period, "minutes": a.minutes, "interval": a.interval,
                   "sample_every": a.sample_every, "warmup_minutes": a.warmup_minutes,
-                  "frames": a.tracemalloc_frames, "prometheus_down": a.prometheus_down}
+                  "frames": a.tracemalloc_frames, "prometheus_down": a.prometheus_down,
+                  "trim": a.heap_trim_interval or "60s (canaryd's default)"}
         data = {"config": config, "counters": dataclasses.asdict(self.counters), "tracemalloc_top": growth,
                 "notes": notes, "restart": self.restart,
                 "command": "python3 -m bench " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
@@ -293,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"report: {path}")
         return 0
     stem = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d") + ("-soak-smoke" if args.smoke else "-soak")
+    stem += f"-{args.tag}" if args.tag else ""
     bed = Bed.temporary(mesh=False)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     soak = Soak(args, bed)

@@ -64,10 +64,14 @@ def figures(samples: Sequence[Sample], warmup_s: float,
     with_heap = [s for s in after if s.heap_blocks is not None]
     h = slope([s.runs for s in with_heap], [float(s.heap_blocks or 0) for s in with_heap])
     out["heap_blocks_per_run"] = None if h is None else round(h, 3)
+    for key in ("c_heap_in_use_kib", "c_heap_free_kib"):
+        known = [s for s in after if getattr(s, key) is not None]
+        c = slope([s.runs for s in known], [float(getattr(s, key)) for s in known])
+        out[key.replace("_kib", "_kib_per_run")] = None if c is None else round(c, 4)
     live = max((s.live for s in samples), default=0)
     out["live_max"] = live
     ranges: dict[str, Any] = {}
-    for key in (*COUNTS, "heap_blocks"):
+    for key in (*COUNTS, "heap_blocks", "c_heap_in_use_kib", "c_heap_free_kib"):
         vals = _values(samples, key)
         warm = _values(after, key)
         ranges[key] = {"all": [min(vals), max(vals)] if vals else None,
@@ -148,7 +152,10 @@ def markdown(*, title: str, config: dict[str, Any], fig: dict[str, Any], counter
              f"- RSS slope after warm-up: **{fig.get('rss_kib_per_run')} KiB per run** over "
              f"{fig.get('runs_after_warmup')} runs ({fig.get('rss_kib_per_min')} KiB/min); target ≤ "
              f"{RSS_TARGET_KIB_PER_RUN} KiB per run: {_yes(fig.get('rss_target_met'))}.",
-             f"- Python heap: {fig.get('heap_blocks_per_run')} blocks per run after warm-up.",
+             f"- Python heap: {fig.get('heap_blocks_per_run')} blocks per run after warm-up; glibc's "
+             f"heap (`canaryd_c_heap_bytes`): in use {fig.get('c_heap_in_use_kib_per_run')} KiB per run, "
+             f"held free {fig.get('c_heap_free_kib_per_run')} KiB per run (`--heap-trim-interval` "
+             f"{config.get('trim', '0 (not yet a flag)')}).",
              f"- Live Canaries at most {fig.get('live_max')} (invalid ones included); per-canary series "
              f"naming a Canary or target no longer there: {len(fig.get('stale_names_end') or [])} at the end "
              f"(at most {fig.get('stale_names_max')} in a sample).",
@@ -208,8 +215,11 @@ def plot(samples: Sequence[Sample], out: Path, warmup_s: float, restart: tuple[f
     panels = (("rss_kib", "RSS (KiB)"), ("heap_blocks", "Python heap blocks"), ("tasks", "asyncio tasks"),
               ("fds", "open fds"), ("series", "metric series"),
               ("event_entries", "Event aggregation entries"),
-              ("threads", "threads"), ("cache_objects", "cache objects"), ("runs", "runs ended"))
-    fig, axes = plt.subplots(3, 3, figsize=(13, 9), sharex=True)
+              ("threads", "threads"), ("cache_objects", "cache objects"), ("runs", "runs ended"),
+              ("c_heap_in_use_kib", "glibc heap in use (KiB)"),
+              ("c_heap_free_kib", "glibc heap held free (KiB)"),
+              ("live", "live Canaries"))
+    fig, axes = plt.subplots(3, 4, figsize=(16, 9), sharex=True)
     for ax, (key, label) in zip(axes.flat, panels, strict=True):
         ax.plot(t, [getattr(s, key) if getattr(s, key) is not None else float("nan") for s in samples],
                 marker=".")
@@ -217,6 +227,8 @@ def plot(samples: Sequence[Sample], out: Path, warmup_s: float, restart: tuple[f
         ax.axvline(warmup_s / 60, color="grey", linestyle=":")
         if restart is not None:
             ax.axvspan(restart[0] / 60, restart[1] / 60, color="orange", alpha=0.2)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("minutes")
     fig.suptitle("canaryd soak (dotted: end of warm-up; orange: Prometheus down)")

@@ -1,6 +1,6 @@
 """One soak sample of the operator process: from /proc (RSS, open fds, threads) and from its /metrics
-(Python heap blocks, asyncio tasks, cache objects, Event aggregation entries, the number of series, and
-which canary names the per-canary series still carry)."""
+(Python heap blocks, glibc's heap in use and held free, asyncio tasks, cache objects, Event aggregation
+entries, the number of series, and which canary names the per-canary series still carry)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class Sample:
     cache_objects: int | None = None
     event_entries: int | None = None
     series: int | None = None
+    c_heap_in_use_kib: int | None = None  # glibc's heap (canaryd_c_heap_bytes): a leak below Python...
+    c_heap_free_kib: int | None = None  # ...or fragmentation, held free between trims
     stale_names: list[str] = field(default_factory=list)
     task_kinds: dict[str, int] = field(default_factory=dict)  # asyncio tasks by coroutine
 
@@ -74,6 +76,10 @@ def take(pid: int, metrics_text: str | None, *, t: float, runs: tuple[int, int],
                 s.tasks = (s.tasks or 0) + int(sample.value)
                 kind = sample.labels.get("coroutine", "?")
                 s.task_kinds[kind] = s.task_kinds.get(kind, 0) + int(sample.value)
+            elif sample.name == "canaryd_c_heap_bytes" and sample.labels.get("state") == "in_use":
+                s.c_heap_in_use_kib = int(sample.value) // 1024
+            elif sample.name == "canaryd_c_heap_bytes" and sample.labels.get("state") == "free":
+                s.c_heap_free_kib = int(sample.value) // 1024
             elif sample.name == "canaryd_event_aggregation_entries":
                 s.event_entries = int(sample.value)
             elif sample.name == "canaryd_cache_objects":

@@ -171,6 +171,13 @@ def _positive_duration(text: str) -> float:
     return seconds
 
 
+def _non_negative_duration(text: str) -> float:
+    seconds = _duration(text)
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a duration of 0 or more, e.g. 60s")
+    return seconds
+
+
 def _peer_flags(run: argparse.ArgumentParser) -> None:
     """Bounds on what Prometheus servers, webhooks and notifiers (peers a Canary author may choose) cost."""
     env = os.environ.get
@@ -185,6 +192,10 @@ def _peer_flags(run: argparse.ArgumentParser) -> None:
                      default=env("CANARYD_METRICS_QUERY_TIMEOUT", "30s"),
                      help="the longest a step's metric checks may take, whatever the analysis interval "
                      "(env CANARYD_METRICS_QUERY_TIMEOUT)")
+    run.add_argument("--heap-trim-interval", type=_non_negative_duration,
+                     default=env("CANARYD_HEAP_TRIM_INTERVAL", "60s"),
+                     help="how often freed C-heap pages go back to the kernel (malloc_trim; glibc only); "
+                     "0 never (env CANARYD_HEAP_TRIM_INTERVAL)")
 
 
 def _leader_flags(run: argparse.ArgumentParser) -> None:
@@ -246,6 +257,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_metrics_answer_bytes=args.max_metrics_answer_bytes,
         max_webhook_answer_bytes=args.max_webhook_answer_bytes,
         metrics_query_timeout=args.metrics_query_timeout,
+        heap_trim_interval=args.heap_trim_interval,
         slack_url=args.slack_url,
         slack_token=args.slack_token,
         slack_proxy_url=args.slack_proxy_url,

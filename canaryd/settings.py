@@ -29,6 +29,7 @@ class Settings:
     max_metrics_answer_bytes: int = 10 * 1024 * 1024
     max_webhook_answer_bytes: int = 64 * 1024
     metrics_query_timeout: float = 30.0
+    heap_trim_interval: float = 60.0  # seconds between malloc_trim calls (runtime/c_heap.py); 0: never
     # alerts without AlertProviders and event webhooks (notify/); URLs and tokens are credentials:
     # kept out of repr so a logged Settings never shows them
     slack_url: str = field(default="", repr=False)

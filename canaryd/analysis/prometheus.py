@@ -29,6 +29,7 @@ from canaryd.analysis.bounded import (
     read_bounded,
     redirect_text,
 )
+from canaryd.analysis.outbound import proxy_for
 from canaryd.analysis.urls import basic_auth, display_url
 
 
@@ -109,7 +110,7 @@ class PrometheusClient:
         try:
             async with asyncio.timeout(self.timeout):
                 async with self.session.get(url, headers=headers, allow_redirects=False,
-                                            ssl=not self.insecure_skip_verify) as resp:
+                                            ssl=not self.insecure_skip_verify, proxy=proxy_for(url)) as resp:
                     status, reason = resp.status, resp.reason or ""
                     if 300 <= status < 400:
                         where = f"Prometheus {self.shown}"

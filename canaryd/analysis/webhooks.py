@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from canaryd.analysis.bounded import ANSWER_LIMIT, AnswerTooLarge, excerpt, read_bounded, redirect_text
+from canaryd.analysis.outbound import proxy_for
 from canaryd.analysis.urls import display_url, scrub_url
 from canaryd.engine.types import HookResult
 from canaryd.model.spec import WebhookSpec
@@ -55,7 +56,8 @@ async def call_webhook(
     for attempt in range(1, attempts + 1):
         try:
             async with session.post(
-                hook.url, json=body, timeout=timeout, ssl=ssl, allow_redirects=False
+                hook.url, json=body, timeout=timeout, ssl=ssl, allow_redirects=False,
+                proxy=proxy_for(hook.url),
             ) as resp:
                 if 300 <= resp.status < 400:
                     return HookResult(hook.name, False, f"POST {display_url(hook.url)} {redirect_text(resp)}",

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from canaryd.analysis.bounded import ANSWER_LIMIT, AnswerTooLarge, excerpt, read_bounded, redirect_text
+from canaryd.analysis.outbound import proxy_for
 from canaryd.analysis.urls import safe_url as safe_url  # re-exported: notify's callers import it here
 
 TIMEOUT_SECONDS = 5.0
@@ -61,7 +62,7 @@ async def post_json(
             url,
             json=body,
             headers=headers,
-            proxy=proxy or None,
+            proxy=proxy or proxy_for(url),
             timeout=aiohttp.ClientTimeout(total=timeout_seconds),
             allow_redirects=False,
         ) as resp:

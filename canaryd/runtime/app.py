@@ -25,6 +25,7 @@ from canaryd.kube.errors import NotFound
 from canaryd.notify.destinations import GlobalNotifier
 from canaryd.notify.notifier import Notifier
 from canaryd.runtime import heapdump
+from canaryd.runtime.c_heap import CHeap, CHeapSizes, keep_trimmed
 from canaryd.runtime.clock import REAL_CLOCK, Clock
 from canaryd.runtime.context import Context
 from canaryd.runtime.crash import CrashPoints, parse_crash_points
@@ -148,8 +149,9 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     heapdump.install(loop, logger)  # CANARYD_TRACEMALLOC: SIGUSR2 dumps allocation snapshots
+    trimmer = _heap_trimmer(settings, metrics, logger)
 
-    async with outbound_session() as http:  # HTTPS_PROXY / NO_PROXY and SSL_CERT_FILE honoured
+    async with outbound_session() as http:  # SSL_CERT_FILE honoured; proxies: analysis/outbound.proxy_for
         runtime = Runtime(settings, client, metrics, logger, http)
         app = build_app(metrics.registry, runtime.ready, runtime.leadership.healthy)
         runner = await start_http(app, settings.host, settings.port)
@@ -159,6 +161,8 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
             await runtime.start(sync_timeout=120)
         except TimeoutError:
             logger.error("caches did not sync within 120s")
+            if trimmer is not None:
+                trimmer.cancel()
             await client.close()
             await runner.cleanup()
             return 1
@@ -166,9 +170,23 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
         await stop.wait()
         logger.info("stopping: cancelling canary tasks")
         await runtime.stop()  # tasks cancelled, then the lease released
+    if trimmer is not None:
+        trimmer.cancel()
     await client.close()
     await runner.cleanup()
     return 0
+
+
+def _heap_trimmer(settings: Settings, metrics: Metrics, logger: logging.Logger) -> asyncio.Task[None] | None:
+    """glibc's heap sizes on /metrics, and freed pages handed back every ``--heap-trim-interval``."""
+    heap = CHeap.load()
+    if heap is None:
+        logger.info("not on glibc: no C-heap sizes, no malloc_trim")
+        return None
+    metrics.registry.register(CHeapSizes(heap))
+    if settings.heap_trim_interval <= 0:
+        return None
+    return asyncio.create_task(keep_trimmed(heap, settings.heap_trim_interval, logger), name="heap-trim")
 
 
 def _notifier(

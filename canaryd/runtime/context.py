@@ -29,7 +29,7 @@ class Context:
     metrics: Metrics
     logger: logging.Logger
     crash: CrashPoints
-    http: aiohttp.ClientSession  # Prometheus, webhooks, alerts (trust_env: HTTP_PROXY honoured)
+    http: aiohttp.ClientSession  # Prometheus, webhooks, alerts (analysis/outbound.py)
     events: EventRecorder
     checks: CheckRegistry  # builtin, inline and MetricTemplate checks (templates read from the cache)
     notifier: Notifier  # alerts and event webhooks, sent in the background

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from canaryd.actuators.traffic import router_for
@@ -16,7 +17,49 @@ from canaryd.model.template_refs import template_problem
 from canaryd.runtime.context import Context
 
 
-def deployment_view(obj: Deployment, selector_labels: tuple[str, ...]) -> DeploymentView:
+class Derived:
+    """What one task derives from cached Deployments and reuses while they keep their spec: a Deployment's
+    ``metadata.generation`` moves with every spec change and only then, while its status changes many times
+    per rollout (each a pass of the task). Keyed by (uid, generation), so a re-created Deployment is never
+    mistaken for the old one; an object without a generation is never reused."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[str, tuple[int, str]] = {}  # uid -> (generation, pod_template_hash)
+        self._match: tuple[Any, bool] | None = None
+
+    def template_hash(self, obj: Mapping[str, Any]) -> str:
+        meta = obj.get("metadata") or {}
+        uid, generation = str(meta.get("uid") or ""), int(meta.get("generation") or 0)
+        known = self._hashes.get(uid)
+        if known is not None and generation and known[0] == generation:
+            return known[1]
+        value = pod_template_hash((obj.get("spec") or {}).get("template") or {})
+        if uid and generation:
+            if len(self._hashes) >= 4:  # the target and the primary; older uids were re-created ones
+                self._hashes.clear()
+            self._hashes[uid] = (generation, value)
+        return value
+
+    def templates_match(self, target: Mapping[str, Any], primary: Mapping[str, Any], selector_label: str, *,
+                        target_name: str, tracked: list[str]) -> bool:
+        key = (_version(target), _version(primary), selector_label, target_name, tuple(tracked))
+        if self._match is not None and None not in key[:2] and self._match[0] == key:
+            return self._match[1]
+        value = templates_match((target.get("spec") or {}).get("template") or {},
+                                (primary.get("spec") or {}).get("template") or {}, selector_label,
+                                target_name=target_name, tracked=tracked)
+        self._match = (key, value)
+        return value
+
+
+def _version(obj: Mapping[str, Any]) -> tuple[str, int] | None:
+    meta = obj.get("metadata") or {}
+    uid, generation = str(meta.get("uid") or ""), int(meta.get("generation") or 0)
+    return (uid, generation) if uid and generation else None
+
+
+def deployment_view(obj: Deployment, selector_labels: tuple[str, ...],
+                    derived: Derived | None = None) -> DeploymentView:
     """The facts decisions need of a cached Deployment (the one view: the engine has no other)."""
     meta: ObjectMeta = obj.get("metadata") or {}
     spec: DeploymentSpec = obj.get("spec") or {}
@@ -33,7 +76,8 @@ def deployment_view(obj: Deployment, selector_labels: tuple[str, ...]) -> Deploy
         updated_replicas=int(status.get("updatedReplicas") or 0),
         available_replicas=int(status.get("availableReplicas") or 0),
         ready_replicas=int(status.get("readyReplicas") or 0),
-        template_hash=pod_template_hash(spec.get("template") or {}),
+        template_hash=(derived.template_hash(cast(Mapping[str, Any], obj)) if derived is not None
+                       else pod_template_hash(spec.get("template") or {})),
         conditions=tuple(status.get("conditions") or ()),
         selector_label=label,
         selector_value=str(match[label]) if label else None,
@@ -47,14 +91,16 @@ def _first_image(spec: DeploymentSpec) -> str:
     return str(first.get("image") or "")
 
 
-def build_snapshot(ctx: Context, spec: CanarySpec) -> Snapshot:
+def build_snapshot(ctx: Context, spec: CanarySpec, derived: Derived | None = None) -> Snapshot:
+    """``derived``: the task's own (reused between its passes); without it everything is computed."""
+    derived = derived or Derived()
     store = ctx.store
     labels = ctx.settings.selector_labels
     ns = spec.namespace
     target_obj = store.get(DEPLOYMENT.kind, ns, spec.target.name)
     primary_obj = store.get(DEPLOYMENT.kind, ns, spec.primary_name)
-    target = deployment_view(cast(Deployment, target_obj), labels) if target_obj else None
-    primary = deployment_view(cast(Deployment, primary_obj), labels) if primary_obj else None
+    target = deployment_view(cast(Deployment, target_obj), labels, derived) if target_obj else None
+    primary = deployment_view(cast(Deployment, primary_obj), labels, derived) if primary_obj else None
 
     checksums: tuple[tuple[str, str], ...] = ()
     config_error: str | None = None
@@ -74,9 +120,9 @@ def build_snapshot(ctx: Context, spec: CanarySpec) -> Snapshot:
 
     matches: bool | None = None
     if target_obj is not None and primary_obj is not None and target and target.selector_label:
-        matches = templates_match(
-            (target_obj.get("spec") or {}).get("template") or {},
-            (primary_obj.get("spec") or {}).get("template") or {},
+        matches = derived.templates_match(
+            target_obj,
+            primary_obj,
             target.selector_label,
             target_name=spec.target.name,
             tracked=[key for key, _ in checksums],

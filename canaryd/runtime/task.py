@@ -19,7 +19,6 @@ from canaryd.engine.driver import Answers, Drive, TooManyRounds
 from canaryd.engine.status import status_from_dict, status_to_dict
 from canaryd.engine.types import CanaryStatus, Decision, Emit, HookResult, Snapshot
 from canaryd.kube import conflicts
-from canaryd.model.parse import parse_canary
 from canaryd.model.spec import CanarySpec, SpecError
 from canaryd.runtime.backoff import FINALIZERS, TASKS, Failures, delay, failed, succeeded
 from canaryd.runtime.clock import wait_event
@@ -27,7 +26,8 @@ from canaryd.runtime.context import Context
 from canaryd.runtime.effects import ActionFailed, Effects, Stale
 from canaryd.runtime.finalizing import Finalization, deleting, holds_finalizer
 from canaryd.runtime.logs import canary_logger
-from canaryd.runtime.snapshot import build_snapshot
+from canaryd.runtime.snapshot import Derived, build_snapshot
+from canaryd.runtime.spec_cache import SpecCache
 
 # A task never sleeps longer than this without looking again (a safety net, not a poll: nothing is read
 # from the API server when it wakes, only the cache).
@@ -75,6 +75,8 @@ class CanaryTask:
         self._log = canary_logger(ctx.logger, self.key)
         self._effects = Effects(ctx, self._log)
         self._finalization = Finalization(ctx, self._log, self._write_then_act)
+        self._derived = Derived()  # template hashes of the target and primary, reused between passes
+        self._specs = SpecCache(ctx.settings)  # parsed again only when the spec may have changed
 
     def wake(self, kind: str = "") -> None:
         """A dependency changed (``kind``: "Canary" for the Canary itself). While backing off after a
@@ -175,8 +177,7 @@ class CanaryTask:
             return None
         if deleting(canary) and not holds_finalizer(canary):
             return None  # nothing of ours holds it: the garbage collector removes what it owns
-        parsed = parse_canary(canary, selector_labels=self.ctx.settings.selector_labels,
-                              cross_namespace_refs=not self.ctx.settings.no_cross_namespace_refs)
+        parsed = self._specs.parse(canary)
         if isinstance(parsed, SpecError):
             if deleting(canary):
                 await self._finalization.sync(canary, None)
@@ -193,7 +194,7 @@ class CanaryTask:
             return await self._finalization.step(canary, spec, self._state.failures)
         status = status_from_dict(canary.get("status") or {})
         began = self.ctx.clock.now()
-        snap = build_snapshot(self.ctx, spec)
+        snap = build_snapshot(self.ctx, spec, self._derived)
         decision = await self._decide(spec, status, snap)
         self._observe_lateness(began, status, decision)
         await self._write_then_act(canary, spec, decision, status)
@@ -264,7 +265,7 @@ class CanaryTask:
             return f"canary {self.key} is being deleted"
         if (canary.get("spec") or {}).get("suspend") is True:
             return f"canary {self.key} was suspended"
-        now = build_snapshot(self.ctx, spec)
+        now = build_snapshot(self.ctx, spec, self._derived)
         before = (snap.target.template_hash if snap.target else None, snap.config_checksums)
         after = (now.target.template_hash if now.target else None, now.config_checksums)
         if after != before:

@@ -13,6 +13,7 @@ import orjson
 from yarl import URL
 
 from canaryd.analysis.bounded import AnswerTooLarge, excerpt, read_bounded, redirect_text
+from canaryd.analysis.outbound import proxy_for
 from canaryd.analysis.providers.protocol import ProviderError
 from canaryd.analysis.urls import host_of
 
@@ -62,7 +63,8 @@ async def request(session: aiohttp.ClientSession, provider: str, method: str, ur
     try:
         async with asyncio.timeout(timeout):
             async with session.request(method, target, headers=dict(headers), data=data,
-                                       allow_redirects=False, ssl=ssl) as resp:
+                                       allow_redirects=False, ssl=ssl,
+                                       proxy=proxy_for(target)) as resp:
                 status, reason = resp.status, resp.reason or ""
                 if 300 <= status < 400:
                     raise ProviderError(f"{where} answered with a {redirect_text(resp)}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-import urllib.request
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import orjson
 from yarl import URL
 
 from canaryd.analysis.bounded import excerpt
+from canaryd.analysis.outbound import proxy_for
 from canaryd.analysis.providers.protocol import ProviderError, ProviderNoValues, ProviderSettings
 from canaryd.analysis.urls import host_of
 from canaryd.model.providers import MetricProvider, MetricTemplate
@@ -38,17 +38,6 @@ POINT = struct.Struct(">BQ8s")  # value type, TSID, value (8 bytes, big-endian)
 COMPRESSED, JSON_ENCODED = 1, 2  # header flags
 LONG, DOUBLE, INT = 1, 2, 3  # value types; any other type is no value
 END_EVENTS = ("END_OF_CHANNEL", "CHANNEL_ABORT")
-
-
-def env_proxy(session: aiohttp.ClientSession, url: URL) -> str | None:
-    """The proxy a ``ws``/``wss`` URL goes through when the session trusts the environment: aiohttp
-    looks up only ``WSS_PROXY``/``WS_PROXY`` for these schemes, whereas Go (Flagger's Splunk client)
-    uses ``HTTPS_PROXY``/``HTTP_PROXY``, and ``NO_PROXY``; so canaryd does too."""
-    if not session.trust_env or not url.host or urllib.request.proxy_bypass(url.host):
-        return None
-    proxies = urllib.request.getproxies()
-    http_scheme = "https" if url.scheme == "wss" else "http"
-    return proxies.get(url.scheme) or proxies.get(http_scheme) or None
 
 
 def stream_url(address: str) -> str:
@@ -128,7 +117,7 @@ class _Run:
     async def execute(self, session: aiohttp.ClientSession, execute: dict[str, Any], *,
                       ssl: bool) -> list[Point]:
         async with session.ws_connect(self.url, ssl=ssl, max_msg_size=self.limit, autoping=True,
-                                      heartbeat=None, proxy=env_proxy(session, URL(self.url))) as ws:
+                                      heartbeat=None, proxy=proxy_for(self.url)) as ws:
             response = getattr(ws, "_response", None)  # aiohttp follows redirects on the handshake
             if getattr(response, "history", ()):
                 raise ProviderError(f"{self.where} answered the WebSocket handshake with a redirect, not "

@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 import pytest
 
+from canaryd.analysis.outbound import proxy_for
+
 from .fakes import DatadogFake
 from .signalflow import DOUBLE, SignalFlowFake, control, data
 
@@ -146,3 +148,40 @@ async def test_without_the_ca_bundle_the_certificate_is_refused_naming_provider_
     assert all("CERTIFICATE_VERIFY_FAILED" in r["error"] or "certificate verify failed" in r["error"]
                for r in results), results
     assert dd.seen == [] and sf.received == [] and proxy.tunnels == []
+
+
+async def test_netrc_credentials_are_never_sent_to_a_peer(
+        peers: tuple[DatadogFake, SignalFlowFake, ConnectProxy], pki: Path, tmp_path: Path) -> None:
+    """A Canary author chooses the host: a ``~/.netrc`` entry for it must not turn into an Authorization
+    header (aiohttp sends one when its session trusts the environment; canaryd's does not)."""
+    dd, _, _ = peers
+    (tmp_path / ".netrc").write_text("machine 127.0.0.1 login operator password s3cret\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    results = await probe([dd_case(dd)], {"SSL_CERT_FILE": str(pki / "ca.crt"), "HOME": str(tmp_path),
+                                          "NETRC": str(tmp_path / ".netrc")})
+    assert results == [{"value": 99.5}]
+    assert len(dd.seen) == 1
+    assert not any(k.lower() == "authorization" for k in dd.seen[0].headers), dd.seen[0].headers
+
+
+PROXY_TABLE = [  # (environment, URL, proxy)
+    ({}, "https://api.example.com/x", None),
+    ({"HTTPS_PROXY": "http://p:3128"}, "https://api.example.com/x", "http://p:3128"),
+    ({"https_proxy": "http://p:3128"}, "wss://stream.example.com/v2", "http://p:3128"),
+    ({"HTTPS_PROXY": "http://p:3128"}, "http://prometheus:9090/api", None),
+    ({"HTTP_PROXY": "http://q:8080"}, "http://prometheus:9090/api", "http://q:8080"),
+    ({"HTTP_PROXY": "http://q:8080"}, "ws://stream.example.com/v2", "http://q:8080"),
+    ({"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "example.com"}, "https://api.example.com/x", None),
+    ({"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "other.org"}, "https://api.example.com/x", "http://p:3128"),
+    ({"HTTP_PROXY": "http://q:8080", "no_proxy": "*"}, "http://prometheus:9090/api", None),
+]
+
+
+@pytest.mark.parametrize(("env", "url", "proxy"), PROXY_TABLE)
+def test_proxy_for_follows_the_environment_as_go_does(env: dict[str, str], url: str, proxy: str | None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert proxy_for(url) == proxy

@@ -1,0 +1,65 @@
+"""The side-by-side report (bench/sidebyside.py) and the profile folding (bench/profiling.py): medians and
+ranges per operator, the ratio verdict at 1.0, the alternating order, and frames counted self/inclusive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import apicost, profiling, sidebyside
+from bench.scenario import RunResult
+
+
+def run(op: str, cpu: float, *, n: int = 10, interval: int = 10, window: float = 60.0, writes: int = 100,
+        api_cpu: float = 5.0, idle: float | None = None) -> RunResult:
+    r = RunResult(op, n, interval, 2, 1, expected=n)
+    r.cpu_per_min, r.window_seconds, r.apiserver_cpu_per_min = cpu, window, api_cpu
+    r.api = apicost.Cost(reads=0, writes=writes, watches=0, by_verb_resource={})
+    r.idle_cpu_per_min = idle
+    return r
+
+
+def test_cells_report_median_range_and_the_ratio_of_medians() -> None:
+    results = [run("canaryd", 1.0), run("flagger", 2.0), run("flagger", 1.0), run("canaryd", 3.0),
+               run("canaryd", 2.0), run("flagger", 4.0)]
+    text = sidebyside.table(results)
+    row = next(line for line in text.splitlines() if "operator CPU s/min" in line)
+    assert "| 2.00 [1.00–3.00] (3 runs) | 2.00 [1.00–4.00] (3 runs) | 1.00 (met) |" in row
+    # CPU ms per canary step: 2 CPU s/min over 60 s = 2 s over 10 canaries × 2 steps = 100 ms
+    step = next(line for line in text.splitlines() if "CPU ms per canary step" in line)
+    assert "| 100.0 [50.0–150.0] (3 runs) |" in step
+
+
+@pytest.mark.parametrize(("ours", "theirs", "text"), [
+    (1.0, 1.0, "1.00 (met)"), (1.1, 1.0, "1.10 (missed)"), (0.5, 2.0, "0.25 (met)"),
+    (None, 1.0, "–"), (1.0, None, "–"), (1.0, 0.0, "–")])
+def test_ratio_verdict(ours: float | None, theirs: float | None, text: str) -> None:
+    assert sidebyside.ratio_text(ours, theirs) == text
+
+
+def test_a_cell_without_both_operators_is_left_out_and_missing_figures_show_a_dash() -> None:
+    assert sidebyside.table([run("canaryd", 1.0)]) == ""
+    text = sidebyside.table([run("canaryd", 1.0, idle=0.2), run("flagger", 1.0)])
+    idle = next(line for line in text.splitlines() if "idle CPU" in line)
+    assert "| 0.200 (1 run) | – | – |" in idle
+
+
+def test_operators_alternate_between_repeats() -> None:
+    assert [sidebyside.order(["canaryd", "flagger"], k) for k in range(3)] == [
+        ["canaryd", "flagger"], ["flagger", "canaryd"], ["canaryd", "flagger"]]
+
+
+def test_profile_folding_counts_self_and_inclusive_once_per_stack(tmp_path: Path) -> None:
+    raw = tmp_path / "p.txt"
+    raw.write_text(
+        "main (a/cli.py:1);run (canaryd/runtime/task.py:10);parse (canaryd/model/parse.py:5) 7\n"
+        "main (a/cli.py:1);run (canaryd/runtime/task.py:12);run (canaryd/runtime/task.py:12) 2\n"
+        "main (a/cli.py:1);select (selectors.py:468) 1\n")
+    prof = profiling.fold(raw)
+    assert prof.samples == 10
+    assert dict(prof.top_self) == {"parse (parse.py)": 7, "run (task.py)": 2, "select (selectors.py)": 1}
+    inclusive = dict(prof.top_inclusive)
+    assert inclusive["main (cli.py)"] == 10 and inclusive["run (task.py)"] == 9  # recursion counted once
+    table = "\n".join(profiling.markdown("canaryd", prof))
+    assert "| `parse (parse.py)` | 70.0 % | 70.0 % |" in table
