@@ -164,24 +164,32 @@ async def test_netrc_credentials_are_never_sent_to_a_peer(
     assert not any(k.lower() == "authorization" for k in dd.seen[0].headers), dd.seen[0].headers
 
 
+P, Q = "http://p:3128", "http://q:8080"
 PROXY_TABLE = [  # (environment, URL, proxy)
     ({}, "https://api.example.com/x", None),
-    ({"HTTPS_PROXY": "http://p:3128"}, "https://api.example.com/x", "http://p:3128"),
-    ({"https_proxy": "http://p:3128"}, "wss://stream.example.com/v2", "http://p:3128"),
-    ({"HTTPS_PROXY": "http://p:3128"}, "http://prometheus:9090/api", None),
-    ({"HTTP_PROXY": "http://q:8080"}, "http://prometheus:9090/api", "http://q:8080"),
-    ({"HTTP_PROXY": "http://q:8080"}, "ws://stream.example.com/v2", "http://q:8080"),
-    ({"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "example.com"}, "https://api.example.com/x", None),
-    ({"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "other.org"}, "https://api.example.com/x", "http://p:3128"),
-    ({"HTTP_PROXY": "http://q:8080", "no_proxy": "*"}, "http://prometheus:9090/api", None),
+    ({"HTTPS_PROXY": P}, "https://api.example.com/x", P),
+    ({"https_proxy": P}, "wss://stream.example.com/v2", P),
+    ({"HTTPS_PROXY": P, "https_proxy": Q}, "https://api.example.com/x", P),  # Go: upper case first
+    ({"HTTPS_PROXY": P}, "http://prometheus:9090/api", None),
+    ({"HTTP_PROXY": Q}, "http://prometheus:9090/api", Q),
+    ({"HTTP_PROXY": Q}, "ws://stream.example.com/v2", Q),
+    ({"HTTPS_PROXY": P, "NO_PROXY": "example.com"}, "https://api.example.com/x", None),
+    ({"HTTPS_PROXY": P, "NO_PROXY": "example.com"}, "https://example.com/x", None),
+    ({"HTTPS_PROXY": P, "NO_PROXY": ".example.com"}, "https://example.com/x", P),  # subdomains only
+    ({"HTTPS_PROXY": P, "NO_PROXY": ".example.com"}, "https://api.example.com/x", None),
+    ({"HTTPS_PROXY": P, "NO_PROXY": "ample.com"}, "https://api.example.com/x", P),  # not a suffix match
+    ({"HTTPS_PROXY": P, "NO_PROXY": "other.org, example.com:8443"}, "https://api.example.com/x", P),
+    ({"HTTPS_PROXY": P, "NO_PROXY": "example.com:8443"}, "https://api.example.com:8443/x", None),
+    ({"HTTP_PROXY": Q, "NO_PROXY": "10.0.0.0/8"}, "http://10.1.2.3:9090/api", None),
+    ({"HTTP_PROXY": Q, "NO_PROXY": "10.0.0.0/8"}, "http://11.1.2.3:9090/api", Q),
+    ({"HTTP_PROXY": Q, "NO_PROXY": "127.0.0.1"}, "http://127.0.0.1:9090/api", None),
+    ({"HTTP_PROXY": Q, "NO_PROXY": "::1"}, "http://[::1]:9090/api", None),
+    ({"HTTP_PROXY": Q, "no_proxy": "*"}, "http://prometheus:9090/api", None),
+    ({"HTTPS_PROXY": P, "NO_PROXY": "Example.COM"}, "https://API.example.com/x", None),
 ]
 
 
 @pytest.mark.parametrize(("env", "url", "proxy"), PROXY_TABLE)
-def test_proxy_for_follows_the_environment_as_go_does(env: dict[str, str], url: str, proxy: str | None,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    assert proxy_for(url) == proxy
+def test_proxy_for_follows_the_environment_as_go_does(env: dict[str, str], url: str,
+                                                      proxy: str | None) -> None:
+    assert proxy_for(url, env) == proxy
