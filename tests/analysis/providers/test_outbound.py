@@ -11,14 +11,17 @@ import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 
-from canaryd.analysis.outbound import proxy_for
+from canaryd.analysis.outbound import outbound_session, proxy_for
+from e2e.loopback import serve
 
 from .fakes import DatadogFake
 from .signalflow import DOUBLE, SignalFlowFake, control, data
@@ -193,3 +196,38 @@ PROXY_TABLE = [  # (environment, URL, proxy)
 def test_proxy_for_follows_the_environment_as_go_does(env: dict[str, str], url: str,
                                                       proxy: str | None) -> None:
     assert proxy_for(url, env) == proxy
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """The loop's default executor, counting what is handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.submitted = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+async def test_outbound_requests_never_hop_to_a_thread() -> None:
+    """aiohttp's ``trust_env`` looked up ``~/.netrc`` in the default executor for every request: a thread
+    hop (and GIL hand-over) per Prometheus query, webhook and alert — most of canaryd's CPU per step."""
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": []}})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/query", answer)
+    runner, port = await serve(app)
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    try:
+        async with outbound_session() as session:
+            for _ in range(5):
+                async with session.get(f"http://127.0.0.1:{port}/api/v1/query",
+                                       proxy=proxy_for(f"http://127.0.0.1:{port}")) as resp:
+                    assert resp.status == 200
+        assert executor.submitted == 0
+    finally:
+        await runner.cleanup()
+        executor.shutdown()
