@@ -210,24 +210,32 @@ class CountingExecutor(ThreadPoolExecutor):
         return super().submit(fn, *args, **kwargs)
 
 
-async def test_outbound_requests_never_hop_to_a_thread() -> None:
+def test_outbound_requests_never_hop_to_a_thread() -> None:
     """aiohttp's ``trust_env`` looked up ``~/.netrc`` in the default executor for every request: a thread
-    hop (and GIL hand-over) per Prometheus query, webhook and alert — most of canaryd's CPU per step."""
+    hop (and GIL hand-over) per Prometheus query, webhook and alert — most of canaryd's CPU per step. On a
+    loop of its own, so the counting executor never outlives this test."""
     async def answer(request: web.Request) -> web.Response:
         return web.json_response({"status": "success", "data": {"resultType": "vector", "result": []}})
 
-    app = web.Application()
-    app.router.add_get("/api/v1/query", answer)
-    runner, port = await serve(app)
+    async def five_queries() -> None:
+        app = web.Application()
+        app.router.add_get("/api/v1/query", answer)
+        runner, port = await serve(app)
+        try:
+            async with outbound_session() as session:
+                for _ in range(5):
+                    async with session.get(f"http://127.0.0.1:{port}/api/v1/query",
+                                           proxy=proxy_for(f"http://127.0.0.1:{port}")) as resp:
+                        assert resp.status == 200
+        finally:
+            await runner.cleanup()
+
     executor = CountingExecutor()
-    asyncio.get_running_loop().set_default_executor(executor)
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(executor)
     try:
-        async with outbound_session() as session:
-            for _ in range(5):
-                async with session.get(f"http://127.0.0.1:{port}/api/v1/query",
-                                       proxy=proxy_for(f"http://127.0.0.1:{port}")) as resp:
-                    assert resp.status == 200
-        assert executor.submitted == 0
+        loop.run_until_complete(five_queries())
     finally:
-        await runner.cleanup()
+        loop.close()
         executor.shutdown()
+    assert executor.submitted == 0
