@@ -63,12 +63,14 @@ async def per_request(call: Callable[[], Awaitable[object]], n: int) -> float:
     return 1e6 * (time.process_time() - started) / n
 
 
-async def main(n: int) -> None:
-    work = Path(tempfile.mkdtemp(prefix="canaryd-bench-client-"))
+def start_server(work: Path) -> tuple[subprocess.Popen[bytes], int]:
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(work)], stdout=subprocess.PIPE,
                               cwd=Path(__file__).resolve().parents[1])
     assert server.stdout is not None
-    port = int(server.stdout.readline())
+    return server, int(server.stdout.readline())
+
+
+async def main(n: int, work: Path, port: int) -> None:
     url = f"https://127.0.0.1:{port}"
     kubeconfig = work / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump({
@@ -81,8 +83,8 @@ async def main(n: int) -> None:
     insecure = ssl.create_default_context()
     insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
     rows: dict[str, list[float]] = {}
+    client = await KubeClient.from_config(str(kubeconfig))
     try:
-        client = await KubeClient.from_config(str(kubeconfig))
         async with aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(ssl=insecure)) as bare:
             async def aiohttp_put() -> object:
                 async with bare.put("/apis/flagger.app/v1beta1/namespaces/bench/canaries/podinfo/status",
@@ -96,11 +98,8 @@ async def main(n: int) -> None:
                 for name, call in (("aiohttp PUT (bare session)", aiohttp_put),
                                    ("KubeClient.replace (status)", kube_replace)):
                     rows.setdefault(name, []).append(await per_request(call, n))
-        await client.close()
     finally:
-        server.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(5)
+        await client.close()
     print(f"client CPU per request, µs (median of 3 × {n}; TLS, 4 KiB each way; pid {os.getpid()}):")
     for name, values in rows.items():
         print(f"  {name:32s} {statistics.median(values):7.0f}   (rounds: "
@@ -110,4 +109,12 @@ async def main(n: int) -> None:
 if __name__ == "__main__":
     p = argparse.ArgumentParser(prog="python3 -m bench.bench_client", description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=2000)
-    asyncio.run(main(p.parse_args().requests))
+    requests = p.parse_args().requests
+    workdir = Path(tempfile.mkdtemp(prefix="canaryd-bench-client-"))
+    proc, server_port = start_server(workdir)
+    try:
+        asyncio.run(main(requests, workdir, server_port))
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)

@@ -26,9 +26,18 @@ def _cpu_per_step(r: RunResult) -> float | None:
     return 1000 * r.cpu_per_min * r.window_seconds / 60 / (r.n * r.rounds * r.steps)
 
 
+def _apiserver_cpu_per_step(r: RunResult) -> float | None:
+    """API-server CPU milliseconds per canary step: per minute, the operator that finishes the same work
+    sooner looks costlier; per step executed, both are charged for the same work."""
+    if r.apiserver_cpu_per_min is None or not r.window_seconds or not r.n:
+        return None
+    return 1000 * r.apiserver_cpu_per_min * r.window_seconds / 60 / (r.n * r.rounds * r.steps)
+
+
 FIGURES: list[tuple[str, Figure, int]] = [  # (name, figure, digits)
     ("operator CPU ms per canary step", _cpu_per_step, 1),
     ("operator CPU s/min", lambda r: r.cpu_per_min, 2),
+    ("API-server CPU ms per canary step", _apiserver_cpu_per_step, 1),
     ("API-server CPU s/min", lambda r: r.apiserver_cpu_per_min, 1),
     ("API writes per canary run", _writes_per_canary_run, 1),
     ("idle CPU s/min (settled canaries)", lambda r: r.idle_cpu_per_min, 3),

@@ -29,6 +29,9 @@ def test_cells_report_median_range_and_the_ratio_of_medians() -> None:
     # CPU ms per canary step: 2 CPU s/min over 60 s = 2 s over 10 canaries × 2 steps = 100 ms
     step = next(line for line in text.splitlines() if "CPU ms per canary step" in line)
     assert "| 100.0 [50.0–150.0] (3 runs) |" in step
+    # the API server's 5 CPU s/min over 60 s = 5 s over 20 canary steps = 250 ms, for either operator
+    api = next(line for line in text.splitlines() if "API-server CPU ms per canary step" in line)
+    assert "| 250.0 [250.0–250.0] (3 runs) | 250.0 [250.0–250.0] (3 runs) | 1.00 (met) |" in api
 
 
 @pytest.mark.parametrize(("ours", "theirs", "text"), [
