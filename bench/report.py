@@ -9,7 +9,7 @@ import platform
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import profiling, sidebyside
+from bench import curve, profiling, sidebyside
 from bench.scenario import RunResult
 from bench.stats import fmt, median, percentile
 from bench.writekinds import table as kinds_table
@@ -144,6 +144,10 @@ def markdown(*, title: str, reaction: Sequence[RunResult], scale: Sequence[RunRe
                     "CPU per canary step = the operator's CPU over the run's window divided by N × steps; "
                     "idle CPU = the operator's CPU in the window after initialization settled, before the "
                     "first new revision (`--idle`).", "", side, ""]
+        curves = [line for op, interval in sorted({(r.operator, r.interval) for r in scale})
+                  for line in curve.markdown(scale, op, interval)]
+        if curves:
+            out += ["## Scale curve (medians per N)", "", *curves]
         profiled = [r for r in scale if r.profile is not None]
         if profiled:
             out += ["## Profiles (py-spy, the operator during the run's window)", ""]
@@ -203,11 +207,15 @@ def plot(reaction: Sequence[RunResult], scale: Sequence[RunResult], out_dir: Pat
             rs = sorted(rs, key=lambda x: x.n)
             ns = [r.n for r in rs]
             label = f"{op} {interval} s"
-            axes[0].plot(ns, [percentile(r.lateness, 99) or 0.0 for r in rs], marker="o", label=label)
-            axes[1].plot(ns, [r.cpu_per_min or 0.0 for r in rs], marker="o", label=label)
-            axes[2].plot(ns, [r.peak_rss_mib or 0.0 for r in rs], marker="o", label=label)
-        for ax, title in zip(axes, ("step lateness p99 (s)", "operator CPU s/min", "peak RSS (MiB)"),
-                             strict=True):
+            pts = curve.points(rs, op, interval)
+            ns = [p.n for p in pts]
+            axes[0].plot(ns, [p.lateness_p99 or 0.0 for p in pts], marker="o", label=f"{label} p99")
+            axes[0].plot(ns, [p.lateness_p50 or 0.0 for p in pts], marker=".", linestyle=":",
+                         label=f"{label} p50")
+            axes[1].plot(ns, [p.cpu_ms_per_step or 0.0 for p in pts], marker="o", label=label)
+            axes[2].plot(ns, [p.rss_mib or 0.0 for p in pts], marker="o", label=label)
+        for ax, title in zip(axes, ("step lateness p50 / p99 (s)", "operator CPU ms per canary step",
+                                    "peak RSS (MiB)"), strict=True):
             ax.set_xscale("log")
             ax.set_xlabel("concurrent canaries")
             ax.set_title(title)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import apicost, profiling, sidebyside
+from bench import apicost, curve, profiling, sidebyside
 from bench.scenario import RunResult
 
 
@@ -66,3 +66,20 @@ def test_profile_folding_counts_self_and_inclusive_once_per_stack(tmp_path: Path
     assert inclusive["main (cli.py)"] == 10 and inclusive["run (task.py)"] == 9  # recursion counted once
     table = "\n".join(profiling.markdown("canaryd", prof))
     assert "| `parse (parse.py)` | 70.0 % | 70.0 % |" in table
+
+
+def test_the_scale_curve_takes_medians_per_n_and_fits_a_line() -> None:
+    results = [run("canaryd", 1.0, n=10), run("canaryd", 3.0, n=10), run("canaryd", 2.0, n=10),
+               run("canaryd", 20.0, n=100), run("flagger", 9.0, n=100)]
+    for r, rss, late in zip(results, (50.0, 52.0, 54.0, 70.0, 80.0), ([0.1], [0.2], [0.3], [1.0, 2.0], [5.0]),
+                            strict=True):
+        r.peak_rss_mib, r.lateness = rss, late
+    pts = curve.points(results, "canaryd", 10)
+    assert [(p.n, p.runs, p.cpu_ms_per_step, p.rss_mib) for p in pts] == [(10, 3, 100.0, 52.0),
+                                                                       (100, 1, 100.0, 70.0)]
+    assert pts[0].lateness_p50 == 0.2 and pts[1].lateness_p99 == 2.0
+    line = curve.fit([(10, 52.0), (100, 70.0)])
+    assert line is not None and round(line.b, 3) == 0.2 and round(line(10), 6) == 52.0
+    assert curve.fit([(10, 1.0), (10, 2.0)]) is None
+    text = "\n".join(curve.markdown(results, "canaryd", 10))
+    assert "RSS ≈ 50 MiB + 204.8 KiB × N" in text and "| 100 | 1 | 0/100 |" in text
