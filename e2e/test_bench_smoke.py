@@ -40,6 +40,10 @@ def test_plan_and_flags() -> None:
     args = run.parse_args(["--scale-sizes", "10,100", "--scale-intervals", "10", "--flagger-max", "10"])
     p = run.plan(args)
     assert p.reaction == [("canaryd", 10), ("flagger", 10)]
-    assert p.scale == [("canaryd", 10, 10), ("flagger", 10, 10), ("canaryd", 10, 100)]
+    assert p.scale == [("canaryd", 10, 10, 0), ("flagger", 10, 10, 0), ("canaryd", 10, 100, 0)]
+    # --repeats: each cell again, the operators alternating (issue 16: neither always runs first)
+    repeated = run.plan(run.parse_args(["--scale-sizes", "10", "--scale-intervals", "10", "--repeats", "3"]))
+    assert repeated.scale == [("canaryd", 10, 10, 0), ("flagger", 10, 10, 0), ("flagger", 10, 10, 1),
+                              ("canaryd", 10, 10, 1), ("canaryd", 10, 10, 2), ("flagger", 10, 10, 2)]
     smoke = run.parse_args(["--smoke"])
     assert run.plan(smoke) == run.Plan([("canaryd", 2)], [])
