@@ -126,7 +126,9 @@ def assert_in_order(obs: Observer) -> None:
 async def test_api_server_outage_mid_run_reconnects_relists_and_completes_in_order(scene: Scene) -> None:
     s = scene
     pid = s.op.proc.pid if s.op.proc else None
-    await create(s.admin, s.ns, podinfo(s.ns), canary(s.ns, interval="2s", threshold=5))
+    # progress deadline 300 s: after the outage the bed's controller-manager and kwok reconnect with their
+    # own backoff, and the primary's rollout at promotion once took over 60 s (the default here) to finish
+    await create(s.admin, s.ns, podinfo(s.ns), canary(s.ns, interval="2s", threshold=5, deadline=300))
     await wait_phase(s.admin, s.ns, "Initialized")
     async with observing(s.admin, s.ns) as obs:
         await set_image(s.admin, s.ns, "6.0.1")
