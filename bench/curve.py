@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.scenario import RunResult
-from bench.sidebyside import _cpu_per_step
+from bench.sidebyside import cpu_per_step
 from bench.stats import median, percentile
 
 
@@ -50,7 +50,7 @@ def points(results: Sequence[RunResult], operator: str, interval: int) -> list[P
             by_n.setdefault(r.n, []).append(r)
     out = []
     for n, rs in sorted(by_n.items()):
-        cpu = [v for r in rs if (v := _cpu_per_step(r)) is not None]
+        cpu = [v for r in rs if (v := cpu_per_step(r)) is not None]
         rss = [r.peak_rss_mib for r in rs if r.peak_rss_mib is not None]
         lateness = [x for r in rs for x in r.lateness]
         out.append(Point(n, len(rs), median(cpu), median(rss), median(lateness), percentile(lateness, 99),

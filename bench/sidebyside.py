@@ -19,25 +19,24 @@ def _writes_per_canary_run(r: RunResult) -> float | None:
     return r.api.writes / (r.n * r.rounds)
 
 
-def _cpu_per_step(r: RunResult) -> float | None:
-    """Operator CPU milliseconds per canary step executed (the run's window over N × steps)."""
-    if r.cpu_per_min is None or not r.window_seconds or not r.n:
+def per_step(per_min: float | None, r: RunResult) -> float | None:
+    """Milliseconds per canary step from a per-minute CPU figure over the run's window. Per minute, the
+    operator that finishes the same work sooner looks costlier; per step executed, both are charged for
+    the same work."""
+    if per_min is None or not r.window_seconds or not r.n:
         return None
-    return 1000 * r.cpu_per_min * r.window_seconds / 60 / (r.n * r.rounds * r.steps)
+    return 1000 * per_min * r.window_seconds / 60 / (r.n * r.rounds * r.steps)
 
 
-def _apiserver_cpu_per_step(r: RunResult) -> float | None:
-    """API-server CPU milliseconds per canary step: per minute, the operator that finishes the same work
-    sooner looks costlier; per step executed, both are charged for the same work."""
-    if r.apiserver_cpu_per_min is None or not r.window_seconds or not r.n:
-        return None
-    return 1000 * r.apiserver_cpu_per_min * r.window_seconds / 60 / (r.n * r.rounds * r.steps)
+def cpu_per_step(r: RunResult) -> float | None:
+    """The operator's CPU milliseconds per canary step executed."""
+    return per_step(r.cpu_per_min, r)
 
 
 FIGURES: list[tuple[str, Figure, int]] = [  # (name, figure, digits)
-    ("operator CPU ms per canary step", _cpu_per_step, 1),
+    ("operator CPU ms per canary step", cpu_per_step, 1),
     ("operator CPU s/min", lambda r: r.cpu_per_min, 2),
-    ("API-server CPU ms per canary step", _apiserver_cpu_per_step, 1),
+    ("API-server CPU ms per canary step", lambda r: per_step(r.apiserver_cpu_per_min, r), 1),
     ("API-server CPU s/min", lambda r: r.apiserver_cpu_per_min, 1),
     ("API writes per canary run", _writes_per_canary_run, 1),
     ("idle CPU s/min (settled canaries)", lambda r: r.idle_cpu_per_min, 3),

@@ -78,9 +78,8 @@ async def keep_trimmed(heap: CHeap, every: float, logger: logging.Logger,
     about a millisecond, so it runs on the loop: no thread, no arena of its own."""
     while True:
         await sleep(every)
-        before = heap.usage().free
         if heap.trim():
-            logger.debug(f"malloc_trim: {before} bytes were held free in the heap")
+            logger.debug("malloc_trim gave freed heap pages back to the kernel")
 
 
 class CHeapSizes(Collector):

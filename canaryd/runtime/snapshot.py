@@ -15,6 +15,7 @@ from canaryd.model.podconfigs import pod_config_refs
 from canaryd.model.spec import CanarySpec
 from canaryd.model.template_refs import template_problem
 from canaryd.runtime.context import Context
+from canaryd.runtime.spec_cache import object_version
 
 
 class Derived:
@@ -28,13 +29,14 @@ class Derived:
         self._match: tuple[Any, bool] | None = None
 
     def template_hash(self, obj: Mapping[str, Any]) -> str:
-        meta = obj.get("metadata") or {}
-        uid, generation = str(meta.get("uid") or ""), int(meta.get("generation") or 0)
-        known = self._hashes.get(uid)
-        if known is not None and generation and known[0] == generation:
-            return known[1]
+        version = object_version(obj)
+        if version is not None:
+            uid, generation = version
+            known = self._hashes.get(uid)
+            if known is not None and known[0] == generation:
+                return known[1]
         value = pod_template_hash((obj.get("spec") or {}).get("template") or {})
-        if uid and generation:
+        if version is not None:
             if len(self._hashes) >= 4:  # the target and the primary; older uids were re-created ones
                 self._hashes.clear()
             self._hashes[uid] = (generation, value)
@@ -42,7 +44,7 @@ class Derived:
 
     def templates_match(self, target: Mapping[str, Any], primary: Mapping[str, Any], selector_label: str, *,
                         target_name: str, tracked: list[str]) -> bool:
-        key = (_version(target), _version(primary), selector_label, target_name, tuple(tracked))
+        key = (object_version(target), object_version(primary), selector_label, target_name, tuple(tracked))
         if self._match is not None and None not in key[:2] and self._match[0] == key:
             return self._match[1]
         value = templates_match((target.get("spec") or {}).get("template") or {},
@@ -50,12 +52,6 @@ class Derived:
                                 target_name=target_name, tracked=tracked)
         self._match = (key, value)
         return value
-
-
-def _version(obj: Mapping[str, Any]) -> tuple[str, int] | None:
-    meta = obj.get("metadata") or {}
-    uid, generation = str(meta.get("uid") or ""), int(meta.get("generation") or 0)
-    return (uid, generation) if uid and generation else None
 
 
 def deployment_view(obj: Deployment, selector_labels: tuple[str, ...],

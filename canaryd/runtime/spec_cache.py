@@ -8,11 +8,19 @@ without a uid or generation is parsed every time."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from canaryd.model.parse import parse_canary
 from canaryd.model.spec import CanarySpec, SpecError
 from canaryd.settings import Settings
+
+
+def object_version(obj: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(uid, generation) of an object the API server versions; None when either is missing (never reused)."""
+    meta = obj.get("metadata") or {}
+    uid, generation = str(meta.get("uid") or ""), int(meta.get("generation") or 0)
+    return (uid, generation) if uid and generation else None
 
 
 class SpecCache:
@@ -23,9 +31,9 @@ class SpecCache:
 
     def parse(self, canary: dict[str, Any]) -> CanarySpec | SpecError:
         meta = canary.get("metadata") or {}
-        key = (canary.get("apiVersion"), meta.get("uid"), meta.get("generation"), meta.get("name"),
-               meta.get("namespace"))
-        if self._last is not None and key[1] and key[2] and self._last[0] == key:
+        version = object_version(canary)
+        key = (canary.get("apiVersion"), version, meta.get("name"), meta.get("namespace"))
+        if self._last is not None and version is not None and self._last[0] == key:
             return self._last[1]
         self.parses += 1
         parsed = parse_canary(canary, selector_labels=self._settings.selector_labels,
