@@ -14,12 +14,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-from aiohttp import web
 
 CACHE = Path.home() / ".cache" / "canaryd-bed"
 
@@ -72,7 +72,8 @@ class Exporter:
     def __init__(self, workloads: list[Workload]) -> None:
         self.workloads = workloads
         self.started = time.monotonic()
-        self.runner: web.AppRunner | None = None
+        self.server: ThreadingHTTPServer | None = None
+        self.thread: threading.Thread | None = None
         self.port = 0
 
     def text(self) -> str:
@@ -95,19 +96,32 @@ class Exporter:
         return "\n".join(lines) + "\n"
 
     async def start(self) -> None:
-        async def metrics(_: web.Request) -> web.Response:
-            return web.Response(text=self.text(), content_type="text/plain")
+        """Serve from a thread of its own: the tests' event loop only runs while an async test does, and
+        an exporter on it would miss Prometheus's scrapes during sync tests — the series would go stale and
+        a later test's short window would hold no samples."""
+        exporter = self
 
-        app = web.Application()
-        app.router.add_get("/metrics", metrics)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = exporter.text().encode()
+                self.send_response(200 if self.path == "/metrics" else 404)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Scrapes every second: not worth a line each."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, name="exporter", daemon=True)
+        self.thread.start()
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
 
 
 class Prometheus:
