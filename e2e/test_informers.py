@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -20,13 +21,17 @@ import pytest
 
 from canaryd.cache.backoff import Backoff
 from canaryd.cache.informer import Informers
-from canaryd.cache.slim import config_checksum
+from canaryd.cache.slim import config_checksum, data_loaded
 from canaryd.cache.store import Store
+from canaryd.kube import resources as r
 from canaryd.kube.client import KubeClient
 from canaryd.kube.config import load_kubeconfig
 from canaryd.kube.conflicts import update_status_with_retry
 from canaryd.kube.errors import NotFound
 from canaryd.kube.resources import CANARY, CONFIGMAP, NAMESPACE, SECRET, WATCHED, Resource
+from canaryd.model.parse import parse_canary
+from canaryd.model.spec import CanarySpec
+from canaryd.runtime.config_data import ConfigData
 from e2e.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
@@ -65,6 +70,7 @@ async def start_informers(bed: Any) -> AsyncIterator[Factory]:
         proxy: TcpProxy | None = None,
         watch_timeout: int = 300,
         user_agent: str = "e2e-informers",
+        metadata_only: frozenset[str] = frozenset(),
     ) -> tuple[Informers, Store, KubeClient]:
         config = await load_kubeconfig(bed.kubeconfig)
         if proxy is not None:
@@ -76,7 +82,8 @@ async def start_informers(bed: Any) -> AsyncIterator[Factory]:
         client = KubeClient(config, user_agent=user_agent)
         store = Store()
         informers = Informers(client, store, resources, namespace, watch_timeout=watch_timeout,
-                              healthy_after=5.0, backoff=lambda: Backoff(initial=0.05, cap=0.5))
+                              healthy_after=5.0, backoff=lambda: Backoff(initial=0.05, cap=0.5),
+                              metadata_only=metadata_only)
         started.append((informers, client))
         await informers.start()
         await informers.wait_synced(timeout=30)
@@ -196,6 +203,68 @@ async def test_secret_data_never_reaches_the_store(
     everything = repr(store.items("Secret")) + repr(store.items("Secret", namespace))
     assert sentinel not in everything and encoded not in everything
     assert "data" not in cached and "stringData" not in cached
+
+
+async def test_metadata_only_secrets_are_read_one_by_one_when_a_canary_needs_them(
+    namespace: str, admin: KubeClient, start_informers: Factory
+) -> None:
+    """Secrets watched as metadata alone (as canaryd's runtime watches them): the real API server sends no
+    data; the Secret a Canary's target uses is read once (one GET) and cached with its checksum, and kept
+    through a relist at the same version; a change of its data puts its metadata alone back (read again
+    by the next pass); a Secret nobody references is never read."""
+    sentinel = f"sentinel-{uuid.uuid4().hex}"
+    for name in ("used", "helm-release"):
+        await admin.create(SECRET, namespace, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                                               "metadata": {"name": name}, "stringData": {"k": sentinel}})
+    page: list[dict[str, Any]] = []
+    async for items, _ in admin.list_pages(SECRET, namespace, metadata_only=True):
+        page += items
+    assert {o.get("kind") for o in page} == {"PartialObjectMetadata"} and all("data" not in o for o in page)
+
+    informers, store, client = await start_informers((SECRET,), namespace, metadata_only=r.METADATA_ONLY)
+    assert {o["metadata"]["name"] for o in store.items("Secret", namespace)} == {"used", "helm-release"}
+    assert not any(data_loaded(o) for o in store.items("Secret", namespace))
+    woken: list[str] = []
+    store.subscribe(lambda kind, ns, name: woken.append(name))
+    target = podinfo_with_secret(namespace, "used")
+    store.upsert("Deployment", target)  # what the Deployment informer would hold
+    spec = parse_canary({**canary("podinfo"), "metadata": {"name": "podinfo", "namespace": namespace}})
+    assert isinstance(spec, CanarySpec)
+    data = ConfigData(client, store, logging.getLogger("e2e"))
+
+    assert data.unloaded(spec, config_tracking=True) == [f"Secret {namespace}/used"]
+    await until(lambda: data_loaded(store.get("Secret", namespace, "used") or {}), 10, "the Secret read")
+    served = await admin.get(SECRET, namespace, "used")
+    assert (store.get("Secret", namespace, "used") or {})["checksum"] == config_checksum(served["data"])
+    assert "used" in woken and data.unloaded(spec, config_tracking=True) == []
+    assert count(client, "canaryd_api_requests_total", verb="get", resource="secrets", code="200") == 1
+    assert not data_loaded(store.get("Secret", namespace, "helm-release") or {})
+    assert sentinel not in repr(store.items("Secret", namespace))
+
+    inf = informers["Secret"]
+    lists = inf.lists
+    inf.restart(None)  # a relist at the same version keeps what was read
+    await until(lambda: inf.lists > lists, 10, "the relist")
+    assert data_loaded(store.get("Secret", namespace, "used") or {})
+
+    await admin.patch(SECRET, namespace, "used", {"stringData": {"k": "changed"}})
+    rv = (await admin.get(SECRET, namespace, "used"))["metadata"]["resourceVersion"]
+    await until(lambda: (store.get("Secret", namespace, "used") or {})["metadata"]["resourceVersion"] == rv,
+                10, "the change reported by the watch")
+    assert not data_loaded(store.get("Secret", namespace, "used") or {})
+    assert data.unloaded(spec, config_tracking=True) == [f"Secret {namespace}/used"]
+    await until(lambda: data_loaded(store.get("Secret", namespace, "used") or {}), 10, "the second read")
+    served = await admin.get(SECRET, namespace, "used")
+    assert (store.get("Secret", namespace, "used") or {})["checksum"] == config_checksum(served["data"])
+    assert count(client, "canaryd_api_requests_total", verb="get", resource="secrets", code="200") == 2
+    await data.stop()
+
+
+def podinfo_with_secret(namespace: str, secret: str) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "podinfo", "namespace": namespace, "uid": "u", "resourceVersion": "1"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "app", "image": "podinfo", "envFrom": [{"secretRef": {"name": secret}}]}]}}}}
 
 
 async def test_forced_410_relists_and_drops_objects_deleted_meanwhile(

@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 
 from canaryd.cache.backoff import Backoff
-from canaryd.cache.slim import slim
+from canaryd.cache.slim import keep_loaded, slim, slim_metadata
 from canaryd.cache.store import Store
 from canaryd.kube import resources as r
 from canaryd.kube.client import KubeClient
@@ -46,11 +46,14 @@ class Informer:
         logger: logging.Logger | None = None,
         on_relist: Callable[[str], None] | None = None,
         list_gate: asyncio.Semaphore | None = None,
+        metadata_only: bool = False,
     ) -> None:
         """``on_relist(kind)`` is called after every list but the first: the API server answers again
         after an outage (the runtime retries failed canaries at once instead of waiting their backoff).
         ``list_gate`` bounds how many informers sharing it list at once (each list holds a pooled
-        connection, and each connection a TLS buffer, while it lasts)."""
+        connection, and each connection a TLS buffer, while it lasts). ``metadata_only``: list and watch
+        the objects' metadata alone (cache/slim.py: an entry whose data was read since, at the same
+        version, is kept)."""
         self.client, self.store, self.res = client, store, res
         self.on_relist = on_relist
         self.log = logger or log
@@ -60,6 +63,7 @@ class Informer:
         self.backoff = backoff or Backoff()
         self.page_size = page_size
         self._list_gate = list_gate
+        self.metadata_only = metadata_only
         self.resource_version: str | None = None
         self.synced = asyncio.Event()
         self.lists = 0  # completed lists (1 after start, +1 per relist)
@@ -157,7 +161,8 @@ class Informer:
         if self.resource_version is None:
             await self._relist()
         timeout = int(self.watch_timeout * random.uniform(1.0, 1.2))
-        events = self.client.watch(self.res, self.namespace, self.resource_version, timeout_seconds=timeout)
+        events = self.client.watch(self.res, self.namespace, self.resource_version, timeout_seconds=timeout,
+                                   metadata_only=self.metadata_only)
         async with contextlib.aclosing(events):
             async for kind, obj in events:
                 self._cycle_events += 1
@@ -178,6 +183,11 @@ class Informer:
             self.resource_version = str(rv)
 
     def _slim(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if self.metadata_only:  # the object is a PartialObjectMetadata, cached as this kind
+            fresh = slim_metadata(self.res.kind, self.res.api_version, obj)
+            meta = fresh["metadata"]
+            current = self.store.get(self.res.kind, meta.get("namespace"), str(meta.get("name") or ""))
+            return keep_loaded(current, fresh)
         obj.setdefault("apiVersion", self.res.api_version)
         obj.setdefault("kind", self.res.kind)
         return slim(self.res.kind, obj)
@@ -186,7 +196,8 @@ class Informer:
         objs: list[dict[str, Any]] = []
         rv = ""
         async with self._list_gate or contextlib.nullcontext():
-            async for page, page_rv in self.client.list_pages(self.res, self.namespace, limit=self.page_size):
+            async for page, page_rv in self.client.list_pages(self.res, self.namespace, limit=self.page_size,
+                                                              metadata_only=self.metadata_only):
                 objs.extend(self._slim(o) for o in page)  # slim per page: full objects never pile up
                 rv = page_rv
         self.store.replace(self.kind, objs, namespace=self.namespace)
@@ -220,7 +231,9 @@ class Informers:
         backoff: Callable[[], Backoff] = Backoff,
         logger: logging.Logger | None = None,
         on_relist: Callable[[str], None] | None = None,
+        metadata_only: frozenset[str] = frozenset(),
     ) -> None:
+        """``metadata_only``: the kinds listed and watched as metadata alone (``Informer``)."""
         self.store = store
         self.restarts = Counter(
             "canaryd_watch_restarts_total",
@@ -232,6 +245,7 @@ class Informers:
             res.kind: Informer(
                 client, store, res, restarts=self.restarts, namespace=namespace, watch_timeout=watch_timeout,
                 healthy_after=healthy_after, backoff=backoff(), logger=logger, on_relist=on_relist,
+                metadata_only=res.kind in metadata_only,
             )
             for res in resources
         }

@@ -61,17 +61,19 @@ class Store:
     def counts(self) -> dict[str, int]:
         return {kind: self.count(kind) for kind in self._kinds}
 
-    def upsert(self, kind: str, obj: dict[str, Any]) -> None:
-        """Insert or replace; subscribers are told unless the resourceVersion is unchanged. A version
-        older than the cached one is ignored: a writer may have put the server's newer answer here
-        (write-through) before the watch delivers the events leading up to it."""
+    def upsert(self, kind: str, obj: dict[str, Any], *, announce: bool = False) -> None:
+        """Insert or replace; subscribers are told unless the resourceVersion is unchanged (or
+        ``announce``: the same version, now with more of it, such as a Secret's data read after its
+        metadata came). A version older than the cached one is ignored: a writer may have put the
+        server's newer answer here (write-through) before the watch delivers the events leading up to
+        it."""
         ns, name = key_of(obj)
         objs = self._kinds.setdefault(kind, {}).setdefault(ns, {})
         old = objs.get(name)
         if old is not None and _older(obj, old):
             return
         objs[name] = obj
-        if old is None or _rv(old) != _rv(obj) or not _rv(obj):
+        if announce or old is None or _rv(old) != _rv(obj) or not _rv(obj):
             self._notify(kind, ns, name)
 
     def delete(self, kind: str, namespace: str | None, name: str) -> None:

@@ -36,6 +36,10 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 # per-namespace watches never take the connections requests wait for.
 POOL_SIZE = 100
 _WRITES = frozenset({"create", "update", "patch", "delete"})
+# Asked of the API server for metadata alone (``PartialObjectMetadata``, meta.k8s.io/v1): a list or a watch
+# of a kind whose bodies canaryd does not need, such as every Secret of a namespace (docs/architecture.md)
+METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_WATCH_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 Items = list[dict[str, Any]]  # named so the method ``KubeClient.list`` does not shadow it
 
 
@@ -142,14 +146,15 @@ class KubeClient:
             if session is not None and not session.closed:
                 await session.close()
 
-    async def _headers(self, content_type: str | None = None) -> tuple[dict[str, str], int]:
+    async def _headers(self, content_type: str | None = None,
+                       accept: str = "application/json") -> tuple[dict[str, str], int]:
         """Request headers, credentials asked fresh (an expiring exec token is renewed here), and the
         credentials' generation for :meth:`_renewed`."""
         try:
             auth, generation = await self.config.request_auth()
         except CredentialsError as err:
             raise ApiError(401, "Unauthorized", str(err)) from None
-        headers = {"Accept": "application/json", "User-Agent": self.user_agent, **auth}
+        headers = {"Accept": accept, "User-Agent": self.user_agent, **auth}
         if content_type:
             headers["Content-Type"] = content_type
         return headers, generation
@@ -188,6 +193,7 @@ class KubeClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Any:
         label = f"{res.plural}/{subresource}" if subresource else res.plural
         data = orjson.dumps(body) if body is not None else None
@@ -209,7 +215,8 @@ class KubeClient:
                 with attempt:
                     if fence is not None:  # each attempt: a retry may come after a pause
                         fence()
-                    return await self._once(verb, method, label, path, params, data, content_type, fence)
+                    return await self._once(verb, method, label, path, params, data, content_type, fence,
+                                            accept)
         finally:
             self.durations.labels(verb=verb, resource=label).observe(time.monotonic() - started)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -224,9 +231,10 @@ class KubeClient:
         data: bytes | None,
         content_type: str,
         fence: Callable[[], None] | None = None,
+        accept: str = "application/json",
     ) -> Any:
         for renewed in (False, True):  # one more try after a 401 answered with renewed credentials
-            headers, generation = await self._headers(content_type if data is not None else None)
+            headers, generation = await self._headers(content_type if data is not None else None, accept)
             raw, status, retry_after = await self._send(verb, method, label, path, params, data, headers,
                                                         fence)
             if status != 401 or renewed or not await self._renewed(generation):
@@ -300,15 +308,19 @@ class KubeClient:
         *,
         label_selector: str | None = None,
         limit: int = 500,
+        metadata_only: bool = False,
     ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
         """Pages of a consistent list: (items, the list's resourceVersion). Paging keeps memory bounded
-        for big collections; an expired continue token raises ``Gone`` (the caller lists again)."""
+        for big collections; an expired continue token raises ``Gone`` (the caller lists again).
+        ``metadata_only``: the server sends each item's ``metadata`` alone (``PartialObjectMetadata``),
+        never its spec or data."""
         params: dict[str, str] = {"limit": str(limit)}
         if label_selector:
             params["labelSelector"] = label_selector
         rv = ""
         while True:
-            page = await self._request("list", "GET", res, res.path(namespace), params=params)
+            page = await self._request("list", "GET", res, res.path(namespace), params=params,
+                                       accept=METADATA_LIST_ACCEPT if metadata_only else "application/json")
             meta = page.get("metadata") or {}
             rv = rv or str(meta.get("resourceVersion") or "")
             yield list(page.get("items") or []), rv
@@ -385,11 +397,12 @@ class KubeClient:
         *,
         timeout_seconds: int = 300,
         label_selector: str | None = None,
+        metadata_only: bool = False,
     ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
         """Events ("ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK", object) after ``resource_version``
         until the server ends the stream. Raises ``Gone`` when the version is too old (HTTP 410 or an
         ERROR event with code 410), another ``ApiError`` for other ERROR events. Not retried here:
-        the informer owns reconnecting."""
+        the informer owns reconnecting. ``metadata_only``: each event's object is its ``metadata`` alone."""
         params = {"watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
         if resource_version:
             params["resourceVersion"] = resource_version
@@ -398,7 +411,8 @@ class KubeClient:
         # no total timeout; a read timeout beyond the server's own end of stream catches dead peers
         timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=timeout_seconds + 60)
         counted = False
-        headers, generation = await self._headers()
+        headers, generation = await self._headers(
+            accept=METADATA_WATCH_ACCEPT if metadata_only else "application/json")
         try:
             async with self.watch_session.get(
                 res.path(namespace), params=params, headers=headers, timeout=timeout, **self._transport()

@@ -61,3 +61,7 @@ WATCHED: tuple[Resource, ...] = (
 # or AlertProviders, whose secretRef is checked from the cache); the rest of WATCHED is watched cluster-wide.
 PER_NAMESPACE: tuple[Resource, ...] = (DEPLOYMENT, SERVICE, CONFIGMAP, SECRET)
 CLUSTER_WIDE: tuple[Resource, ...] = tuple(res for res in WATCHED if res not in PER_NAMESPACE)
+# Of those, the kinds listed and watched as metadata alone: a namespace's Secrets are mostly ones no Canary
+# uses (Helm keeps every release in one, 100 KB and more), and their data must not reach canaryd unless a
+# Canary references them; the referenced ones are read one by one when they change (runtime/config_data.py).
+METADATA_ONLY: frozenset[str] = frozenset({SECRET.kind})

@@ -27,6 +27,7 @@ from canaryd.notify.notifier import Notifier
 from canaryd.runtime import heapdump
 from canaryd.runtime.c_heap import CHeap, CHeapSizes, keep_trimmed
 from canaryd.runtime.clock import REAL_CLOCK, Clock
+from canaryd.runtime.config_data import ConfigData
 from canaryd.runtime.context import Context
 from canaryd.runtime.crash import CrashPoints, parse_crash_points
 from canaryd.runtime.http import build_app, start_http
@@ -58,6 +59,7 @@ class Runtime:
             registry=metrics.registry,
             logger=logger,
             on_relist=lambda kind: self.supervisor.on_relist(kind),
+            metadata_only=r.METADATA_ONLY,
         )
         self.scope: NamespaceScope | None = None
         if scoped:
@@ -65,6 +67,7 @@ class Runtime:
                 client, store, restarts=self.informers.restarts, logger=logger,
                 on_synced=lambda ns: self.supervisor.on_namespace_synced(ns),
                 on_relist=lambda kind: self.supervisor.on_relist(kind),
+                metadata_only=r.METADATA_ONLY,
             )
             store.subscribe(self.scope.on_change)  # before the supervisor: it asks scope.ready
         self.leadership = Leadership(settings, client, logger, metrics.leader, clock=clock)
@@ -88,6 +91,7 @@ class Runtime:
             may_act=self.leadership.may_act,
             clock=clock,
             scope_ready=self.scope.ready if self.scope is not None else lambda _namespace: True,
+            config_data=ConfigData(client, store, logger, kinds=r.METADATA_ONLY),
         )
         self.supervisor = Supervisor(self.ctx)
         self._synced = False
@@ -126,6 +130,8 @@ class Runtime:
     async def stop(self) -> None:
         """Canary tasks finish their pass (or are cancelled), the lease is released, then the rest ends."""
         await self.leadership.stop()
+        if self.ctx.config_data is not None:
+            await self.ctx.config_data.stop()
         await self.notifier.stop()
         await self.informers.stop()
         if self.scope is not None:

@@ -15,6 +15,7 @@ from canaryd.cache.store import Store
 from canaryd.kube.client import KubeClient
 from canaryd.notify.notifier import Notifier
 from canaryd.runtime.clock import REAL_CLOCK, Clock
+from canaryd.runtime.config_data import ConfigData
 from canaryd.runtime.crash import CrashPoints
 from canaryd.runtime.metrics import Metrics
 from canaryd.settings import Settings
@@ -39,3 +40,6 @@ class Context:
     clock: Clock = REAL_CLOCK
     # has this namespace's cache listed (runtime/scope.py)? A Canary's task starts only then
     scope_ready: Callable[[str], bool] = lambda _namespace: True
+    # reads the data of referenced objects watched as metadata alone (runtime/config_data.py); None when
+    # every kind is watched whole
+    config_data: ConfigData | None = None

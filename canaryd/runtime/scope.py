@@ -58,8 +58,11 @@ class NamespaceScope:
         watch_timeout: int = 300,
         healthy_after: float = 10.0,
         backoff: Callable[[], Backoff] = Backoff,
+        metadata_only: frozenset[str] = frozenset(),
     ) -> None:
+        """``metadata_only``: the kinds listed and watched as metadata alone (cache/informer.py)."""
         self.client, self.store = client, store
+        self.metadata_only = metadata_only
         self.kinds = tuple(kinds)
         self.max_namespaces = max_namespaces
         self.on_synced = on_synced
@@ -122,7 +125,7 @@ class NamespaceScope:
         return Informer(self.client, self.store, res, restarts=self._restarts, namespace=namespace,
                         watch_timeout=self._watch_timeout, healthy_after=self._healthy_after,
                         backoff=self._backoff(), logger=self.log, on_relist=self.on_relist,
-                        list_gate=self._list_gate)
+                        list_gate=self._list_gate, metadata_only=res.kind in self.metadata_only)
 
     def _retire(self, key: tuple[str, str]) -> None:
         """Stop at once and drop the namespace's objects of that kind (subscribers are told)."""

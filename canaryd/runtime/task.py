@@ -192,6 +192,8 @@ class CanaryTask:
             if not holds_finalizer(canary):
                 return None
             return await self._finalization.step(canary, spec, self._state.failures)
+        if self._waiting_for_data(spec):
+            return None  # the reads under way wake this task when their answers reach the cache
         status = status_from_dict(canary.get("status") or {})
         began = self.ctx.clock.now()
         snap = build_snapshot(self.ctx, spec, self._derived)
@@ -258,6 +260,17 @@ class CanaryTask:
                 if not job.cancelled():
                     job.exception()  # retrieved: the abandoned call's error is of no interest
 
+    def _waiting_for_data(self, spec: CanarySpec) -> bool:
+        """Whether a referenced object's data is still being read (runtime/config_data.py): until then the
+        cache knows only that it changed, not whether its data did, so no decision is taken."""
+        loads = self.ctx.config_data
+        if loads is None:
+            return False
+        waiting = loads.unloaded(spec, config_tracking=self.ctx.settings.config_tracking)
+        if waiting:
+            self._log.debug(f"waiting for the data of {', '.join(waiting)}")
+        return bool(waiting)
+
     def _moot(self, spec: CanarySpec, snap: Snapshot) -> str:
         """Why a pending check no longer matters ("" when it still does)."""
         canary = self.ctx.store.get("Canary", self.namespace, self.name)
@@ -265,6 +278,8 @@ class CanaryTask:
             return f"canary {self.key} is being deleted"
         if (canary.get("spec") or {}).get("suspend") is True:
             return f"canary {self.key} was suspended"
+        if self._waiting_for_data(spec):
+            return ""  # a referenced Secret changed; whether its data did is known once it is read
         now = build_snapshot(self.ctx, spec, self._derived)
         before = (snap.target.template_hash if snap.target else None, snap.config_checksums)
         after = (now.target.template_hash if now.target else None, now.config_checksums)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from canaryd.cache.slim import LAST_APPLIED, slim
+from canaryd.cache.slim import LAST_APPLIED, data_loaded, keep_loaded, slim, slim_metadata
 from canaryd.model.checksum import config_checksum, go_json
 
 GO_VECTORS = [
@@ -79,3 +79,40 @@ def test_other_kinds_keep_everything_but_managed_fields(kind: str) -> None:
     assert "managedFields" not in out["metadata"]
     assert out["metadata"]["annotations"][LAST_APPLIED]  # kept outside configs
     assert "managedFields" in raw["metadata"]  # the input is not changed
+
+
+def _secret(rv: str, uid: str = "u1", **extra: object) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "ns", "uid": uid, "resourceVersion": rv}, **extra}
+
+
+LOADED = _secret("7", checksum="abc", dataKeys=["k"], type="Opaque")
+
+# (what the cache holds, what the metadata-only watch reports) -> which of the two is kept
+KEEP_LOADED = [
+    (None, _secret("7"), "fresh"),  # first sight
+    (_secret("6"), _secret("7"), "fresh"),  # metadata replaced by newer metadata
+    (LOADED, _secret("7"), "current"),  # a relist or a repeated event of the version read: keep the data
+    (LOADED, _secret("8"), "fresh"),  # a change: the data may have changed, read again
+    (LOADED, _secret("7", uid="u2"), "fresh"),  # re-created under the same name at the same version
+    (LOADED, _secret("8", checksum="def"), "fresh"),  # a full object (write-through) is never replaced
+]
+
+
+@pytest.mark.parametrize(("current", "fresh", "kept"), KEEP_LOADED)
+def test_keep_loaded(current: dict[str, object] | None, fresh: dict[str, object], kept: str) -> None:
+    assert keep_loaded(current, fresh) is (current if kept == "current" else fresh)
+
+
+def test_slim_metadata_keeps_the_metadata_and_marks_the_data_unread() -> None:
+    partial = {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+               "metadata": {"name": "s", "namespace": "ns", "uid": "u", "resourceVersion": "3",
+                            "labels": {"a": "b"}, "managedFields": [{"manager": "kubectl"}],
+                            "annotations": {LAST_APPLIED: '{"data":{"password":"c2VjcmV0"}}', "x": "y"}}}
+    cached = slim_metadata("Secret", "v1", partial)
+    assert cached == {"apiVersion": "v1", "kind": "Secret",
+                      "metadata": {"name": "s", "namespace": "ns", "uid": "u", "resourceVersion": "3",
+                                   "labels": {"a": "b"}, "annotations": {"x": "y"}}}
+    assert not data_loaded(cached)
+    full = slim("Secret", {**partial, "apiVersion": "v1", "kind": "Secret", "data": {"password": "c2VjcmV0"}})
+    assert data_loaded(full) and full["dataKeys"] == ["password"]

@@ -82,3 +82,17 @@ def test_stale_versions_do_not_overwrite_newer_write_through() -> None:
     other = {"metadata": {**obj("d", "3")["metadata"], "uid": "another"}}
     s.upsert("Deployment", other)  # a different object under the same name is never "stale"
     assert s.get("Deployment", "a", "d") == other
+
+
+def test_announce_tells_subscribers_of_the_same_version_with_more_of_it() -> None:
+    """A Secret's data read after its metadata came: same resourceVersion, and the task waiting for it
+    must wake; an older version is still ignored, announced or not."""
+    s = Store()
+    s.upsert("Secret", obj("x", "5"))
+    seen = recorder(s)
+    s.upsert("Secret", {**obj("x", "5"), "checksum": "c"})
+    assert seen == []
+    s.upsert("Secret", {**obj("x", "5"), "checksum": "d"}, announce=True)
+    assert seen == [("Secret", "a", "x")] and s.get("Secret", "a", "x") == {**obj("x", "5"), "checksum": "d"}
+    s.upsert("Secret", {**obj("x", "4"), "checksum": "e"}, announce=True)
+    assert seen == [("Secret", "a", "x")] and (s.get("Secret", "a", "x") or {})["checksum"] == "d"
