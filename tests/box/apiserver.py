@@ -249,7 +249,8 @@ class ApiServer:
             if method == "GET" and request.query.get("watch") in ("1", "true"):
                 return await self._watch(request, key, version, m["ns"])
             if method == "GET":
-                return self._ok(self._list(key, version, m["ns"], request.query.get("labelSelector")))
+                listed = self._list(key, version, m["ns"], request.query.get("labelSelector"))
+                return self._ok(_as_metadata_list(listed) if _metadata_only(request) else listed)
             if method == "POST":
                 body = await self._body(request)
                 if isinstance(body, web.Response):
@@ -496,8 +497,9 @@ class ApiServer:
                           "reason": "Expired", "code": 410}
                 await resp.write(orjson.dumps({"type": "ERROR", "object": status}) + b"\n")
                 return resp
+            partial = _metadata_only(request)
             for kind, obj in backlog:
-                await resp.write(self._event(kind, obj, version))
+                await resp.write(self._event(kind, obj, version, partial))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             while (left := deadline - loop.time()) > 0:
@@ -509,7 +511,7 @@ class ApiServer:
                     continue
                 if item is None:
                     break
-                await resp.write(self._event(item[0], item[1], version))
+                await resp.write(self._event(item[0], item[1], version, partial))
             else:
                 if bookmarks:
                     await resp.write(self._bookmark(key, version))
@@ -522,8 +524,9 @@ class ApiServer:
                 self._watches.remove(watch)
         return resp
 
-    def _event(self, kind: str, obj: JSON, version: str) -> bytes:
-        return orjson.dumps({"type": kind, "object": self._out(copy.deepcopy(obj), version)}) + b"\n"
+    def _event(self, kind: str, obj: JSON, version: str, partial: bool = False) -> bytes:
+        out = self._out(copy.deepcopy(obj), version)
+        return orjson.dumps({"type": kind, "object": _as_metadata(out) if partial else out}) + b"\n"
 
     def _bookmark(self, key: Key, version: str) -> bytes:
         api_version = f"{key[0]}/{version}" if key[0] else version
@@ -571,3 +574,19 @@ class ApiServer:
         }
         if current.get("status") != status:
             self._update(key, current, {"status": status}, subresource="status")
+
+
+def _metadata_only(request: web.Request) -> bool:
+    """Asked for ``PartialObjectMetadata`` (list or watch): the objects' metadata alone, as canaryd asks
+    for Secrets."""
+    return "as=PartialObjectMetadata" in request.headers.get("Accept", "")
+
+
+def _as_metadata(obj: JSON) -> JSON:
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+            "metadata": obj.get("metadata") or {}}
+
+
+def _as_metadata_list(listed: JSON) -> JSON:
+    return {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+            "metadata": listed["metadata"], "items": [_as_metadata(i) for i in listed["items"]]}

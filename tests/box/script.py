@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from canaryd.kube.client import METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT
+
 JSON = dict[str, Any]
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -43,20 +45,24 @@ class Http:
     session: aiohttp.ClientSession = field(default_factory=aiohttp.ClientSession)
 
     async def call(self, method: str, path: str, body: Any = None, ctype: str = "application/json",
-                   params: dict[str, str] | None = None) -> tuple[int, JSON]:
+                   params: dict[str, str] | None = None, accept: str | None = None) -> tuple[int, JSON]:
         data = orjson.dumps(body) if body is not None else None
         headers = {"Content-Type": ctype, "Accept": "application/json"} if data is not None else {}
+        if accept:
+            headers["Accept"] = accept
         async with self.session.request(method, self.base + path, data=data, headers=headers, params=params,
                                         ssl=self.ssl if self.ssl is not None else False) as resp:
             raw = await resp.read()
             return resp.status, (orjson.loads(raw) if raw else {})
 
-    async def watch(self, path: str, since: str, seconds: int) -> tuple[int, list[JSON]]:
+    async def watch(self, path: str, since: str, seconds: int,
+                    accept: str | None = None) -> tuple[int, list[JSON]]:
         """Every event of a watch from ``since`` until the server ends it after ``seconds``."""
         params = {"watch": "1", "resourceVersion": since, "allowWatchBookmarks": "true",
                   "timeoutSeconds": str(seconds)}
         events: list[JSON] = []
-        async with self.session.get(self.base + path, params=params,
+        headers = {"Accept": accept} if accept else {}
+        async with self.session.get(self.base + path, params=params, headers=headers,
                                     ssl=self.ssl if self.ssl is not None else False) as resp:
             if resp.status != 200:
                 return resp.status, [await resp.json()]
@@ -110,6 +116,10 @@ async def run_script(http: Http, ns: str, compact: Callable[[], Awaitable[None]]
     code, body = await http.call("GET", base)
     out.append(_answer("list", code, body, names=[i["metadata"]["name"] for i in body["items"]],
                        list_rv_not_older=int(body["metadata"]["resourceVersion"]) >= _rv(created)))
+    code, body = await http.call("GET", base, accept=METADATA_LIST_ACCEPT)  # how canaryd lists Secrets
+    out.append(_answer("list metadata only", code, body, kind=(body.get("kind"), body.get("apiVersion")),
+                       items=[(i.get("kind"), i.get("apiVersion"), sorted(i), i["metadata"]["name"],
+                               _rv(i) == _rv(created)) for i in body["items"]]))
 
     code, labelled = await http.call("PATCH", one, {"metadata": {"labels": {"a": "b"}}}, MERGE)
     out.append(_answer("merge patch metadata", code, labelled, generation=_gen(labelled),
@@ -181,6 +191,12 @@ async def run_script(http: Http, ns: str, compact: Callable[[], Awaitable[None]]
         ("last_deleting", bool(events and kinds and kinds[-1] == "DELETED")),
     )))
     out.append(Answer(BOOKMARKS, code, "", (("bookmarked", bool(bookmarks)),)))
+    code, events = await http.watch(base, first_rv, seconds=1, accept=METADATA_WATCH_ACCEPT)
+    out.append(Answer("watch metadata only", code, "", (
+        ("events", tuple(e["type"] for e in events if e["type"] != "BOOKMARK")),
+        ("objects", tuple(sorted({(e["object"].get("kind"), e["object"].get("apiVersion"),
+                                   tuple(sorted(e["object"]))) for e in events if e["type"] != "BOOKMARK"}))),
+    )))
 
     templates = f"/api/v1/namespaces/{ns}/podtemplates"
     template = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"},

@@ -23,6 +23,10 @@ EXPECTED = [
     Answer("get", 200, "", (("channel", "a"), ("generation", 1))),
     Answer("get missing", 404, "NotFound"),
     Answer("list", 200, "", (("list_rv_not_older", True), ("names", ["p"]))),
+    Answer("list metadata only", 200, "", (
+        ("items", [("PartialObjectMetadata", "meta.k8s.io/v1", ["apiVersion", "kind", "metadata"], "p",
+                    True)]),
+        ("kind", ("PartialObjectMetadataList", "meta.k8s.io/v1")))),
     Answer("merge patch metadata", 200, "", (("generation", 1), ("labels", {"a": "b"}), ("rv_moved", True))),
     Answer("merge patch spec", 200, "", (("channel", "b"), ("generation", 2))),
     Answer("json patch failing test", 422, "Invalid"),
@@ -46,6 +50,9 @@ EXPECTED = [
         ("bookmarks_well_formed", True), ("events", ("MODIFIED",) * 8 + ("DELETED",)),
         ("last_deleting", True))),
     Answer(BOOKMARKS, 200, "", (("bookmarked", True),)),
+    Answer("watch metadata only", 200, "", (
+        ("events", ("MODIFIED",) * 8 + ("DELETED",)),
+        ("objects", (("PartialObjectMetadata", "meta.k8s.io/v1", ("apiVersion", "kind", "metadata")),)))),
     Answer("watch from compacted", 410),
 ]
 
