@@ -37,25 +37,29 @@ class EventRecorder:
         self._seen: dict[tuple[str, str], dict[tuple[str, str, str], tuple[str, int]]] = {}
         self._max = max_remembered
         self._per_canary = per_canary
+        self._size = 0  # messages in _seen, kept in step: counting them per Event was O(Canaries)
 
     def size(self) -> int:
         """Messages remembered, all Canaries together (``canaryd_event_aggregation_entries``)."""
-        return sum(len(msgs) for msgs in self._seen.values())
+        return self._size
 
     def forget(self, namespace: str, name: str) -> None:
         """The Canary is gone: its Events will never be bumped again."""
-        self._seen.pop((namespace, name), None)
+        self._size -= len(self._seen.pop((namespace, name), {}))
 
     def _remember(self, canary: tuple[str, str], key: tuple[str, str, str], value: tuple[str, int]) -> None:
         msgs = self._seen.pop(canary, {})
-        msgs.pop(key, None)
+        if msgs.pop(key, None) is None:
+            self._size += 1
         msgs[key] = value
         while len(msgs) > self._per_canary:
             msgs.pop(next(iter(msgs)))
+            self._size -= 1
         self._seen[canary] = msgs  # most recently used last, at both levels
-        while self.size() > self._max and self._seen:
+        while self._size > self._max and self._seen:
             oldest = next(iter(self._seen.values()))
             oldest.pop(next(iter(oldest)))
+            self._size -= 1
             if not oldest:
                 self._seen.pop(next(iter(self._seen)))
 
