@@ -78,7 +78,13 @@ def markdown(results: Sequence[RunResult], operator: str, interval: int) -> list
     cpu = fit([(p.n, p.cpu_ms_per_step) for p in pts if p.cpu_ms_per_step is not None])
     lines.append("")
     if rss is not None:
-        lines.append(f"RSS ≈ {rss.a:.0f} MiB + {1024 * rss.b:.1f} KiB × N (least squares over the points).")
+        slope = _signed(1024 * rss.b, 1)
+        lines.append(f"RSS ≈ {rss.a:.0f} MiB {slope} KiB × N (least squares over the points).")
     if cpu is not None:
-        lines.append(f"CPU per canary step ≈ {cpu.a:.1f} ms + {1000 * cpu.b:.2f} µs × N.")
+        lines.append(f"CPU per canary step ≈ {cpu.a:.1f} ms {_signed(1000 * cpu.b, 2)} µs × N.")
     return [*lines, ""]
+
+
+def _signed(value: float, digits: int) -> str:
+    """``+ 1.50`` or ``− 1.50``: a fitted slope as the term of a sum."""
+    return f"{'−' if value < 0 else '+'} {abs(value):.{digits}f}"

@@ -200,10 +200,11 @@ class Runner:
             self.reaction.append(await self.one(op, n, self.args.reaction_interval, self.args.reaction_rounds,
                                                 self.args.idle, stagger=self.args.reaction_interval))
             self.write()
-        stopped: set[tuple[str, int]] = set()
+        stopped: dict[tuple[str, int], int] = {}  # (operator, interval) -> the N of its degraded run
         for op, interval, n, repeat in the_plan.scale:
             if (op, interval) in stopped:
-                self.notes.append(f"{op} {interval} s N={n}: not run, it degraded at a smaller N")
+                self.notes.append(f"{op} {interval} s N={n} (run {repeat + 1}): not run, its run at "
+                                  f"N={stopped[(op, interval)]} degraded")
                 continue
             if self.over_budget():
                 self.notes.append(f"{op} {interval} s N={n} (run {repeat + 1}): left out for the time budget")
@@ -215,7 +216,7 @@ class Runner:
             res.repeat = repeat
             self.scale.append(res)
             if op == "flagger" and _degraded(res):  # the issue: Flagger's runs stop where it degrades
-                stopped.add((op, interval))
+                stopped[(op, interval)] = n
             self.write()
 
     def write(self, command: str | None = None, *, save_json: bool = True) -> Path:
