@@ -60,10 +60,6 @@ class ConfigData:
             waiting.append(f"{kind} {namespace}/{name}")
         return waiting
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._loading)
-
     def _start(self, kind: str, namespace: str, name: str) -> None:
         key = (kind, namespace, name)
         if key not in self._loading:
