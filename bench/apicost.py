@@ -157,3 +157,17 @@ def count_in_windows(path: Path, start: int, end: int, who: Who, namespace: str,
         return ev.namespace == namespace and win is not None and win[0] <= stamp(ev) <= win[1]
 
     return count(path, start, end, who, inside)
+
+
+def status_writes(path: Path, start: int, end: int, who: Who,
+                  namespace: str) -> dict[str, list[tuple[float, float]]]:
+    """Per Canary name: (received, completed) wall-clock times of each of ``who``'s Canary status writes, in
+    log order: where a late step's time went (bench/lateparts.py)."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for ev in completed(path, start, end, who.needle):
+        if (ev.namespace == namespace and ev.resource == "canaries" and ev.subresource == "status"
+                and ev.verb in WRITES and who.matches(ev)):
+            out.setdefault(ev.name, []).append((received(ev), stamp(ev)))
+    for rows in out.values():
+        rows.sort(key=lambda row: row[1])
+    return out

@@ -1,6 +1,7 @@
 """canaryd's own view of a run, read from its /metrics at the end: how late its passes began the steps
 that were due (``canaryd_step_lateness_seconds``) and how long its API calls took as its tasks felt them
-(``canaryd_api_request_duration_seconds``, connection-pool wait and retries included). Beside the
+(``canaryd_api_request_duration_seconds``, connection-pool wait and retries included) and how much of that
+was the wait for a pooled connection (``canaryd_api_connection_wait_seconds``). Beside the
 benchmark's watch receipts and the audit log's server-side latency, this tells which share of a late
 step is the operator's. Histograms give bucket bounds, not exact quantiles: the figures read "≤ x"."""
 
@@ -44,11 +45,13 @@ def quantile_bound(cumulative: list[tuple[float, float]], q: float) -> float | N
 
 
 def summary(text: str) -> dict[str, float | None]:
-    """Step-lateness count, median and p99 bounds; API write and read p99 bounds (client side)."""
+    """Step-lateness count, median and p99 bounds; API write and read p99 bounds (client side); the p99
+    bound of the wait for a pooled connection."""
     families = list(text_string_to_metric_families(text))  # parsed once for the three histograms
     late = buckets(families, "canaryd_step_lateness_seconds")
     writes = buckets(families, "canaryd_api_request_duration_seconds", {"verb": WRITES})
     reads = buckets(families, "canaryd_api_request_duration_seconds", {"verb": ("get", "list")})
+    waits = buckets(families, "canaryd_api_connection_wait_seconds")
     return {
         "steps": late[-1][1] if late else None,
         "lateness_p50_le": quantile_bound(late, 0.5),
@@ -57,4 +60,5 @@ def summary(text: str) -> dict[str, float | None]:
         "write_p99_le": quantile_bound(writes, 0.99),
         "writes": writes[-1][1] if writes else None,
         "read_p99_le": quantile_bound(reads, 0.99),
+        "pool_wait_p99_le": quantile_bound(waits, 0.99),
     }

@@ -9,7 +9,7 @@ import platform
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import curve, profiling, sidebyside
+from bench import curve, lateparts, profiling, sidebyside
 from bench.scenario import RunResult
 from bench.stats import fmt, median, percentile
 from bench.writekinds import table as kinds_table
@@ -128,7 +128,26 @@ def targets(reaction: Sequence[RunResult], scale: Sequence[RunResult]) -> str:
                      f"({fmt(r.peak_rss_mib, ' MiB', 0)}); all Succeeded: {_verdict(r.all_right)}")
     else:
         lines.append("* 1,000 concurrent canaries: not measured in this run")
+    lines += [line for r in scale if (line := _late_tail(r))]
     return "\n".join(lines)
+
+
+def _late_tail(r: RunResult) -> str:
+    """Where the latest 1 % of a run's steps lost their time (bench/lateparts.py); canaryd's runs, N ≥ 500."""
+    tail = lateparts.slowest(r.late_steps)
+    if r.operator != "canaryd" or r.n < 500 or not tail:
+        return ""
+    wait = _le((r.own or {}).get("pool_wait_p99_le"))
+
+    def med(values: list[float]) -> str:
+        return fmt(median(values), " s")
+
+    return (f"* where the latest 1 % of the steps went ({r.n} × {r.interval} s, {len(tail)} of "
+            f"{len(r.late_steps)} steps split, {med([s.lateness for s in tail])} late at the median): "
+            f"{med([s.before for s in tail])} before the API server received the status write (canaryd's "
+            f"pass and its wait for a connection; its connection wait p99 {wait}), "
+            f"{med([s.server for s in tail])} in the API server, {med([s.delivery for s in tail])} until "
+            "the benchmark's watch delivered it (medians of that tail)")
 
 
 def markdown(*, title: str, reaction: Sequence[RunResult], scale: Sequence[RunResult], setup: str,

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import apicost, report, scenario, sidebyside, workload
+from bench.lateparts import LateStep
 from bench.profiling import Profile
 from bench.scenario import RunResult
 from e2e.bed import Bed
@@ -303,6 +304,7 @@ def load(path: Path) -> tuple[list[RunResult], list[RunResult], list[str]]:
                 prof[key] = [tuple(x) for x in prof.get(key) or []]
             d["profile"] = Profile(**prof)
         d["load"] = tuple(d.get("load") or (0.0, 0.0, 0.0))  # type: ignore[arg-type]
+        d["late_steps"] = [LateStep(**x) for x in d.get("late_steps") or []]  # type: ignore[attr-defined]
         return RunResult(**d)  # type: ignore[arg-type]
 
     return [one(d) for d in data["reaction"]], [one(d) for d in data["scale"]], list(data.get("notes", []))

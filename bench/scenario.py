@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import apicost, ownview, procstat, workload
+from bench import apicost, lateparts, ownview, procstat, workload
 from bench.observe import Observer
 from bench.operators import make
 from bench.profiling import Profile, Profiler
@@ -48,6 +48,7 @@ class RunResult:
     run_wall: list[float] = field(default_factory=list)
     overhead: list[float] = field(default_factory=list)
     lateness: list[float] = field(default_factory=list)
+    late_steps: list[lateparts.LateStep] = field(default_factory=list)  # lateness split (bench/lateparts.py)
     phases: dict[str, int] = field(default_factory=dict)
     expected: int = 0
     api: apicost.Cost | None = None
@@ -204,9 +205,12 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
                 res.write_latency.extend(apicost.write_latencies(audit_path, a0, a1, namespace))
                 if r == 0:
                     _steady(res, observer, names, sent, shape, audit_path, a0, a1, op.who(), namespace)
+                status_writes = apicost.status_writes(audit_path, a0, a1, op.who(), namespace)
+            else:
+                status_writes = None
             if not complete:
                 res.notes.append(f"round {r + 1}: not all runs ended within the cap of {cap:.0f}s")
-            _collect(res, observer, names, sent, shape)
+            _collect(res, observer, names, sent, shape, status_writes)
             if not op.alive():
                 res.notes.append(f"{operator} exited; log:\n{op.log_tail()}")
                 break
@@ -262,8 +266,9 @@ def _steady(res: RunResult, observer: Observer, names: list[str], sent: dict[str
 
 
 def _collect(res: RunResult, observer: Observer, names: list[str], sent: dict[str, float],
-             shape: Shape) -> None:
+             shape: Shape, status_writes: dict[str, list[tuple[float, float]]] | None = None) -> None:
     tl = observer.timelines
+    wall = time.time() - time.monotonic()
     for x in names:
         t0 = sent[x]
         ev = tl.first_event(x, t0, "New revision detected")
@@ -277,6 +282,10 @@ def _collect(res: RunResult, observer: Observer, names: list[str], sent: dict[st
         for a, b in itertools.pairwise(marks):
             if a is not None and b is not None:
                 res.lateness.append(b - a - shape.interval)
+                if status_writes is not None:
+                    part = lateparts.split(b + wall, a + wall + shape.interval, status_writes.get(x, ()))
+                    if part is not None:
+                        res.late_steps.append(part)
         done = tl.first_status(x, t0, phase="Succeeded")
         failed = tl.first_status(x, t0, phase="Failed")
         final = "Succeeded" if done is not None else "Failed" if failed is not None else tl.phase(x) or "?"

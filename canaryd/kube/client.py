@@ -96,6 +96,15 @@ class KubeClient:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        # the share of ``durations`` spent before a request had a connection: the pool's queue (all POOL_SIZE
+        # connections busy), or a new connection's TCP and TLS handshake — what tells a busy API server
+        # (slow answers) from a busy client (many requests at once) when writes are late
+        self.connection_waits = Histogram(
+            "canaryd_api_connection_wait_seconds",
+            "Seconds a request to the API server waited for a connection: the pool's queue or a handshake",
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
         # the metrics' children by label values: prometheus_client's labels() validates and locks on every
         # call, a few µs per request that a dict lookup saves (2 % of canaryd's CPU at 500 canaries)
         self._counted: dict[tuple[str, str, str], Any] = {}
@@ -134,7 +143,8 @@ class KubeClient:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self.config.ssl_context or False, limit=POOL_SIZE)
             self._session = aiohttp.ClientSession(self.config.base_url, connector=connector,
-                                                  trace_configs=[_fence_trace()])
+                                                  trace_configs=[_fence_trace(),
+                                                                 _wait_trace(self.connection_waits)])
         return self._session
 
     @property
@@ -462,6 +472,26 @@ def _fence_trace() -> aiohttp.TraceConfig:
     trace = aiohttp.TraceConfig()
     trace.on_connection_reuseconn.append(check)
     trace.on_connection_create_end.append(check)
+    return trace
+
+
+def _wait_trace(waits: Histogram) -> aiohttp.TraceConfig:
+    """Observes into ``waits`` how long each request took to get its connection (request start → a pooled
+    connection reused or a new one connected)."""
+
+    async def start(_: aiohttp.ClientSession, ctx: Any, __: Any) -> None:
+        ctx.asked = time.monotonic()
+
+    async def got(_: aiohttp.ClientSession, ctx: Any, __: Any) -> None:
+        asked = getattr(ctx, "asked", None)
+        if asked is not None:
+            waits.observe(time.monotonic() - asked)
+            ctx.asked = None  # once per request, whichever signal came first
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(start)
+    trace.on_connection_reuseconn.append(got)
+    trace.on_connection_create_end.append(got)
     return trace
 
 

@@ -225,5 +225,11 @@ async def test_requests_beyond_the_pool_queue_rather_than_fail(server: Scripted)
     try:
         got = await asyncio.gather(*(c.get(CONFIGMAP, "ns", "x") for _ in range(n)))
         assert len(got) == n and count(c, "get", "configmaps", "200") == n
+        # the queue shows in the connection-wait histogram: one observation per request, and the three
+        # rounds after the first waited a round (0.5 s) or more for their connection
+        waits = "canaryd_api_connection_wait_seconds"
+        assert c.registry.get_sample_value(f"{waits}_count") == n
+        waited = n - (c.registry.get_sample_value(f"{waits}_bucket", {"le": "0.25"}) or 0.0)
+        assert waited >= n - POOL_SIZE
     finally:
         await c.close()
