@@ -26,9 +26,10 @@ from canaryd.cache.index import CanaryIndex, dependents
 from canaryd.cache.informer import Informer
 from canaryd.cache.slim import slim
 from canaryd.cache.store import Store
-from canaryd.kube.client import KubeClient, parse_event
+from canaryd.kube.client import KubeClient
 from canaryd.kube.config import ClusterConfig
 from canaryd.kube.resources import CONFIGMAP
+from canaryd.kube.watch_lines import parse_event
 
 
 def rss_mib() -> float:

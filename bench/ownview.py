@@ -1,7 +1,8 @@
 """canaryd's own view of a run, read from its /metrics at the end: how late its passes began the steps
 that were due (``canaryd_step_lateness_seconds``) and how long its API calls took as its tasks felt them
 (``canaryd_api_request_duration_seconds``, connection-pool wait and retries included) and how much of that
-was the wait for a pooled connection (``canaryd_api_connection_wait_seconds``). Beside the
+was the wait for a pooled connection (``canaryd_api_connection_wait_seconds``, lane ``step``: the requests
+that make a step, not its Events). Beside the
 benchmark's watch receipts and the audit log's server-side latency, this tells which share of a late
 step is the operator's. Histograms give bucket bounds, not exact quantiles: the figures read "≤ x"."""
 
@@ -51,7 +52,7 @@ def summary(text: str) -> dict[str, float | None]:
     late = buckets(families, "canaryd_step_lateness_seconds")
     writes = buckets(families, "canaryd_api_request_duration_seconds", {"verb": WRITES})
     reads = buckets(families, "canaryd_api_request_duration_seconds", {"verb": ("get", "list")})
-    waits = buckets(families, "canaryd_api_connection_wait_seconds")
+    waits = buckets(families, "canaryd_api_connection_wait_seconds", {"lane": ("step",)})
     return {
         "steps": late[-1][1] if late else None,
         "lateness_p50_le": quantile_bound(late, 0.5),

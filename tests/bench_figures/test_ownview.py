@@ -34,9 +34,12 @@ def test_summary_reads_canaryd_metrics_text() -> None:
         api.labels(verb="patch", resource="virtualservices").observe(0.01)
     api.labels(verb="update", resource="canaries/status").observe(3.0)  # a write across resources
     api.labels(verb="get", resource="configmaps").observe(0.3)
-    waits = Histogram("canaryd_api_connection_wait_seconds", "x", buckets=(0.01, 1.0, 10.0), registry=r)
+    waits = Histogram("canaryd_api_connection_wait_seconds", "x", ["lane"], buckets=(0.01, 1.0, 10.0),
+                      registry=r)
     for v in [0.001] * 95 + [2.0] * 5:
-        waits.observe(v)
+        waits.labels(lane="step").observe(v)
+    for _ in range(100):
+        waits.labels(lane="event").observe(20.0)  # Events queue last: not a step's wait
     got = summary(generate_latest(r).decode())
     assert got == {"steps": 100.0, "lateness_p50_le": 0.1, "lateness_p99_le": 1.0,
                    "write_p50_le": 0.05, "write_p99_le": 5.0, "writes": 10.0, "read_p99_le": 0.5,

@@ -228,8 +228,58 @@ async def test_requests_beyond_the_pool_queue_rather_than_fail(server: Scripted)
         # the queue shows in the connection-wait histogram: one observation per request, and the three
         # rounds after the first waited a round (0.5 s) or more for their connection
         waits = "canaryd_api_connection_wait_seconds"
-        assert c.registry.get_sample_value(f"{waits}_count") == n
-        waited = n - (c.registry.get_sample_value(f"{waits}_bucket", {"le": "0.25"}) or 0.0)
+        assert c.registry.get_sample_value(f"{waits}_count", {"lane": "step"}) == n
+        waited = n - (c.registry.get_sample_value(f"{waits}_bucket", {"lane": "step", "le": "0.25"}) or 0.0)
         assert waited >= n - POOL_SIZE
     finally:
+        await c.close()
+
+
+async def test_a_freed_connection_goes_to_a_step_write_before_an_event(server: Scripted) -> None:
+    """The pool full of slow requests, an Event create queued first and a Canary status write after it: the
+    first connection freed carries the status write (kube/slots.py), and the Event goes next."""
+    import asyncio
+
+    from aiohttp import web
+
+    from canaryd.kube.client import POOL_SIZE
+    from canaryd.kube.resources import EVENT
+
+    gates = [asyncio.Event() for _ in range(POOL_SIZE)]
+
+    def held(gate: asyncio.Event) -> object:
+        async def reply(_: web.Request) -> web.StreamResponse:
+            await gate.wait()
+            return web.json_response({})
+        return reply
+
+    server.reply(*(held(g) for g in gates), ok({}), ok({}))  # type: ignore[arg-type]
+    c = KubeClient(ClusterConfig(base_url=server.url, ssl_context=None), max_attempts=1)
+
+    async def until(pred: object, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            while not pred():  # type: ignore[operator]  # noqa: ASYNC110 (the client's queue, polled)
+                await asyncio.sleep(0.01)
+
+    try:
+        fill = [asyncio.create_task(c.get(CONFIGMAP, "ns", f"x{i}")) for i in range(POOL_SIZE)]
+        await until(lambda: len(server.seen) == POOL_SIZE)
+        event = asyncio.create_task(c.create(EVENT, "ns", {"metadata": {"name": "e"}}))
+        await until(lambda: c._slots.waiting == 1)
+        step = asyncio.create_task(c.replace(CANARY, "ns", "podinfo", {"metadata": {"name": "podinfo"}},
+                                             subresource="status"))
+        await until(lambda: c._slots.waiting == 2)
+        gates[0].set()  # one connection freed: the status write takes it, then passes it to the Event
+        await until(lambda: len(server.seen) == POOL_SIZE + 2)
+        assert [s.path for s in server.seen[POOL_SIZE:]] == [
+            "/apis/flagger.app/v1beta1/namespaces/ns/canaries/podinfo/status", "/api/v1/namespaces/ns/events"]
+        for gate in gates:
+            gate.set()
+        await asyncio.gather(*fill, event, step)
+        waits = "canaryd_api_connection_wait_seconds_count"
+        assert c.registry.get_sample_value(waits, {"lane": "event"}) == 1
+        assert c.registry.get_sample_value(waits, {"lane": "step"}) == POOL_SIZE + 1
+    finally:
+        for gate in gates:
+            gate.set()
         await c.close()
