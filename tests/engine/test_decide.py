@@ -293,8 +293,8 @@ def test_nodata_and_hook_failures_are_verbatim_or_prefixed() -> None:
 def test_canary_never_ready_rolls_back_at_the_progress_deadline() -> None:
     st = progressing(waiting_since=0.0)
     stuck = snap(target=dep(available=0))
-    assert run(SPEC, st, stuck, 1.0).status is None  # not reported within NOT_READY_GRACE (test_waits.py)
-    d = run(SPEC, st, stuck, 5.0)
+    assert run(SPEC, st, stuck, 29.0).status is None  # not reported within an interval (test_waits.py)
+    d = run(SPEC, st, stuck, 30.0)
     msg = ("canary deployment podinfo.test not ready: waiting for rollout to finish: 0 of 2 "
            "(readyThreshold 100%) updated replicas are available")
     assert events(d) == [msg] and d.wake_at == 60.0
@@ -332,7 +332,7 @@ def test_primary_deadline_during_promotion_routes_to_canary() -> None:
 def test_promotion_waits_for_the_new_primary_template() -> None:
     st = status(Phase.PROMOTING, canary_weight=50, last_applied_spec=V2, waiting_since=0.0)
     d = run(SPEC, st, snap(routes=(50, 50)), 1.0)  # cache still shows the old primary, fully ready
-    assert events(d) == [] and d.status is None and d.wake_at == 5.0  # waits, quietly (engine/waits.py)
+    assert events(d) == [] and d.status is None and d.wake_at == 30.0  # waits, quietly (engine/waits.py)
     d = run(SPEC, st, snap(primary=dep("podinfo-primary", V2), primary_template_matches_target=True,
                            routes=(50, 50)), 2.0)
     assert events(d) == ["Routing all traffic to primary"] and non_emit(d) == [SetRoutes(100, 0)]
