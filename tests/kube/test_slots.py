@@ -29,77 +29,69 @@ async def _until(pred: object) -> None:
             await asyncio.sleep(0)
 
 
+class Takers:
+    """Tasks that each take a slot, record their name once they hold it, and hold it until ``hold`` is set
+    (when given)."""
+
+    def __init__(self, slots: Slots) -> None:
+        self.slots = slots
+        self.got: list[str] = []
+
+    def start(self, name: str, lane: Lane = Lane.STEP,
+              hold: asyncio.Event | None = None) -> asyncio.Task[None]:
+        async def take() -> None:
+            async with self.slots.hold(lane):
+                self.got.append(name)
+                if hold is not None:
+                    await hold.wait()
+        return asyncio.create_task(take())
+
+
 async def test_freed_slots_go_by_lane_then_arrival() -> None:
-    slots = Slots(1)
-    order: list[str] = []
+    takers = Takers(Slots(1))
     release = asyncio.Event()
-
-    async def take(name: str, lane: Lane, hold: asyncio.Event | None = None) -> None:
-        async with slots.hold(lane):
-            order.append(name)
-            if hold is not None:
-                await hold.wait()
-
-    first = asyncio.create_task(take("first", Lane.EVENT, release))
-    await _until(lambda: order == ["first"])
+    first = takers.start("first", Lane.EVENT, release)
+    await _until(lambda: takers.got == ["first"])
     queued = [("event-1", Lane.EVENT), ("step-1", Lane.STEP), ("event-2", Lane.EVENT), ("lease", Lane.LEASE),
               ("step-2", Lane.STEP)]
     tasks = []
     for name, lane in queued:
-        tasks.append(asyncio.create_task(take(name, lane)))
+        tasks.append(takers.start(name, lane))
         n = len(tasks)
-        await _until(lambda n=n: slots.waiting == n)
+        await _until(lambda n=n: takers.slots.waiting == n)
     release.set()
     await asyncio.gather(first, *tasks)
-    assert order == ["first", "lease", "step-1", "step-2", "event-1", "event-2"]
+    assert takers.got == ["first", "lease", "step-1", "step-2", "event-1", "event-2"]
 
 
 async def test_a_cancelled_waiter_never_keeps_a_slot() -> None:
-    slots = Slots(1)
+    takers = Takers(Slots(1))
     release = asyncio.Event()
-    got: list[str] = []
-
-    async def take(name: str, hold: asyncio.Event | None = None) -> None:
-        async with slots.hold(Lane.STEP):
-            got.append(name)
-            if hold is not None:
-                await hold.wait()
-
-    holder = asyncio.create_task(take("holder", release))
-    await _until(lambda: got == ["holder"])
-    gone = asyncio.create_task(take("gone"))
-    after = asyncio.create_task(take("after"))
-    await _until(lambda: slots.waiting == 2)
+    holder = takers.start("holder", hold=release)
+    await _until(lambda: takers.got == ["holder"])
+    gone, after = takers.start("gone"), takers.start("after")
+    await _until(lambda: takers.slots.waiting == 2)
     gone.cancel()
     release.set()
     await asyncio.gather(holder, after)
     with pytest.raises(asyncio.CancelledError):
         await gone
-    assert got == ["holder", "after"]
-    async with asyncio.timeout(1), slots.hold(Lane.EVENT):  # the slot came back
+    assert takers.got == ["holder", "after"]
+    async with asyncio.timeout(1), takers.slots.hold(Lane.EVENT):  # the slot came back
         pass
 
 
 async def test_a_waiter_cancelled_in_the_turn_it_was_handed_the_slot_passes_it_on() -> None:
-    slots = Slots(1)
+    takers = Takers(Slots(1))
     release = asyncio.Event()
-    got: list[str] = []
-
-    async def take(name: str, hold: asyncio.Event | None = None) -> None:
-        async with slots.hold(Lane.STEP):
-            got.append(name)
-            if hold is not None:
-                await hold.wait()
-
-    holder = asyncio.create_task(take("holder", release))
-    await _until(lambda: got == ["holder"])
-    unlucky = asyncio.create_task(take("unlucky"))
-    after = asyncio.create_task(take("after"))
-    await _until(lambda: slots.waiting == 2)
+    holder = takers.start("holder", hold=release)
+    await _until(lambda: takers.got == ["holder"])
+    unlucky, after = takers.start("unlucky"), takers.start("after")
+    await _until(lambda: takers.slots.waiting == 2)
     release.set()
     await _until(lambda: holder.done())  # the slot was handed to ``unlucky``, which has not run since
     unlucky.cancel()
     await asyncio.gather(after)
     with pytest.raises(asyncio.CancelledError):
         await unlucky
-    assert got == ["holder", "after"]
+    assert takers.got == ["holder", "after"]
