@@ -47,12 +47,14 @@ def quantile_bound(cumulative: list[tuple[float, float]], q: float) -> float | N
 
 def summary(text: str) -> dict[str, float | None]:
     """Step-lateness count, median and p99 bounds; API write and read p99 bounds (client side); the p99
-    bound of the wait for a pooled connection."""
+    bound of the wait for a pooled connection; how many full collections of the garbage collector ran and
+    the bound of the longest."""
     families = list(text_string_to_metric_families(text))  # parsed once for the three histograms
     late = buckets(families, "canaryd_step_lateness_seconds")
     writes = buckets(families, "canaryd_api_request_duration_seconds", {"verb": WRITES})
     reads = buckets(families, "canaryd_api_request_duration_seconds", {"verb": ("get", "list")})
     waits = buckets(families, "canaryd_api_connection_wait_seconds", {"lane": ("step",)})
+    gc2 = buckets(families, "canaryd_gc_pause_seconds", {"generation": ("2",)})
     return {
         "steps": late[-1][1] if late else None,
         "lateness_p50_le": quantile_bound(late, 0.5),
@@ -62,4 +64,6 @@ def summary(text: str) -> dict[str, float | None]:
         "writes": writes[-1][1] if writes else None,
         "read_p99_le": quantile_bound(reads, 0.99),
         "pool_wait_p99_le": quantile_bound(waits, 0.99),
+        "gc2_pauses": gc2[-1][1] if gc2 else None,
+        "gc2_pause_max_le": quantile_bound(gc2, 1.0),
     }

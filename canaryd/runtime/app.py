@@ -30,6 +30,7 @@ from canaryd.runtime.clock import REAL_CLOCK, Clock
 from canaryd.runtime.config_data import ConfigData
 from canaryd.runtime.context import Context
 from canaryd.runtime.crash import CrashPoints, parse_crash_points
+from canaryd.runtime.gc_pauses import GcPauses
 from canaryd.runtime.http import build_app, start_http
 from canaryd.runtime.leader import Leadership
 from canaryd.runtime.metrics import Metrics
@@ -156,6 +157,7 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
         loop.add_signal_handler(sig, stop.set)
     heapdump.install(loop, logger)  # CANARYD_TRACEMALLOC: SIGUSR2 dumps allocation snapshots
     trimmer = _heap_trimmer(settings, metrics, logger)
+    pauses = GcPauses(metrics.registry)  # canaryd_gc_pause_seconds: the collector's stops of the event loop
 
     async with outbound_session() as http:  # SSL_CERT_FILE honoured; proxies: analysis/outbound.proxy_for
         runtime = Runtime(settings, client, metrics, logger, http)
@@ -169,6 +171,7 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
             logger.error("caches did not sync within 120s")
             if trimmer is not None:
                 trimmer.cancel()
+            pauses.close()
             await client.close()
             await runner.cleanup()
             return 1
@@ -178,6 +181,7 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
         await runtime.stop()  # tasks cancelled, then the lease released
     if trimmer is not None:
         trimmer.cancel()
+    pauses.close()
     await client.close()
     await runner.cleanup()
     return 0

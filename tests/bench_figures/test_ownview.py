@@ -40,7 +40,11 @@ def test_summary_reads_canaryd_metrics_text() -> None:
         waits.labels(lane="step").observe(v)
     for _ in range(100):
         waits.labels(lane="event").observe(20.0)  # Events queue last: not a step's wait
+    gc = Histogram("canaryd_gc_pause_seconds", "x", ["generation"], buckets=(0.01, 0.1, 1.0), registry=r)
+    for v in (0.005, 0.05, 0.3):
+        gc.labels(generation="2").observe(v)
+    gc.labels(generation="0").observe(5.0)  # young collections are not the full ones
     got = summary(generate_latest(r).decode())
     assert got == {"steps": 100.0, "lateness_p50_le": 0.1, "lateness_p99_le": 1.0,
                    "write_p50_le": 0.05, "write_p99_le": 5.0, "writes": 10.0, "read_p99_le": 0.5,
-                   "pool_wait_p99_le": 10.0}
+                   "pool_wait_p99_le": 10.0, "gc2_pauses": 3.0, "gc2_pause_max_le": 1.0}
