@@ -147,7 +147,17 @@ def _late_tail(r: RunResult) -> str:
             f"{med([s.before for s in tail])} before the API server received the status write (canaryd's "
             f"pass and its wait for a connection; its connection wait p99 {wait}), "
             f"{med([s.server for s in tail])} in the API server, {med([s.delivery for s in tail])} until "
-            "the benchmark's watch delivered it (medians of that tail)")
+            f"the benchmark's watch delivered it (medians of that tail){_gc(r.own or {})}")
+
+
+def _gc(own: dict[str, float | None]) -> str:
+    """canaryd's own share beside its garbage collector's full collections, when the run measured them."""
+    count = own.get("gc2_pauses")
+    if count is None:
+        return ""
+    longest = _le(own.get("gc2_pause_max_le"))
+    return (f"; canaryd's passes began {_le(own.get('lateness_p99_le'))} late at p99, and its garbage "
+            f"collector ran {fmt(count, '', 0)} full collections, the longest {longest}")
 
 
 def markdown(*, title: str, reaction: Sequence[RunResult], scale: Sequence[RunResult], setup: str,
