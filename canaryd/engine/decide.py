@@ -39,6 +39,10 @@ from canaryd.engine.types import CanaryStatus, Decision, Emit, Inputs, Phase, Sn
 from canaryd.model.spec import CanarySpec
 
 SUSPENDED = "skipping canary run as object is suspended"
+# seconds a Canary never decided on may miss its target before that is reported: the target is often
+# created just before it, and the two come through different watches (a cluster-wide one is not ordered
+# with a namespace's), so for a moment the cache can hold the Canary without its Deployment
+TARGET_GRACE = 5.0
 _RUNNING = (Phase.PROGRESSING, Phase.WAITING_PROMOTION)
 _AT_REST = (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.WAITING)
 _IN_RUN = (*_RUNNING, Phase.PROMOTING, Phase.FINALISING)
@@ -51,6 +55,10 @@ def decide(spec: CanarySpec, status: CanaryStatus, snap: Snapshot, inputs: Input
     if problem is None and snap.template_error and status.phase not in _IN_RUN:
         # known at apply time: refused before a run starts; mid-run the check fails with the same text
         problem = snap.template_error, "UnsupportedProvider"
+    if problem is not None and problem[1] == "TargetNotFound" and (
+            (grace_ends := _target_grace_end(spec, status, b.now)) is not None):
+        b.wake_by(grace_ends)  # quietly: the target may still be on its way
+        return b.finish(repair=False)
     if problem is not None:
         b.invalid(*problem)
         return b.finish(repair=False)
@@ -110,6 +118,14 @@ def decide_invalid(status: CanaryStatus, message: str, now: float) -> Decision:
                   session_affinity_cookie="", primary_session_affinity_cookie="",
                   previous_session_affinity_cookie="")  # no spec: no session affinity to describe
     return Decision(status=new, actions=(Emit(message, warning=True, checksum=webhook_checksum(new)),))
+
+
+def _target_grace_end(spec: CanarySpec, status: CanaryStatus, now: float) -> float | None:
+    """When a missing target is to be reported, for a Canary no pass has decided on yet and created less
+    than ``TARGET_GRACE`` s ago; None when it is to be reported now."""
+    if status.phase is not None or spec.created_at is None or now >= spec.created_at + TARGET_GRACE:
+        return None
+    return spec.created_at + TARGET_GRACE
 
 
 def _snapshot_problem(spec: CanarySpec, snap: Snapshot) -> tuple[str, str] | None:

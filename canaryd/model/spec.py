@@ -185,6 +185,9 @@ class CanarySpec:
     # paths of fields set in the spec that canaryd accepts without effect although Flagger's Istio mode
     # has one (canaryd.model.coverage): the engine names them in one Warning Event per generation
     ignored_fields: tuple[str, ...] = ()
+    # metadata.creationTimestamp, epoch seconds (None when absent): a Canary created a moment ago may be
+    # seen before its target, which came through another watch (engine/decide.py, TARGET_GRACE)
+    created_at: float | None = None
 
     @property
     def key(self) -> str:

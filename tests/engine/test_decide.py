@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from canaryd.engine.decide import decide, decide_invalid
+from canaryd.engine.decide import TARGET_GRACE, decide, decide_invalid
 from canaryd.engine.driver import Answers, drive
 from canaryd.engine.progressing import next_step_weight
 from canaryd.engine.status import promoted_condition
@@ -381,6 +381,26 @@ INVALID = [
     (snap(config_error="ConfigMap cfg used by the pod template does not exist"), "ConfigMap cfg"),
     (snap(duplicate_of="other.test"), "already the target of canary other.test"),
 ]
+
+
+@pytest.mark.parametrize(("created_at", "st", "now", "reported", "wake"), [
+    # a Canary never decided on, created at 100: its target may still be on its way through another watch
+    (100.0, status(None), 101.0, False, 100.0 + TARGET_GRACE),
+    (100.0, status(None), 100.0 + TARGET_GRACE, True, None),  # the grace is over: reported
+    (None, status(None), 101.0, True, None),  # no creation time: reported at once
+    (100.0, status(Phase.INITIALIZED), 101.0, True, None),  # decided on before: its target was deleted
+])
+def test_a_new_canary_s_missing_target_is_reported_after_a_grace(
+        created_at: float | None, st: CanaryStatus, now: float, reported: bool, wake: float | None) -> None:
+    spec = replace(SPEC, created_at=created_at)
+    d = run(spec, st, snap(target=None), now)
+    if reported:
+        assert events(d) == ["target Deployment podinfo.test not found; create it (or fix "
+                             "spec.targetRef.name) and the canary initializes when it appears"]
+        assert d.status is not None
+    else:
+        assert d.actions == () and d.status is None and d.wake_at == wake
+        assert run(spec, st, snap(), now).actions != ()  # the target arrived within the grace: it goes on
 
 
 @pytest.mark.parametrize(("sn", "needle"), INVALID)

@@ -196,3 +196,16 @@ def test_go_durations(text: str, seconds: float) -> None:
 def test_bad_go_durations(text: str) -> None:
     with pytest.raises(DurationError):
         parse_go_duration(text)
+
+
+@pytest.mark.parametrize(("stamp", "want"), [
+    ("2026-12-06T18:56:00Z", 1796583360.0),
+    ("2026-12-06T18:56:00+00:00", 1796583360.0),
+    (None, None), ("", None), ("yesterday", None), (12, None),
+])
+def test_creation_time_is_read_for_the_missing_target_grace(stamp: object, want: float | None) -> None:
+    obj = copy.deepcopy(MINIMAL)
+    if stamp is not None:
+        obj["metadata"]["creationTimestamp"] = stamp
+    got = parse_canary(obj)
+    assert isinstance(got, CanarySpec) and got.created_at == want
