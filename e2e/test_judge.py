@@ -30,9 +30,9 @@ from typing import Any
 
 import pytest
 
-from canaryd.engine.status import parse_time
 from canaryd.kube.client import KubeClient
 from canaryd.kube.resources import EVENT
+from canaryd.model.fields import parse_time
 from e2e.bed import scrape
 from e2e.bed.waiting import wait_for
 from e2e.canaries import IMAGE, canary, create, event_messages, podinfo, set_image, status, wait_phase

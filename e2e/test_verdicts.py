@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from canaryd.engine.status import parse_time
 from canaryd.kube.client import KubeClient
 from canaryd.kube.resources import METRIC_TEMPLATE
+from canaryd.model.fields import parse_time
 from e2e.bed.waiting import wait_for
 from e2e.canaries import IMAGE, canary, create, event_messages, podinfo, set_image, status, wait_phase
 from e2e.flagger_suite import primary_image

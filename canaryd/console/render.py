@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from canaryd.console.judge_view import judge_lines
-from canaryd.engine.status import parse_time
+from canaryd.model.fields import parse_time
 
 # phases whose run is over (nothing moves until the next revision)
 AT_REST = frozenset({"Initialized", "Succeeded", "Failed", "Terminated"})

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from canaryd.engine.status import parse_time
 from canaryd.engine.types import DeploymentView
+from canaryd.model.fields import parse_time
 
 
 class Readiness(NamedTuple):

@@ -57,6 +57,7 @@ from datetime import UTC, datetime
 from typing import Any, cast, get_args
 
 from canaryd.engine.types import CanaryStatus, CheckResult, LastRequest, Phase, RunRecord, StepChecks, Verdict
+from canaryd.model.fields import parse_time
 from canaryd.model.objects import CanaryStatusBody, CheckBody
 
 PROMOTED = "Promoted"
@@ -85,19 +86,6 @@ def rfc3339(t: float, *, millis: bool = False) -> str:
     if millis:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(v: Any) -> float | None:
-    """Epoch seconds of an RFC3339 string; None when absent or not a time."""
-    if not isinstance(v, str) or not v:
-        return None
-    try:
-        dt = datetime.fromisoformat(v)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
 
 
 # ---- conditions ----

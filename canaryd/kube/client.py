@@ -21,7 +21,7 @@ from canaryd.kube.config import ClusterConfig, CredentialsError, load
 from canaryd.kube.errors import ApiError, Fenced, error_from_status
 from canaryd.kube.resources import Resource
 from canaryd.kube.slots import Lane, Slots, lane_of
-from canaryd.kube.traces import Asked, fence_trace, wait_trace
+from canaryd.kube.traces import Asked, connection_trace
 from canaryd.kube.watch_lines import iter_lines, parse_event
 from canaryd.version import user_agent as default_user_agent
 
@@ -150,7 +150,7 @@ class KubeClient:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self.config.ssl_context or False, limit=POOL_SIZE)
             self._session = aiohttp.ClientSession(self.config.base_url, connector=connector,
-                                                  trace_configs=[fence_trace(), wait_trace()])
+                                                  trace_configs=[connection_trace()])
         return self._session
 
     @property

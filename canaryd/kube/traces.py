@@ -21,31 +21,22 @@ class Asked:
     waited: Any
 
 
-def fence_trace() -> aiohttp.TraceConfig:
-    """Checks a request's fence once it has a connection, right before the headers are written with no
-    event-loop turn in between: a process paused while waiting for a connection does not send a write when
-    it wakes if its lease went stale meanwhile."""
-
-    async def check(_: aiohttp.ClientSession, ctx: Any, __: Any) -> None:
-        asked = getattr(ctx, "trace_request_ctx", None)
-        if isinstance(asked, Asked) and asked.fence is not None:
-            asked.fence()
-
-    trace = aiohttp.TraceConfig()
-    trace.on_connection_reuseconn.append(check)
-    trace.on_connection_create_end.append(check)
-    return trace
-
-
-def wait_trace() -> aiohttp.TraceConfig:
-    """Observes how long each request took from asking for a slot (kube/slots.py) to holding a connection
-    (a pooled one reused, or a new one connected)."""
+def connection_trace() -> aiohttp.TraceConfig:
+    """Once a request holds a connection (a pooled one reused, or a new one connected): observe how long it
+    waited since asking for a slot (kube/slots.py), then check its fence right before the headers are
+    written with no event-loop turn in between — a process paused while waiting for a connection does not
+    send a write when it wakes if its lease went stale meanwhile. One hook for both: aiohttp builds a
+    context and awaits a callback per trace config and signal on every request."""
 
     async def got(_: aiohttp.ClientSession, ctx: Any, __: Any) -> None:
         asked = getattr(ctx, "trace_request_ctx", None)
-        if isinstance(asked, Asked) and asked.asked is not None:
+        if not isinstance(asked, Asked):
+            return
+        if asked.asked is not None:
             asked.waited.observe(time.monotonic() - asked.asked)
             asked.asked = None  # once per request, whichever signal came first
+        if asked.fence is not None:
+            asked.fence()
 
     trace = aiohttp.TraceConfig()
     trace.on_connection_reuseconn.append(got)

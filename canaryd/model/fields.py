@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from canaryd.model.durations import (
@@ -118,3 +119,17 @@ def read_bounded_duration(v: Any, field: str, bounds: Bounds) -> float:
         return parse_spec_duration(text, bounds)
     except DurationError:
         raise FieldError(f"{field} {shown} is out of bounds: it must be {bounds.text()}") from None
+
+
+def parse_time(v: Any) -> float | None:
+    """Epoch seconds of an RFC3339 string the API server wrote (a timestamp field of an object's metadata
+    or status); None when absent or not a time, naive times read as UTC."""
+    if not isinstance(v, str) or not v:
+        return None
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()

@@ -9,11 +9,10 @@ so no other layer ever looks at the raw spec. Defaults follow Flagger
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from canaryd.model import coverage, defaults
-from canaryd.model.fields import FieldError, read_bool, read_int, read_obj, read_opt_str
+from canaryd.model.fields import FieldError, parse_time, read_bool, read_int, read_obj, read_opt_str
 from canaryd.model.parse_analysis import read_analysis
 from canaryd.model.parse_service import read_service
 from canaryd.model.references import check_references
@@ -88,7 +87,7 @@ def _parse(obj: dict[str, Any], cross_namespace_refs: bool = True) -> CanarySpec
         namespace=namespace,
         uid=str(meta.get("uid") or ""),
         generation=read_int(meta.get("generation"), "metadata.generation", default=0),
-        created_at=_timestamp(meta.get("creationTimestamp")),
+        created_at=parse_time(meta.get("creationTimestamp")),
         target=target,
         service=service,
         analysis=analysis,
@@ -171,12 +170,3 @@ def _opt_replicas(v: Any, field: str) -> int | None:
         raise FieldError(f"{field} {n} must be at least 1")
     return n
 
-
-def _timestamp(value: Any) -> float | None:
-    """An RFC 3339 time the API server wrote (``2026-12-06T18:56:00Z``) as epoch seconds; None otherwise."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

@@ -4,7 +4,7 @@ another step's traffic."""
 
 from __future__ import annotations
 
-from canaryd.engine.status import parse_time
+from canaryd.model.fields import parse_time
 
 from .harness import Box, eventually
 from .scenario import NS, initialized, succeeded, weight_at_least

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from canaryd.console import render
-from canaryd.engine.status import parse_time
+from canaryd.model.fields import parse_time
 
 CANARY: dict[str, Any] = {
     "metadata": {"namespace": "test", "name": "podinfo", "generation": 2},
