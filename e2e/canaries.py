@@ -93,9 +93,15 @@ async def wait_phase(client: KubeClient, namespace: str, *phases: str,
     return got
 
 
+def _version(obj: dict[str, Any]) -> int:
+    """A resourceVersion as a number: as strings, "100002" sorts before "99998"."""
+    rv = str(obj["metadata"].get("resourceVersion") or "0")
+    return int(rv) if rv.isdigit() else 0
+
+
 async def event_messages(client: KubeClient, namespace: str) -> list[str]:
     """Messages of the Events on Canaries in ``namespace``, oldest first."""
     items, _ = await client.list(EVENT, namespace)
     items = [e for e in items if (e.get("involvedObject") or {}).get("kind") == "Canary"]
-    items.sort(key=lambda e: (e.get("firstTimestamp") or "", e["metadata"].get("resourceVersion", "")))
+    items.sort(key=lambda e: (e.get("firstTimestamp") or "", _version(e)))
     return [str(e.get("message", "")) for e in items]

@@ -347,7 +347,10 @@ async def test_target_never_ready_does_not_block_the_deletion(
     warning = (f"Target podinfo.{ns} not ready within 10s while finalizing podinfo.{ns} (waiting for rollout "
                "to finish: 0 of 1 (readyThreshold 100%) updated replicas are available); reverting anyway")
     assert warning in events, events
-    assert events.index(warning) < events.index(f"Terminated canary podinfo.{ns}")
+    # the order they were emitted in (the log's, line by line): a retried pass bumps an Event's count, and
+    # with it its resourceVersion, so the Events' own order can put the Warning after the last Event
+    said = operator.messages()
+    assert said.index(warning) < said.index(f"Terminated canary podinfo.{ns}"), said
     assert (await admin.get(DEPLOYMENT, ns, "podinfo"))["spec"]["replicas"] == 1
     assert (await admin.get(SERVICE, ns, "podinfo"))["spec"]["selector"] == {"app": "podinfo"}
 
