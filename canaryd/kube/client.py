@@ -6,6 +6,7 @@ and typed as dicts, and every request is visible in one place for counting and r
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import time
@@ -15,7 +16,6 @@ from typing import Any
 import aiohttp
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from canaryd.kube.config import ClusterConfig, CredentialsError, load
 from canaryd.kube.errors import ApiError, Fenced, error_from_status
@@ -52,10 +52,6 @@ class TransientError(ApiError):
     def __init__(self, status: int, reason: str, message: str, retry_after: float | None) -> None:
         super().__init__(status, reason, message)
         self.retry_after = retry_after
-
-
-def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, TransientError | aiohttp.ClientConnectionError | TimeoutError)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -215,11 +211,11 @@ class KubeClient:
             out["proxy"] = self.config.proxy
         return out
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, TransientError) and exc.retry_after is not None:
-            return min(exc.retry_after, self._max_retry_wait)
-        base = min(self._max_retry_wait, 0.1 * 2 ** (state.attempt_number - 1))
+    def _wait(self, err: BaseException, attempt: int) -> float:
+        """Before retry ``attempt`` + 1: the server's Retry-After, else 0.1 s doubled each time, jittered."""
+        if isinstance(err, TransientError) and err.retry_after is not None:
+            return min(err.retry_after, self._max_retry_wait)
+        base = min(self._max_retry_wait, 0.1 * 2 ** (attempt - 1))
         return random.uniform(base / 2, base)
 
     async def _request(
@@ -237,12 +233,6 @@ class KubeClient:
     ) -> Any:
         label = f"{res.plural}/{subresource}" if subresource else res.plural
         data = orjson.dumps(body) if body is not None else None
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception(_transient),
-            reraise=True,
-        )
         guard = self.write_guard if verb in _WRITES else None
         fence: Callable[[], None] | None = None
         if guard is not None:
@@ -251,12 +241,20 @@ class KubeClient:
                     raise Fenced(f"{verb} {label} refused: this replica no longer holds the leader lease")
         started = time.monotonic()
         try:
-            async for attempt in retrying:
-                with attempt:
-                    if fence is not None:  # each attempt: a retry may come after a pause
-                        fence()
+            # a plain loop, not a retry object per request: tenacity's (state, closures, a thread-local)
+            # form reference cycles, so each request left ~30 objects only the cyclic garbage collector
+            # frees, and full collections over them stopped the event loop (docs/scaling.md)
+            for attempt in range(1, max(1, self._max_attempts) + 1):
+                if fence is not None:  # each attempt: a retry may come after a pause
+                    fence()
+                try:
                     return await self._once(verb, method, label, path, params, data, content_type, fence,
                                             accept)
+                except (TransientError, aiohttp.ClientConnectionError, TimeoutError) as err:
+                    if attempt >= max(1, self._max_attempts):
+                        raise
+                    wait = self._wait(err, attempt)
+                await asyncio.sleep(wait)
         finally:
             self._timer(verb, label).observe(time.monotonic() - started)
         raise AssertionError("unreachable")  # pragma: no cover
