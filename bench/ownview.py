@@ -45,6 +45,14 @@ def quantile_bound(cumulative: list[tuple[float, float]], q: float) -> float | N
     return math.inf
 
 
+def above(cumulative: list[tuple[float, float]], bound: float) -> float | None:
+    """How many observations lay above ``bound`` (a bucket bound of the histogram)."""
+    if not cumulative:
+        return None
+    within = next((count for le, count in cumulative if le == bound), None)
+    return None if within is None else cumulative[-1][1] - within
+
+
 def summary(text: str) -> dict[str, float | None]:
     """Step-lateness count, median and p99 bounds; API write and read p99 bounds (client side); the p99
     bound of the wait for a pooled connection; how many full collections of the garbage collector ran and
@@ -66,4 +74,7 @@ def summary(text: str) -> dict[str, float | None]:
         "pool_wait_p99_le": quantile_bound(waits, 0.99),
         "gc2_pauses": gc2[-1][1] if gc2 else None,
         "gc2_pause_max_le": quantile_bound(gc2, 1.0),
+        # against the target: steps begun more than 100 ms late, full collections longer than 100 ms
+        "late_over_100ms": above(late, 0.1),
+        "gc2_over_100ms": above(gc2, 0.1),
     }

@@ -156,8 +156,12 @@ def _gc(own: dict[str, float | None]) -> str:
     if count is None:
         return ""
     longest = _le(own.get("gc2_pause_max_le"))
-    return (f"; canaryd's passes began {_le(own.get('lateness_p99_le'))} late at p99, and its garbage "
-            f"collector ran {fmt(count, '', 0)} full collections, the longest {longest}")
+    late, steps, slow = own.get("late_over_100ms"), own.get("steps"), own.get("gc2_over_100ms")
+    over = (f" ({fmt(late, '', 0)} of {fmt(steps, '', 0)} more than 100 ms late)"
+            if late is not None and steps else "")
+    slow_text = f", {fmt(slow, '', 0)} of them over 100 ms" if slow is not None else ""
+    return (f"; canaryd's passes began {_le(own.get('lateness_p99_le'))} late at p99{over}, and its garbage "
+            f"collector ran {fmt(count, '', 0)} full collections, the longest {longest}{slow_text}")
 
 
 def markdown(*, title: str, reaction: Sequence[RunResult], scale: Sequence[RunResult], setup: str,

@@ -10,6 +10,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from canaryd.cache.untracked import Untracker
+
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
@@ -25,9 +27,11 @@ class Store:
     """Objects by kind, namespace and name, with subscribers told about every change (including
     relist drops). Kept per namespace so the per-event lookups of one namespace stay cheap."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, untrack: Callable[[Any], None] | None = None) -> None:
         self._kinds: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._subscribers: list[Callback] = []
+        # each object entering the cache leaves the cyclic garbage collector's walks (cache/untracked.py)
+        self._untrack = untrack if untrack is not None else Untracker()
 
     def subscribe(self, callback: Callback) -> Callable[[], None]:
         """Call ``callback(kind, namespace, name)`` after each change; returns an unsubscribe function."""
@@ -72,6 +76,7 @@ class Store:
         old = objs.get(name)
         if old is not None and _older(obj, old):
             return
+        self._untrack(obj)
         objs[name] = obj
         if announce or old is None or _rv(old) != _rv(obj) or not _rv(obj):
             self._notify(kind, ns, name)
@@ -93,6 +98,7 @@ class Store:
         fresh: dict[str, dict[str, dict[str, Any]]] = {}
         for o in objs:
             ns, name = key_of(o)
+            self._untrack(o)
             fresh.setdefault(ns, {})[name] = o
         changed: list[Key] = []
         for ns in [n for n in by_ns if namespace is None or n == namespace]:

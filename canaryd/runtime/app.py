@@ -30,6 +30,7 @@ from canaryd.runtime.clock import REAL_CLOCK, Clock
 from canaryd.runtime.config_data import ConfigData
 from canaryd.runtime.context import Context
 from canaryd.runtime.crash import CrashPoints, parse_crash_points
+from canaryd.runtime.gc_freeze import freeze_start
 from canaryd.runtime.gc_pauses import GcPauses
 from canaryd.runtime.http import build_app, start_http
 from canaryd.runtime.leader import Leadership
@@ -176,6 +177,7 @@ async def run(settings: Settings, logger: logging.Logger) -> int:
             await runner.cleanup()
             return 1
         logger.info("caches synced, starting canary tasks")
+        freeze_start(logger)  # full collections walk only what is made from now on (runtime/gc_freeze.py)
         await stop.wait()
         logger.info("stopping: cancelling canary tasks")
         await runtime.stop()  # tasks cancelled, then the lease released

@@ -47,4 +47,5 @@ def test_summary_reads_canaryd_metrics_text() -> None:
     got = summary(generate_latest(r).decode())
     assert got == {"steps": 100.0, "lateness_p50_le": 0.1, "lateness_p99_le": 1.0,
                    "write_p50_le": 0.05, "write_p99_le": 5.0, "writes": 10.0, "read_p99_le": 0.5,
-                   "pool_wait_p99_le": 10.0, "gc2_pauses": 3.0, "gc2_pause_max_le": 1.0}
+                   "pool_wait_p99_le": 10.0, "gc2_pauses": 3.0, "gc2_pause_max_le": 1.0,
+                   "late_over_100ms": 2.0, "gc2_over_100ms": 1.0}
