@@ -35,8 +35,8 @@ def _c_untrack() -> Callable[[object], None] | None:
 class Untracker:
     """Untracks whole JSON trees (one per process: it holds the C function, looked up once)."""
 
-    def __init__(self, c_untrack: Callable[[object], None] | None = None, *, enabled: bool = True) -> None:
-        self._c = (c_untrack or _c_untrack()) if enabled else None
+    def __init__(self, *, enabled: bool = True) -> None:
+        self._c = _c_untrack() if enabled else None
 
     @property
     def active(self) -> bool:

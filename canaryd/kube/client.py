@@ -244,14 +244,15 @@ class KubeClient:
             # a plain loop, not a retry object per request: tenacity's (state, closures, a thread-local)
             # form reference cycles, so each request left ~30 objects only the cyclic garbage collector
             # frees, and full collections over them stopped the event loop (docs/scaling.md)
-            for attempt in range(1, max(1, self._max_attempts) + 1):
+            attempts = max(1, self._max_attempts)
+            for attempt in range(1, attempts + 1):
                 if fence is not None:  # each attempt: a retry may come after a pause
                     fence()
                 try:
                     return await self._once(verb, method, label, path, params, data, content_type, fence,
                                             accept)
                 except (TransientError, aiohttp.ClientConnectionError, TimeoutError) as err:
-                    if attempt >= max(1, self._max_attempts):
+                    if attempt == attempts:
                         raise
                     wait = self._wait(err, attempt)
                 await asyncio.sleep(wait)

@@ -169,4 +169,3 @@ def _opt_replicas(v: Any, field: str) -> int | None:
     if n < 1:
         raise FieldError(f"{field} {n} must be at least 1")
     return n
-

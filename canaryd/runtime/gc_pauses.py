@@ -1,8 +1,8 @@
 """How long Python's cyclic garbage collector stops the event loop.
 
-A collection of the oldest generation walks every tracked container of the process, and canaryd's cache
-holds a slimmed copy of every watched object: at a thousand Canaries that is hundreds of thousands of
-dicts and lists, and while the collector walks them no step, watch event or request moves. The pauses are
+A collection of the oldest generation walks every tracked container of the process (the cache's objects
+and what start built are kept out of it: cache/untracked.py, runtime/gc_freeze.py), and while the collector
+walks them no step, watch event or request moves. The pauses are
 one candidate for a step that begins late although nothing else was due (``canaryd_step_lateness_seconds``);
 this histogram lets an operator, and the benchmark, tell them from the rest."""
 
