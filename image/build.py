@@ -22,9 +22,11 @@ import contextlib
 import fcntl
 import gzip
 import hashlib
+import importlib.metadata
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -168,6 +170,26 @@ def fetch_wheels(opts: Options) -> Path:
     return wheels
 
 
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def build_backend_installed() -> bool:
+    """Whether pyproject.toml's build requirements are installed here: then the wheel is built with them,
+    offline; otherwise pip fetches them into an isolated environment first (a fresh machine's Python may
+    have an older setuptools and no ``wheel``: ``invalid command 'bdist_wheel'``)."""
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    for req in requires:
+        name, _, low = (part.strip() for part in req.partition(">="))
+        try:
+            have = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return False
+        if low and _release(have) < _release(low):
+            return False
+    return True
+
+
 def canaryd_wheel(work: Path, epoch: int) -> Path:
     """A wheel of this checkout, built from a copy (nothing written into the source tree)."""
     src = work / "src"
@@ -177,7 +199,8 @@ def canaryd_wheel(work: Path, epoch: int) -> Path:
     shutil.copytree(ROOT / "canaryd", src / "canaryd",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
     out = work / "wheel"
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", out, src,
+    isolation = ("--no-build-isolation",) if build_backend_installed() else ()
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", out, src,
         env={"SOURCE_DATE_EPOCH": str(epoch)}, cwd=work)
     return next(out.glob("canaryd-*.whl"))
 
