@@ -26,6 +26,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from canaryd.runtime.canary_gauges import CanaryGauges, canary_series
+from canaryd.runtime.plain_histogram import PlainHistogram
 from canaryd.version import version as canaryd_version
 
 # 1-2-5 steps from 1 ms to 10 s (p99 of canaryd's own share readable at every size the bench runs), then
@@ -105,7 +106,7 @@ class GoneTargets(Collector):
 
     def __init__(self, keep: float = 3600.0, now: Callable[[], float] = time.monotonic) -> None:
         self.canaries: Callable[[], list[dict[str, Any]]] | None = None
-        self.vectors: list[tuple[Counter | Histogram, tuple[str, ...]]] = []
+        self.vectors: list[tuple[Counter | PlainHistogram, tuple[str, ...]]] = []
         self.keep = keep
         self.now = now  # the clock (a test sets its own)
         self._gone_since: dict[tuple[str, str], float] = {}  # (target, namespace) → first seen gone
@@ -118,7 +119,7 @@ class GoneTargets(Collector):
             return []
         live = {(row[0], row[1]) for c in self.canaries() if (row := canary_series(c)) is not None}
         now = self.now()
-        children: dict[tuple[str, str], list[tuple[Counter | Histogram, tuple[str, ...]]]] = {}
+        children: dict[tuple[str, str], list[tuple[Counter | PlainHistogram, tuple[str, ...]]]] = {}
         for vector, names in self.vectors:
             for family in vector.collect():
                 for s in family.samples:
@@ -152,7 +153,8 @@ class Metrics:
         self.info = Gauge("flagger_info", "Flagger version and mesh provider information",
                           ["version", "mesh_provider"], registry=r)
         self.info.labels(version=version or canaryd_version(), mesh_provider="istio").set(1)
-        self.duration = Histogram(
+        # per canary: plain lists, not a value object and a lock per bucket (plain_histogram.py)
+        self.duration = PlainHistogram(
             "flagger_canary_duration_seconds", "Seconds spent performing canary analysis.",
             ["name", "namespace"], registry=r,
         )
