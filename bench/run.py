@@ -77,6 +77,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "is named after the first), run nothing")
     p.add_argument("--smoke", action="store_true",
                    help="CI size: canaryd only, 2 canaries at 2 s steps, no scale runs")
+    p.add_argument("--crowd", type=float, metavar="SCALE",
+                   help="after the other runs, the crowded-cluster benchmark (bench/crowd.py) at this scale "
+                        "of the issue's crowd (1 = 200 namespaces, 5,000 Deployments, 20,000 ConfigMaps, "
+                        "5,000 Secrets) for the same operators, on a bed of its own; table in the report")
+    p.add_argument("--crowd-interval", type=int, default=10, help="the crowded-cluster canaries' interval, s")
     p.add_argument("--soak", action="store_true",
                    help="the soak benchmark instead (bench/soak.py; its flags: --soak --help)")
     args = p.parse_args(argv)
@@ -349,5 +354,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if kinds:
         print(kinds)
     print(report.targets(runner.reaction, runner.scale))
+    if args.crowd:
+        from bench import crowd
+
+        # after the other runs' bed is down: one bed at a time on the machine
+        doc, _ = crowd.run(Path(args.out), runner.stem, scale=args.crowd, trees=[("canaryd", ROOT)],
+                           flagger="flagger" in args.operators, interval=args.crowd_interval)
+        with path.open("a") as fh:
+            fh.write("\n" + doc)
+        print(doc)
     print(f"report: {path}")
     return 0
