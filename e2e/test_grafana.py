@@ -87,14 +87,15 @@ def families(names: set[str], kind: str) -> set[str]:
 
 
 def defined_in_source() -> set[str]:
-    """Metric names canaryd defines (``Counter("name"``, ``Gauge(``, ``Histogram(``, and the collectors'
-    ``GaugeMetricFamily(``) and the simulator's."""
+    """Metric names canaryd defines (``Counter("name"``, ``Gauge(``, ``Histogram(``, ``PlainHistogram(``,
+    and the collectors' ``GaugeMetricFamily(``) and the simulator's."""
     out: set[str] = set()
     for path in (ROOT / "canaryd").rglob("*.py"):
-        found = re.findall(r'\b(Counter|Gauge|Histogram|GaugeMetricFamily)\(\s*"([a-z_:][a-z0-9_:]*)"',
-                           path.read_text())
+        found = re.findall(
+            r'\b(Counter|Gauge|Histogram|PlainHistogram|GaugeMetricFamily)\(\s*"([a-z_:][a-z0-9_:]*)"',
+            path.read_text())
         for kind, name in found:
-            out |= families({name}, kind.lower().removesuffix("metricfamily"))
+            out |= families({name}, kind.lower().removesuffix("metricfamily").removeprefix("plain"))
     return out | {REQUESTS} | families({DURATION}, "histogram")
 
 
