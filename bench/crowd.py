@@ -193,8 +193,8 @@ class Session:
         await create_canaries(self.admin, self.spaces, str(self.bed.prometheus_url), self.shape)
         await self.proxy.start()
         try:
-            await self._start()
-            await self._relist()
+            settled = await self._start()
+            await self._relist(settled)
             await self._release()
         finally:
             if not await remove_canaries(self.admin, self.spaces):
@@ -203,7 +203,8 @@ class Session:
             await self.proxy.close()
         return self.m
 
-    async def _start(self) -> None:
+    async def _start(self) -> str | None:
+        """Start to settled; returns the operator's metrics page at settle (None: it has none)."""
         m, subject = self.m, self.subject
         api0 = procstat.cpu_seconds(self.api_pid) if self.api_pid else 0.0
         with PeakRss(self.api_pid) as api_rss:
@@ -232,11 +233,12 @@ class Session:
         text = await asyncio.to_thread(subject.metrics_text)
         if text is not None:
             m.cache_objects = sample(text, "canaryd_cache_objects")
+        return text
 
-    async def _relist(self) -> None:
-        """Every connection cut, etcd compacted meanwhile, watches resume → 410 → list."""
+    async def _relist(self, text: str | None) -> None:
+        """Every connection cut, etcd compacted meanwhile, watches resume → 410 → list; ``text``: the
+        operator's metrics page before it (the watch restarts counted from there)."""
         m, subject = self.m, self.subject
-        text = await asyncio.to_thread(subject.metrics_text)
         before = sample(text, "canaryd_watch_restarts_total") if text is not None else {}
         start_bytes = self.proxy.down_bytes
         self.proxy.cut()

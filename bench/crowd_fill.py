@@ -15,7 +15,7 @@ from typing import Any
 from bench import workload
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import Conflict
-from canaryd.kube.resources import CONFIGMAP, DEPLOYMENT, SECRET
+from canaryd.kube.resources import CONFIGMAP, DEPLOYMENT, SECRET, Resource
 
 
 @dataclass(frozen=True)
@@ -78,36 +78,32 @@ async def fill(client: KubeClient, crowd: Crowd, log: Callable[[str], None]) -> 
     spaces = [f"crowd-{i:03d}" for i in range(crowd.namespaces)]
     await bounded(lambda ns=ns: workload.create_namespace(client, ns) for ns in spaces)
     times = {"namespaces": time.monotonic() - t0}
-    t = time.monotonic()
-    await bounded(lambda i=i: client.create(DEPLOYMENT, spaces[i % len(spaces)],
-                                            filler_deployment(spaces[i % len(spaces)], i))
-                  for i in range(crowd.deployments))
-    times["deployments"] = time.monotonic() - t
-    log(f"deployments done in {times['deployments']:.0f}s")
-    t = time.monotonic()
 
-    def configmap(i: int) -> dict[str, Any]:
-        ns = spaces[i % len(spaces)]
+    def configmap(ns: str, i: int) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i:05d}", "namespace": ns},
                 "data": {f"key{k}": f"value {k} of configmap {i} " * 8 for k in range(6)}}
 
-    await bounded(lambda i=i: client.create(CONFIGMAP, spaces[i % len(spaces)], configmap(i))
-                  for i in range(crowd.configmaps))
-    times["configmaps"] = time.monotonic() - t
-    log(f"configmaps done in {times['configmaps']:.0f}s")
-    t = time.monotonic()
-
-    def secret(i: int) -> dict[str, Any]:
-        ns = spaces[i % len(spaces)]
+    def secret(ns: str, i: int) -> dict[str, Any]:
         if i < crowd.helm_secrets:
             return helm_secret(ns, i, random.randint(100_000, 300_000))
         return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                 "metadata": {"name": f"secret-{i:05d}", "namespace": ns},
                 "data": {"password": base64.b64encode(random.randbytes(24)).decode()}}
 
-    await bounded((lambda i=i: client.create(SECRET, spaces[i % len(spaces)], secret(i))
-                   for i in range(crowd.secrets)), limit=8)
-    times["secrets"] = time.monotonic() - t
-    log(f"secrets done in {times['secrets']:.0f}s")
+    parts: list[tuple[str, Resource, Callable[[str, int], dict[str, Any]], int, int]] = [
+        ("deployments", DEPLOYMENT, filler_deployment, crowd.deployments, 24),
+        ("configmaps", CONFIGMAP, configmap, crowd.configmaps, 24),
+        ("secrets", SECRET, secret, crowd.secrets, 8),  # the Helm-sized ones: fewer at once
+    ]
+    def creator(res: Resource, make: Callable[[str, int], dict[str, Any]],
+                i: int) -> Callable[[], Awaitable[Any]]:
+        ns = spaces[i % len(spaces)]
+        return lambda: client.create(res, ns, make(ns, i))
+
+    for label, res, make, count, limit in parts:
+        t = time.monotonic()
+        await bounded((creator(res, make, i) for i in range(count)), limit=limit)
+        times[label] = time.monotonic() - t
+        log(f"{label} done in {times[label]:.0f}s")
     times["total"] = time.monotonic() - t0
     return times

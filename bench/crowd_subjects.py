@@ -16,6 +16,7 @@ import yaml
 
 from bench.apicost import Who
 from e2e.bed.cluster import Cluster
+from e2e.bed.procs import terminate
 from e2e.flagger_process import AGENT_PREFIX, Flagger
 from e2e.operator import IDENTITY, free_port
 
@@ -86,14 +87,7 @@ class CanarydTree:
         return _get(f"http://127.0.0.1:{self.port}/metrics")
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+        terminate(self.proc, timeout=20)
 
     def log_tail(self, lines: int = 5) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -143,8 +143,12 @@ class Plan:
     scale: list[tuple[str, int, int, int]]   # (operator, interval, n, repeat)
 
 
+def operators(args: argparse.Namespace) -> list[str]:
+    return [o.strip() for o in args.operators.split(",") if o.strip()]
+
+
 def plan(args: argparse.Namespace) -> Plan:
-    ops = [o.strip() for o in args.operators.split(",") if o.strip()]
+    ops = operators(args)
     reaction = [] if args.no_reaction else [(op, args.reaction_n) for op in ops]
     scale: list[tuple[str, int, int, int]] = []
     if not args.no_scale:
@@ -359,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # after the other runs' bed is down: one bed at a time on the machine
         doc, _ = crowd.run(Path(args.out), runner.stem, scale=args.crowd, trees=[("canaryd", ROOT)],
-                           flagger="flagger" in args.operators, interval=args.crowd_interval)
+                           flagger="flagger" in operators(args), interval=args.crowd_interval)
         with path.open("a") as fh:
             fh.write("\n" + doc)
         print(doc)

@@ -8,7 +8,6 @@ committed); a failed build raises ``BedError`` with the go command's last lines,
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -18,7 +17,7 @@ from typing import Any
 from e2e.bed import versions
 from e2e.bed.binaries import BUILD_SCRIPT
 from e2e.bed.errors import BedError
-from e2e.bed.procs import free_port
+from e2e.bed.procs import free_port, terminate
 from e2e.operator import json_log, log_messages
 
 FLAGGER_VERSION = "v1.44.0"
@@ -98,16 +97,7 @@ class Flagger:
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return self.proc.returncode
+        return terminate(self.proc, timeout)
 
     def logs(self) -> list[dict[str, Any]]:
         return json_log(self.log_path)

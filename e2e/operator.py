@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from e2e.bed.procs import terminate
+
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_NAMESPACE = "canaryd-system"
 SERVICE_ACCOUNT = "canaryd"
@@ -140,16 +142,7 @@ class Operator:
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM and wait; returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return self.proc.returncode
+        return terminate(self.proc, timeout)
 
     def wait_exit(self, timeout: float) -> int:
         assert self.proc is not None

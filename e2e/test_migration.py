@@ -41,6 +41,7 @@ from canaryd.engine.revision import is_own_hash
 from canaryd.kube.client import KubeClient
 from canaryd.kube.resources import CANARY, VIRTUAL_SERVICE
 from e2e.bed import Bed
+from e2e.bed.procs import terminate
 from e2e.bed.waiting import wait_for
 from e2e.canaries import event_messages
 from e2e.flagger_process import ensure_flagger
@@ -166,13 +167,7 @@ class DeploymentPod:
             return False
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        terminate(self.proc, timeout=20)
         self.proc, self.running = None, None
 
     def messages(self, who: str) -> list[str]:
