@@ -41,6 +41,13 @@ class Cost:
     by_verb_resource: dict[str, int]
     by_kind: dict[str, int] = field(default_factory=dict)  # writes only (bench/writekinds.py)
 
+    def plus(self, other: Cost) -> Cost:
+        """Both counts together (e.g. a round's window and the writes of its tail)."""
+        verbs = Counter(self.by_verb_resource) + Counter(other.by_verb_resource)
+        kinds = Counter(self.by_kind) + Counter(other.by_kind)
+        return Cost(self.reads + other.reads, self.writes + other.writes, self.watches + other.watches,
+                    dict(verbs), dict(kinds))
+
     def per(self, units: float) -> tuple[float, float]:
         """(reads, writes) per unit (e.g. per canary per step)."""
         return (self.reads / units, self.writes / units) if units else (0.0, 0.0)
@@ -99,6 +106,11 @@ def count(path: Path, start: int, end: int, who: Who,
     writes = sum(n for k, n in verbs.items() if k.split()[0] in WRITES)
     watches = sum(n for k, n in verbs.items() if k.split()[0] == "watch")
     return Cost(reads, writes, watches, dict(verbs), dict(kinds))
+
+
+def is_write(ev: AuditEvent) -> bool:
+    """Filter for ``count``: writes only."""
+    return ev.verb in WRITES
 
 
 def received(ev: AuditEvent) -> float:

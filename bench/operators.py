@@ -30,6 +30,8 @@ class UnderTest(Protocol):
 
     def own_metrics(self) -> str | None: ...
 
+    def events_logged(self) -> int | None: ...
+
 
 class Canaryd:
     """canaryd under its own ServiceAccount (manifests/rbac), watching one namespace, info logs."""
@@ -69,6 +71,10 @@ class Canaryd:
         except OSError:
             return None
 
+    def events_logged(self) -> int | None:
+        """None: canaryd writes every Event it logs (the audit log counts them)."""
+        return None
+
 
 class FlaggerOp:
     """Flagger v1.44.0 with the bed's admin kubeconfig, ``-mesh-provider=istio``, watching one namespace."""
@@ -101,6 +107,12 @@ class FlaggerOp:
 
     def own_metrics(self) -> str | None:
         return None  # Flagger has no step-lateness or client-latency metric to compare
+
+    def events_logged(self) -> int | None:
+        """Events Flagger has recorded so far: it logs each one (caller ``controller/events.go``) before
+        handing it to client-go, which may delay or drop it; compared with the Event writes in the audit log,
+        this tells a late Event from one that never reaches the API server."""
+        return sum(1 for x in self.proc.logs() if str(x.get("caller", "")).startswith("controller/events.go"))
 
 
 def make(kind: str, bed: Cluster, namespace: str, log_dir: Path) -> UnderTest:

@@ -192,8 +192,9 @@ def markdown(*, title: str, reaction: Sequence[RunResult], scale: Sequence[RunRe
     if kinds:
         out += ["## Writes per canary per run, by kind", "",
                 "From the audit log (the operator's create/update/patch/delete, first new revision to the "
-                "last Succeeded/Failed of the round, initialization not included), divided by canaries × "
-                "rounds (bench/writekinds.py).", "", kinds, ""]
+                "last Succeeded/Failed of the round and on until the operator has made no write for 5 s, "
+                "initialization not included), divided by canaries × rounds (bench/writekinds.py).", "",
+                kinds, ""]
     out += ["## canaryd targets (issue 6)", "", targets(reaction, scale), ""]
     run_notes = [f"* {r.operator} N={r.n} {r.interval} s: {n}" for r in [*reaction, *scale] for n in r.notes]
     if notes or run_notes:

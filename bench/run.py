@@ -271,8 +271,11 @@ weight 25 → 50 → Promoting minus the interval. API cost = the operator's com
 "steady" per canary between its first weight step and its promotion (±0.5 s), requests about that canary's
 objects, divided by the weight steps taken in those windows; "idle" before the first write, per canary per
 interval; reads are get+list (watches are not counted), writes are create/update/patch/delete (Events
-included). In the reaction runs each canary's write waits a random 0…interval s (Flagger's canaries created
-together tick together). Medians and nearest-rank p99 (of small samples p99 is the maximum)."""
+included), and the whole run's writes go on after the last Succeeded until the operator has made none for 5 s
+(an Event its client sent late belongs to the run; "of which after the round ended" counts those). Flagger
+logs every Event it records: "Events logged, never written" is that count less its Event writes. In the
+reaction runs each canary's write waits a random 0…interval s (Flagger's canaries created together tick
+together). Medians and nearest-rank p99 (of small samples p99 is the maximum)."""
 
 
 def summary(r: RunResult) -> str:

@@ -66,6 +66,10 @@ class RunResult:
     idle_cpu_per_min: float | None = None  # the operator's CPU in the idle window (settled canaries)
     repeat: int = 0  # which run of its cell (python3 -m bench --repeats)
     profile: Profile | None = None  # py-spy during the run's window (--profile)
+    tail_seconds: float = 0.0  # after each round's window, until the operator's writes stopped (all rounds)
+    tail_writes: int = 0  # the operator's writes in those tails: work of the run done after its last end
+    events_logged_init: int | None = None  # Events the operator logged by the end of initialization (Flagger)
+    events_logged: int | None = None  # ... over the rounds and their tails: compared with the Event writes
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -104,7 +108,8 @@ async def _wait(pred: Any, timeout: float, interval: float = 0.5) -> bool:  # no
 
 async def _quiet(audit_path: Path, who: apicost.Who, timeout: float, quiet: float = 3.0) -> bool:  # noqa: ASYNC109
     """Waits until the operator made no write for ``quiet`` seconds: initialization has settled (canaryd
-    writes Initialized before it creates the routing objects, so the phase alone is not enough)."""
+    writes Initialized before it creates the routing objects, so the phase alone is not enough), or a round's
+    late writes are in."""
     deadline = time.monotonic() + timeout
     start = apicost.offset(audit_path)
     since = time.monotonic()
@@ -116,6 +121,22 @@ async def _quiet(audit_path: Path, who: apicost.Who, timeout: float, quiet: floa
         elif time.monotonic() - since >= quiet:
             return True
     return False
+
+
+async def _tail(res: RunResult, audit_path: Path, who: apicost.Who, n: int) -> apicost.Cost:
+    """Waits, after a round's last run ended, until the operator stopped writing (5 s without a write, at
+    most 30 s + 0.2 s per canary) and returns its writes in between: what it writes for the round after the
+    round ended — an Event still queued in its client, say — is counted with the round instead of falling
+    between rounds. Reads, CPU and the window stay the round's own."""
+    end = apicost.offset(audit_path)
+    t0 = time.monotonic()
+    cap = 30 + 0.2 * n
+    if not await _quiet(audit_path, who, cap, quiet=5.0):
+        res.notes.append(f"still writing {cap:.0f}s after the round ended")
+    res.tail_seconds += time.monotonic() - t0
+    tail = apicost.count(audit_path, end, apicost.offset(audit_path), who, apicost.is_write)
+    res.tail_writes += tail.writes
+    return tail
 
 
 def _apiserver_pid(bed: Cluster) -> int | None:
@@ -156,6 +177,7 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
             if not await _quiet(audit_path, op.who(), settle_cap):
                 res.notes.append(f"{operator} still writing {settle_cap:.0f}s after initialization")
             res.init_seconds = time.monotonic() - t_init
+        logged0 = res.events_logged_init = op.events_logged()
         if idle and audit_path is not None:
             a0, t0, c0 = apicost.offset(audit_path), time.monotonic(), procstat.cpu_seconds(op.pid)
             await asyncio.sleep(idle)  # the idle window itself is the measurement
@@ -199,7 +221,8 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
                 api_cpu_total += procstat.cpu_seconds(api_pid) - s0
             if audit_path is not None:
                 a1 = apicost.offset(audit_path)
-                costs.append(apicost.count(audit_path, a0, a1, op.who()))
+                tail = await _tail(res, audit_path, op.who(), n)
+                costs.append(apicost.count(audit_path, a0, a1, op.who()).plus(tail))
                 firsts = apicost.first_writes(audit_path, a0, a1, op.who(), AGENT, namespace)
                 res.reaction_write.extend(firsts[x] for x in names if x in firsts)
                 res.write_latency.extend(apicost.write_latencies(audit_path, a0, a1, namespace))
@@ -216,6 +239,9 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
                 break
             if not complete:
                 break
+        logged = op.events_logged()
+        if logged is not None and logged0 is not None:
+            res.events_logged = logged - logged0
         if profiler is not None:
             res.profile = profiler.stop()
         res.window_seconds = window

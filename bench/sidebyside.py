@@ -19,6 +19,32 @@ def _writes_per_canary_run(r: RunResult) -> float | None:
     return r.api.writes / (r.n * r.rounds)
 
 
+def _event_writes(r: RunResult) -> int:
+    return sum(v for k, v in r.api.by_kind.items() if k.startswith("Event ")) if r.api is not None else 0
+
+
+def _writes_without_events(r: RunResult) -> float | None:
+    """What the run changed (status, routing, Deployments), Events left out: the part two operators that
+    tell the same story must agree on."""
+    if r.api is None or not r.n or not r.api.by_kind:
+        return None
+    return (r.api.writes - _event_writes(r)) / (r.n * r.rounds)
+
+
+def _tail_writes(r: RunResult) -> float | None:
+    if r.api is None or not r.n or not r.tail_seconds:
+        return None  # results from before the tail was counted
+    return r.tail_writes / (r.n * r.rounds)
+
+
+def _events_lost(r: RunResult) -> float | None:
+    """Events the operator logged recording but never wrote (Flagger's log tells; canaryd's writes are its
+    log), per canary run."""
+    if r.events_logged is None or r.api is None or not r.n or not r.api.by_kind:
+        return None
+    return max(0, r.events_logged - _event_writes(r)) / (r.n * r.rounds)
+
+
 def per_step(per_min: float | None, r: RunResult) -> float | None:
     """Milliseconds per canary step from a per-minute CPU figure over the run's window. Per minute, the
     operator that finishes the same work sooner looks costlier; per step executed, both are charged for
@@ -39,6 +65,11 @@ FIGURES: list[tuple[str, Figure, int]] = [  # (name, figure, digits)
     ("API-server CPU ms per canary step", lambda r: per_step(r.apiserver_cpu_per_min, r), 1),
     ("API-server CPU s/min", lambda r: r.apiserver_cpu_per_min, 1),
     ("API writes per canary run", _writes_per_canary_run, 1),
+    ("… of which after the round ended", _tail_writes, 1),
+    ("… Events left out", _writes_without_events, 1),
+    ("Events logged, never written, per canary run", _events_lost, 1),
+    ("Events logged in initialization per canary", lambda r: r.events_logged_init / r.n
+     if r.events_logged_init is not None and r.n else None, 1),
     ("idle CPU s/min (settled canaries)", lambda r: r.idle_cpu_per_min, 3),
 ]
 

@@ -83,3 +83,33 @@ def test_the_scale_curve_takes_medians_per_n_and_fits_a_line() -> None:
     assert curve.fit([(10, 1.0), (10, 2.0)]) is None
     text = "\n".join(curve.markdown(results, "canaryd", 10))
     assert "RSS ≈ 50 MiB + 204.8 KiB × N" in text and "| 100 | 1 | 0/100 |" in text
+
+
+def test_events_are_split_from_the_writes_and_events_logged_but_never_written_are_counted() -> None:
+    """Flagger logs each Event it records; the audit log shows which reached the API server. A run where it
+    logged 7 per canary and wrote 1 reads 6 lost; canaryd (no log count) reads a dash; writes without Events
+    compare what the two changed."""
+    kinds = {"Canary status update": 60, "VirtualService patch": 30, "Deployment target patch": 20,
+             "Deployment primary patch": 10}
+    ours = run("canaryd", 1.0, writes=190)
+    ours.api = apicost.Cost(0, 190, 0, {}, {**kinds, "Event create": 70})
+    ours.tail_seconds, ours.tail_writes = 5.0, 0
+    theirs = run("flagger", 1.0, writes=130)
+    theirs.api = apicost.Cost(0, 130, 0, {}, {**kinds, "Event create": 8, "Event patch": 2})
+    theirs.tail_seconds, theirs.tail_writes, theirs.events_logged = 6.0, 4, 70
+    text = sidebyside.table([ours, theirs]).splitlines()
+    assert "| 12.0 (1 run) | 12.0 (1 run) | 1.00 (met) |" in next(x for x in text if "Events left out" in x)
+    assert "| – | 6.0 (1 run) | – |" in next(x for x in text if "never written" in x)
+    assert "| 0.0 (1 run) | 0.4 (1 run) | 0.00 (met) |" in next(x for x in text if "after the round" in x)
+    assert "| 19.0 (1 run) | 13.0 (1 run) | 1.46 (missed) |" in next(
+        x for x in text if "| API writes per canary run |" in x)
+
+
+def test_a_round_and_its_tail_add_up() -> None:
+    window = apicost.Cost(5, 3, 1, {"get canaries": 5, "patch virtualservices": 3},
+                          {"VirtualService patch": 3})
+    tail = apicost.Cost(0, 2, 0, {"create events": 2}, {"Event create": 2})
+    both = window.plus(tail)
+    assert (both.reads, both.writes, both.watches) == (5, 5, 1)
+    assert both.by_verb_resource == {"get canaries": 5, "patch virtualservices": 3, "create events": 2}
+    assert both.by_kind == {"VirtualService patch": 3, "Event create": 2}

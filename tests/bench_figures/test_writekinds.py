@@ -61,3 +61,5 @@ def test_count_sorts_only_the_operators_writes(tmp_path: Path) -> None:
     cost = apicost.count(log, 0, apicost.offset(log), apicost.Who("canaryd/"))
     assert (cost.reads, cost.writes) == (1, 3)
     assert cost.by_kind == {"Canary status update": 2, "Event create": 1}
+    writes = apicost.count(log, 0, apicost.offset(log), apicost.Who("canaryd/"), apicost.is_write)
+    assert (writes.reads, writes.writes) == (0, 3)  # a round's tail counts the operator's writes alone
