@@ -13,6 +13,14 @@ from bench.stats import median
 Figure = Callable[[RunResult], float | None]
 
 
+def _per_canary_run(r: RunResult, count: float | None) -> float | None:
+    """A count over the whole result divided by its canary runs; None without writes sorted by kind (results
+    from before they were) or without canaries."""
+    if count is None or r.api is None or not r.api.by_kind or not r.n:
+        return None
+    return count / (r.n * r.rounds)
+
+
 def _writes_per_canary_run(r: RunResult) -> float | None:
     if r.api is None or not r.n:
         return None
@@ -26,23 +34,24 @@ def _event_writes(r: RunResult) -> int:
 def _writes_without_events(r: RunResult) -> float | None:
     """What the run changed (status, routing, Deployments), Events left out: the part two operators that
     tell the same story must agree on."""
-    if r.api is None or not r.n or not r.api.by_kind:
-        return None
-    return (r.api.writes - _event_writes(r)) / (r.n * r.rounds)
+    return _per_canary_run(r, r.api.writes - _event_writes(r) if r.api is not None else None)
 
 
 def _tail_writes(r: RunResult) -> float | None:
-    if r.api is None or not r.n or not r.tail_seconds:
-        return None  # results from before the tail was counted
-    return r.tail_writes / (r.n * r.rounds)
+    return _per_canary_run(r, r.tail_writes if r.tail_seconds else None)  # none before tails were counted
 
 
 def _events_lost(r: RunResult) -> float | None:
     """Events the operator logged recording but never wrote (Flagger's log tells; canaryd's writes are its
     log), per canary run."""
-    if r.events_logged is None or r.api is None or not r.n or not r.api.by_kind:
+    logged = r.events_logged
+    return _per_canary_run(r, max(0, logged - _event_writes(r)) if logged is not None else None)
+
+
+def _events_logged_init(r: RunResult) -> float | None:
+    if r.events_logged_init is None or not r.n:
         return None
-    return max(0, r.events_logged - _event_writes(r)) / (r.n * r.rounds)
+    return r.events_logged_init / r.n
 
 
 def per_step(per_min: float | None, r: RunResult) -> float | None:
@@ -68,8 +77,7 @@ FIGURES: list[tuple[str, Figure, int]] = [  # (name, figure, digits)
     ("… of which after the round ended", _tail_writes, 1),
     ("… Events left out", _writes_without_events, 1),
     ("Events logged, never written, per canary run", _events_lost, 1),
-    ("Events logged in initialization per canary", lambda r: r.events_logged_init / r.n
-     if r.events_logged_init is not None and r.n else None, 1),
+    ("Events logged in initialization per canary", _events_logged_init, 1),
     ("idle CPU s/min (settled canaries)", lambda r: r.idle_cpu_per_min, 3),
 ]
 
