@@ -170,6 +170,14 @@ def _degraded(r: RunResult) -> bool:
     return bool(not r.all_right or p99 is None or p99 >= r.interval)
 
 
+def degraded_below(stopped: dict[tuple[str, int], int], op: str, interval: int, n: int) -> int | None:
+    """The smaller N at which this operator degraded at this interval, if any: N grows no further past it,
+    but the degraded cell's own repeats still run, so that cell too has its median and range (issue 16:
+    >= 3 runs per cell)."""
+    at = stopped.get((op, interval))
+    return at if at is not None and n > at else None
+
+
 class Runner:
     def __init__(self, args: argparse.Namespace, bed: Cluster, out: Path) -> None:
         self.args, self.bed, self.out = args, bed, out
@@ -212,9 +220,10 @@ class Runner:
             self.write()
         stopped: dict[tuple[str, int], int] = {}  # (operator, interval) -> the N of its degraded run
         for op, interval, n, repeat in the_plan.scale:
-            if (op, interval) in stopped:
+            at = degraded_below(stopped, op, interval, n)
+            if at is not None:
                 self.notes.append(f"{op} {interval} s N={n} (run {repeat + 1}): not run, its run at "
-                                  f"N={stopped[(op, interval)]} degraded")
+                                  f"N={at} degraded")
                 continue
             if self.over_budget():
                 self.notes.append(f"{op} {interval} s N={n} (run {repeat + 1}): left out for the time budget")
@@ -226,7 +235,7 @@ class Runner:
             res.repeat = repeat
             self.scale.append(res)
             if op == "flagger" and _degraded(res):  # the issue: Flagger's runs stop where it degrades
-                stopped[(op, interval)] = n
+                stopped.setdefault((op, interval), n)
             self.write()
 
     def write(self, command: str | None = None, *, save_json: bool = True) -> Path:

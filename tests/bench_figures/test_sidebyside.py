@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import apicost, curve, profiling, sidebyside
+from bench.run import degraded_below
 from bench.scenario import RunResult
 
 
@@ -51,6 +52,18 @@ def test_a_cell_without_both_operators_is_left_out_and_missing_figures_show_a_da
 def test_operators_alternate_between_repeats() -> None:
     assert [sidebyside.order(["canaryd", "flagger"], k) for k in range(3)] == [
         ["canaryd", "flagger"], ["flagger", "canaryd"], ["canaryd", "flagger"]]
+
+
+@pytest.mark.parametrize(("op", "interval", "n", "skipped_because"), [
+    ("flagger", 10, 500, None),    # the degraded cell's own repeats still run: its median needs them
+    ("flagger", 10, 1000, 500),    # N grows no further past the degraded one
+    ("flagger", 10, 100, None),    # a smaller N is not affected
+    ("flagger", 60, 1000, None),   # nor another interval
+    ("canaryd", 10, 1000, None),   # nor the other operator
+])
+def test_a_degraded_cell_still_runs_its_repeats_but_n_grows_no_further(
+        op: str, interval: int, n: int, skipped_because: int | None) -> None:
+    assert degraded_below({("flagger", 10): 500}, op, interval, n) == skipped_because
 
 
 def test_profile_folding_counts_self_and_inclusive_once_per_stack(tmp_path: Path) -> None:
