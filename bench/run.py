@@ -57,6 +57,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--flagger-max", type=int, default=1000, help="largest N for Flagger's scale runs")
     p.add_argument("--cap-factor", type=float, default=2.0,
                    help="multiplies each run's time cap ((steps + 6) × interval + 60 s + 0.2 s × N)")
+    p.add_argument("--ready-after", type=int, default=0, metavar="SECONDS",
+                   help="every new pod of the runs becomes Ready this long after the bed sees it: "
+                        "slow rollouts, so that both operators meet readiness waits (default 0: at once)")
     p.add_argument("--budget-minutes", type=float, default=120.0,
                    help="no new run starts after this much time; the report says what was left out")
     p.add_argument("--repeats", type=int, default=1,
@@ -184,6 +187,10 @@ class Runner:
         self.reaction: list[RunResult] = []
         self.scale: list[RunResult] = []
         self.notes: list[str] = []
+        if args.ready_after:
+            self.notes.append(f"slow rollouts (--ready-after {args.ready_after}): every new pod became Ready "
+                              f"{args.ready_after} s after the bed saw it, the canary's scale-up and the "
+                              "primary's rollout included")
         self.log_dir = out / "logs"
         self.started = time.monotonic()
         self.stem = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
@@ -197,9 +204,10 @@ class Runner:
         log.info("run: %s N=%d interval=%ds rounds=%d in %s", op, n, interval, rounds, ns)
         t0 = time.monotonic()
         try:
+            shape = workload.Shape(interval, ready_after=self.args.ready_after)
             res = await scenario.run(self.bed, op, n, interval, rounds=rounds, idle=idle,
                                      log_dir=self.log_dir, namespace=ns, cap_factor=self.args.cap_factor,
-                                     stagger=stagger, profile=profile)
+                                     shape=shape, stagger=stagger, profile=profile)
         finally:
             if not self.args.smoke:
                 await _cleanup(self.bed, ns)

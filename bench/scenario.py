@@ -165,7 +165,7 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
         t_init = time.monotonic()
         names = await workload.create_workload(client, namespace, n, shape, str(bed.prometheus_url),
                                                create_namespace_too=False)
-        init_cap = 120 + 3 * interval + 0.3 * n
+        init_cap = 120 + 3 * interval + 0.3 * n + shape.ready_after
         ok = await _wait(lambda: all(observer.timelines.phase(x) == "Initialized" for x in names), init_cap)
         res.init_seconds = time.monotonic() - t_init
         if not ok:
@@ -184,7 +184,7 @@ async def run(bed: Cluster, operator: str, n: int, interval: int, *, rounds: int
             res.idle_seconds = time.monotonic() - t0
             res.idle_cpu_per_min = (procstat.cpu_seconds(op.pid) - c0) / (res.idle_seconds / 60)
             res.idle_api = apicost.count(audit_path, a0, apicost.offset(audit_path), op.who())
-        cap = cap_factor * ((shape.steps + 6) * interval + 60 + 0.2 * n)
+        cap = cap_factor * ((shape.steps + 6) * interval + 60 + 0.2 * n + 2 * shape.ready_after)
         cpu_total = 0.0
         api_cpu_total = 0.0
         window = 0.0

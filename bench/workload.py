@@ -12,6 +12,7 @@ from typing import Any
 from canaryd.kube.client import KubeClient
 from canaryd.kube.errors import Conflict, NotFound
 from canaryd.kube.resources import CANARY, DEPLOYMENT, METRIC_TEMPLATE, NAMESPACE
+from e2e.bed.files import READY_AFTER
 
 TEMPLATE = "bench-constant"
 REVISION_ANNOTATION = "bench.canaryd.io/revision"
@@ -28,6 +29,7 @@ class Shape:
     steps: int = 2
     threshold: int = 2
     deadline: int = 600
+    ready_after: int = 0  # seconds the bed takes to make each new pod Ready (a slow rollout); 0: at once
 
     @property
     def max_weight(self) -> int:
@@ -38,12 +40,17 @@ def names(count: int) -> list[str]:
     return [f"app-{i:04d}" for i in range(count)]
 
 
-def deployment(namespace: str, name: str) -> dict[str, Any]:
+def deployment(namespace: str, name: str, ready_after: int = 0) -> dict[str, Any]:
+    """``ready_after``: the bed's kwok makes each of its pods Ready that many seconds after seeing it (the pod
+    template's annotation, which both operators copy to the primary's pods)."""
+    template_meta: dict[str, Any] = {"labels": {"app": name}}
+    if ready_after:
+        template_meta["annotations"] = {READY_AFTER: f"{ready_after}s"}
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
+                 "template": {"metadata": template_meta,
                               "spec": {"containers": [{"name": "podinfod", "image": IMAGE,
                                                        "ports": [{"name": "http", "containerPort": 9898,
                                                                   "protocol": "TCP"}]}]}}},
@@ -121,7 +128,7 @@ async def create_workload(client: KubeClient, namespace: str, count: int, shape:
 
     def pair(name: str) -> Callable[[], Awaitable[Any]]:
         async def make() -> None:
-            await client.create(DEPLOYMENT, namespace, deployment(namespace, name))
+            await client.create(DEPLOYMENT, namespace, deployment(namespace, name, shape.ready_after))
             await client.create(CANARY, namespace, canary(namespace, name, shape))
         return make
 

@@ -81,13 +81,13 @@ async def test_global_slack_gets_a_promoted_and_a_failed_run_in_order_without_le
     await wait_phase(admin, namespace, "Failed")
     texts = await wait_texts(receiver, hook, 5, "the failed run's alerts")
     assert texts == [*PROMOTED, "New revision detected, progressing canary analysis.",
-                     "Failed checks threshold reached 5"]
+                     "Failed checks threshold reached 10"]
 
     first = receiver.bodies(hook)[0]
     assert (first["channel"], first["username"]) == ("deploys", "flagger")
     fields = {f["title"]: f["value"] for f in first["attachments"][0]["fields"]}
     assert fields == {"Cluster": "bed", "Target": f"Deployment/podinfo.{namespace}",
-                      "Failed checks threshold": "5", "Progress deadline": "60s",
+                      "Failed checks threshold": "10", "Progress deadline": "60s",
                       "Traffic routing": "Weight step: 10 max: 50"}
     assert [b["attachments"][0]["color"] for b in receiver.bodies(hook)] == ["good"] * 4 + ["danger"]
     assert all(r.headers.get("Authorization") == f"Bearer {SENTINEL_TOKEN}"
@@ -153,19 +153,19 @@ async def test_alert_providers_with_secret_ref_severity_filters_and_broken_recei
     texts = await wait_texts(receiver, hook, 3, "the on-call provider's alerts")
     assert texts == ["New Deployment detected, initialization completed.",
                      "New revision detected, progressing canary analysis.",
-                     "Failed checks threshold reached 5"]
+                     "Failed checks threshold reached 10"]
     on_call = receiver.bodies(hook)[0]
     assert (on_call["channel"], on_call["username"]) == ("on-call", "flagger")
     assert {r.headers.get("Authorization") for r in receiver.received if r.path == hook} == {
         f"Bearer {SENTINEL_TOKEN}"}
     teams = await wait_for(lambda: receiver.bodies("/teams"), 10, "the error alert on MS Teams")
-    assert [t["sections"][0]["activityTitle"] for t in teams] == ["Failed checks threshold reached 5"]
+    assert [t["sections"][0]["activityTitle"] for t in teams] == ["Failed checks threshold reached 10"]
     assert teams[0]["themeColor"] == "FF0000"
     # warn+error only: the rocket provider got just the error, and answered 500 (each provider on a lane
     # of its own: its alert may land after the on-call provider's)
     broken = await wait_for(lambda: [b["attachments"][0]["text"] for b in receiver.bodies("/broken")], 10,
                             "the error alert on the rocket provider")
-    assert broken == ["Failed checks threshold reached 5"]
+    assert broken == ["Failed checks threshold reached 10"]
 
     def logged(needle: str) -> bool:
         return any(needle in m for m in op.messages())
@@ -187,7 +187,7 @@ async def test_alert_providers_with_secret_ref_severity_filters_and_broken_recei
 
     gap = (at("Starting canary analysis") - at("New revision detected! Scaling up")).total_seconds()
     assert gap < 3.0, gap
-    rolled_back = f"Rolling back podinfo.{namespace} failed checks threshold reached 5"
+    rolled_back = f"Rolling back podinfo.{namespace} failed checks threshold reached 10"
 
     async def rollback_recorded() -> list[str] | None:  # Events follow the Failed status they report
         got = await event_messages(admin, namespace)

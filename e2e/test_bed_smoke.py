@@ -4,6 +4,7 @@ Istio's CRDs, version round trips, the audit log of a token-authenticated client
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import ssl
@@ -17,7 +18,7 @@ import aiohttp
 import pytest
 
 from canaryd.kube.resources import DEPLOYMENT
-from e2e.bed import NEVER_READY, AuditEvent, Bed, BedError
+from e2e.bed import NEVER_READY, READY_AFTER, AuditEvent, Bed, BedError
 from e2e.bed.bed import reap_orphans
 from e2e.bed.cluster import Cluster
 from e2e.bed.procs import Procs, alive
@@ -203,6 +204,31 @@ async def test_never_ready_marked_deployment_never_becomes_available(bed: Cluste
     assert dep["status"].get("readyReplicas", 0) == 0
     cond = condition(dep, "Available")
     assert cond is not None and cond["status"] == "False" and cond["reason"] == "MinimumReplicasUnavailable"
+
+
+async def test_a_ready_after_annotated_pod_becomes_ready_only_that_long_after_it_was_created(
+        bed: Cluster, namespace: str) -> None:
+    """The benchmark's slow rollouts (``--ready-after``): kwok holds the annotated pod Pending for the given
+    duration; an unannotated pod created beside it is Ready at once."""
+    slow = deployment("slow", 1, f"{PODINFO}:6.0.0")
+    slow["spec"]["template"]["metadata"]["annotations"] = {READY_AFTER: "6s"}
+    bed.apply(slow, namespace)
+    bed.apply(deployment("quick", 1, f"{PODINFO}:6.0.0"), namespace)
+    for name in ("slow", "quick"):
+        await deployment_when(bed, namespace, name, lambda d: available(d, 1), 60,
+                              f"Deployment {name} available")
+
+    def seconds_to_ready(app: str) -> float:
+        (pod,) = pods_of(bed, namespace, app)
+        ready = condition(pod, "Ready")
+        assert ready is not None and ready["status"] == "True"
+        created = dt.datetime.fromisoformat(pod["metadata"]["creationTimestamp"])
+        return (dt.datetime.fromisoformat(ready["lastTransitionTime"]) - created).total_seconds()
+
+    # both timestamps are whole seconds: a 6 s delay reads at least 5
+    slow_s, quick_s = seconds_to_ready("slow"), seconds_to_ready("quick")
+    assert slow_s >= 5, slow_s
+    assert quick_s < slow_s, (quick_s, slow_s)
 
 
 async def test_audit_log_names_serviceaccount_client_and_user_agent(bed: Cluster, namespace: str) -> None:

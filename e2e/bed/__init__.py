@@ -4,6 +4,6 @@ from e2e.bed.audit import AuditEvent
 from e2e.bed.bed import Bed
 from e2e.bed.binaries import Binaries, ensure_binaries
 from e2e.bed.errors import BedError
-from e2e.bed.files import NEVER_READY
+from e2e.bed.files import NEVER_READY, READY_AFTER
 
-__all__ = ["NEVER_READY", "AuditEvent", "Bed", "BedError", "Binaries", "ensure_binaries"]
+__all__ = ["NEVER_READY", "READY_AFTER", "AuditEvent", "Bed", "BedError", "Binaries", "ensure_binaries"]

@@ -11,6 +11,7 @@ from e2e.bed.pki import Pki
 
 STAGES = Path(__file__).with_name("stages") / "pods.yaml"
 NEVER_READY = "bed.canaryd.io/never-ready"
+READY_AFTER = "bed.canaryd.io/ready-after"  # pod annotation: a Go duration kwok waits before making it Ready
 
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
