@@ -244,11 +244,9 @@ async def test_sentinels_in_a_secret_the_target_uses_and_in_an_alert_url_never_l
     pod["volumes"] = [{"name": "db", "secret": {"secretName": "podinfo-db"}}]
     alerts = [{"name": "chat", "severity": "info", "providerRef": {"name": "chat"}}]
     op = operator_factory(namespace)
-    # the run must be promoted: on a busy bed the canary's first mesh metrics take 4–5 s of 1 s checks to
-    # appear ("no values found"), so the default threshold of 5 failed checks once rolled it back
     await create(admin, ns, secret,
                  provider(ns, "chat", type="slack", channel="deploys", address=f"http://slack.{ns}{hook}"),
-                 target, canary(ns, alerts=alerts, threshold=15))
+                 target, canary(ns, alerts=alerts))
     await wait_phase(admin, ns, "Initialized")
     copy = await admin.get(SECRET, ns, "podinfo-db-primary")
     assert copy["data"] == {"password": b64(first)}  # canaryd did read the Secret's data
